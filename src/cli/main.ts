@@ -1,2 +1,59 @@
 #!/usr/bin/env node
-console.log("deformconv: placeholder");
+/**
+ * The deformconv command line. This file only wires the program together: each subcommand
+ * lives in commands/<name>.ts as a function returning a commander Command, added below.
+ * Errors are reported by report.ts (one line; exit 1 bad input, 2 environment).
+ */
+import { Command, Option } from 'commander';
+import { BACKEND_CHOICES, BACKEND_ENV_VAR } from '../backend/select';
+import { deformconvVersion } from '../version';
+import { downloadCommand } from './commands/download';
+import { evalCommand } from './commands/eval';
+import { finetuneDeformCommand } from './commands/finetune-deform';
+import { infoCommand } from './commands/info';
+import { reproduceCommand } from './commands/reproduce';
+import { trainRegularCommand } from './commands/train-regular';
+import { debugEnabled, reportError } from './report';
+
+const SUBCOMMANDS: ReadonlyArray<() => Command> = [
+  downloadCommand,
+  infoCommand,
+  trainRegularCommand,
+  finetuneDeformCommand,
+  evalCommand,
+  reproduceCommand,
+];
+
+export function buildProgram(): Command {
+  const program = new Command('deformconv')
+    .description('Deformable convolution for TensorFlow.js, and the scaled-MNIST experiment that shows it')
+    .version(deformconvVersion(), '-V, --version', 'print the version')
+    .addOption(
+      new Option('--backend <name>', 'compute backend; auto takes the first that works of tensorflow-gpu, tensorflow, wasm, cpu')
+        .choices(BACKEND_CHOICES)
+        .default('auto')
+        .env(BACKEND_ENV_VAR),
+    )
+    .option('--verbose', 'show stack traces of errors (also DEBUG=deformconv)', false)
+    .helpOption('-h, --help', 'show help')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError()
+    .addHelpText('after', `\nRun 'deformconv <command> --help' for the flags of a command.`);
+  for (const makeCommand of SUBCOMMANDS) {
+    const command = makeCommand();
+    command.copyInheritedSettings(program);
+    program.addCommand(command);
+  }
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = reportError(err, program.opts<{ verbose?: boolean }>().verbose === true || debugEnabled());
+  }
+}
+
+if (require.main === module) void main();

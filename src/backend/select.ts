@@ -1,0 +1,195 @@
+/**
+ * Backend selection: which tfjs backend runs the math, and a record of it.
+ *
+ * The optional backend packages (@tensorflow/tfjs-node, @tensorflow/tfjs-node-gpu) may be
+ * absent, and the wasm one costs a module load, so each is required only when it is picked
+ * or probed. All of them register into the one tfjs engine that `@tensorflow/tfjs` exposes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EnvironmentError, UserError } from '../errors';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+/** The order `auto` tries; the first backend that loads and works is taken. */
+export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** Environment variable holding the default choice (the CLI's --backend overrides it). */
+export const BACKEND_ENV_VAR = 'DEFORMCONV_BACKEND';
+
+/** The npm package each backend comes from (cpu is bundled in @tensorflow/tfjs). */
+export const BACKEND_PACKAGES: Readonly<Record<BackendName, string>> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+
+/** What is running the math. Plain data: it goes into metrics files as is. */
+export interface BackendDescription {
+  name: BackendName;
+  /** The package that provides it, e.g. '@tensorflow/tfjs-backend-wasm'. */
+  package: string;
+  version: string;
+  /** wasm only: whether the SIMD build is running. */
+  simd?: boolean;
+  /** wasm only: worker threads (1 in Node, where the threaded build is unavailable). */
+  threads?: number;
+}
+
+/** One backend's availability, as `info` reports it. */
+export interface BackendProbe {
+  name: BackendName;
+  available: boolean;
+  description?: BackendDescription;
+  /** Why it is not available (one line). */
+  problem?: string;
+}
+
+/** Parses a backend choice from a string (e.g. the environment); undefined or '' means 'auto'. */
+export function parseBackendChoice(value: string | undefined, source = BACKEND_ENV_VAR): BackendChoice {
+  if (value === undefined || value === '') return 'auto';
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
+  throw new UserError(`${source} is '${value}'; expected one of ${BACKEND_CHOICES.join(', ')}`);
+}
+
+/**
+ * Loads and activates a backend, checks that it computes, and describes it.
+ * `choice` defaults to $DEFORMCONV_BACKEND, else 'auto'.
+ * Throws EnvironmentError (naming the package to install) when an explicit choice cannot load.
+ */
+export async function useBackend(choice?: BackendChoice): Promise<BackendDescription> {
+  const resolved = choice ?? parseBackendChoice(process.env[BACKEND_ENV_VAR]);
+  if (resolved !== 'auto') return activate(resolved);
+  const problems: string[] = [];
+  for (const name of AUTO_ORDER) {
+    try {
+      return await activate(name);
+    } catch (err) {
+      if (!(err instanceof EnvironmentError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  throw new EnvironmentError(`no backend works: ${problems.join('; ')}`);
+}
+
+/**
+ * Tries every backend in `auto` order and reports which work. Leaves the last one that
+ * worked active; call useBackend() afterwards to pick the one you want.
+ */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  const probes: BackendProbe[] = [];
+  for (const name of AUTO_ORDER) {
+    try {
+      probes.push({ name, available: true, description: await activate(name) });
+    } catch (err) {
+      if (!(err instanceof EnvironmentError)) throw err;
+      probes.push({ name, available: false, problem: err.message });
+    }
+  }
+  return probes;
+}
+
+/** One line for the start of a long command, e.g. "backend: wasm (@tensorflow/tfjs-backend-wasm 4.22.0, SIMD on, 1 thread)". */
+export function formatBackend(d: BackendDescription): string {
+  return `backend: ${d.name} (${backendDetails(d)})`;
+}
+
+/** Package, version and build details, e.g. "@tensorflow/tfjs-backend-wasm 4.22.0, SIMD on, 1 thread". */
+export function backendDetails(d: BackendDescription): string {
+  const details = [`${d.package} ${d.version}`];
+  if (d.simd !== undefined) details.push(`SIMD ${d.simd ? 'on' : 'off'}`);
+  if (d.threads !== undefined) details.push(`${d.threads} thread${d.threads === 1 ? '' : 's'}`);
+  return details.join(', ');
+}
+
+/** The description as a JSON-ready object for metrics files (absent fields left out). */
+export function backendRecord(d: BackendDescription): Record<string, string | number | boolean> {
+  const record: Record<string, string | number | boolean> = { name: d.name, package: d.package, version: d.version };
+  if (d.simd !== undefined) record.simd = d.simd;
+  if (d.threads !== undefined) record.threads = d.threads;
+  return record;
+}
+
+/** Which package registered tfjs's 'tensorflow' backend: tfjs-node and tfjs-node-gpu both use that name. */
+let tensorflowPackage: string | undefined;
+
+async function activate(name: BackendName): Promise<BackendDescription> {
+  switch (name) {
+    case 'tensorflow-gpu': {
+      const pkg = BACKEND_PACKAGES[name];
+      if (tensorflowPackage === undefined) {
+        requireBackendPackage(name, pkg);
+        tensorflowPackage = pkg;
+      }
+      if (tensorflowPackage !== pkg) {
+        throw new EnvironmentError(`backend 'tensorflow-gpu': this process already loaded ${tensorflowPackage}, which provides tfjs's 'tensorflow' backend without a GPU`);
+      }
+      await setTfBackend(name, 'tensorflow');
+      // NodeJSKernelBackend reports whether TensorFlow placed ops on a GPU.
+      if ((tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice !== true) {
+        throw new EnvironmentError(`backend 'tensorflow-gpu': ${pkg} loaded but TensorFlow sees no GPU (check the NVIDIA driver, CUDA and cuDNN)`);
+      }
+      return { name, package: pkg, version: packageVersion(pkg) };
+    }
+    case 'tensorflow': {
+      // If tfjs-node-gpu was loaded (e.g. probed by auto without a GPU), it already provides
+      // 'tensorflow' on the CPU; loading tfjs-node as well would clash over the name.
+      if (tensorflowPackage === undefined) {
+        requireBackendPackage(name, BACKEND_PACKAGES[name]);
+        tensorflowPackage = BACKEND_PACKAGES[name];
+      }
+      await setTfBackend(name, 'tensorflow');
+      return { name, package: tensorflowPackage, version: packageVersion(tensorflowPackage) };
+    }
+    case 'wasm': {
+      const pkg = BACKEND_PACKAGES[name];
+      const wasm = requireBackendPackage(name, pkg) as { getThreadsCount(): number; version_wasm: string };
+      await setTfBackend(name, 'wasm');
+      const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
+      return { name, package: pkg, version: wasm.version_wasm, simd, threads: wasm.getThreadsCount() };
+    }
+    case 'cpu': {
+      await setTfBackend(name, 'cpu');
+      return { name, package: BACKEND_PACKAGES[name], version: tf.version['tfjs-backend-cpu'] };
+    }
+  }
+}
+
+function requireBackendPackage(name: BackendName, pkg: string): unknown {
+  try {
+    return require(pkg);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(`'${pkg}'`)) {
+      throw new EnvironmentError(`backend '${name}' needs ${pkg}, which is not installed: run npm install ${pkg}`);
+    }
+    throw new EnvironmentError(`backend '${name}': ${pkg} is installed but failed to load (${firstLine(e.message)}); try npm install ${pkg} again`);
+  }
+}
+
+async function setTfBackend(name: BackendName, tfName: string): Promise<void> {
+  // setBackend resolves false (after logging a warning) when initialisation fails.
+  const ok = await tf.setBackend(tfName).catch(() => false);
+  if (!ok) throw new EnvironmentError(`backend '${name}' failed to initialise`);
+  if (tfName === 'cpu') {
+    // Its first-use banner tells Node users to install tfjs-node; we choose the backend
+    // ourselves and print what we chose, so the banner is noise.
+    (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  }
+  const sum = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]);
+  if (sum !== 3) throw new EnvironmentError(`backend '${name}' loaded but computes 1 + 2 = ${sum}`);
+}
+
+function packageVersion(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
+}

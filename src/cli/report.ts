@@ -1,0 +1,21 @@
+/**
+ * How the CLI reports a failure: one line on stderr and an exit code (1 bad input,
+ * 2 environment); the stack trace only under --verbose or DEBUG=deformconv.
+ */
+import { DeformconvError } from '../errors';
+
+/** True when DEBUG (comma or space separated, as the `debug` package reads it) names deformconv. */
+export function debugEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.DEBUG ?? '').split(/[\s,]+/).some((name) => name === '*' || name === 'deformconv' || name === 'deformconv:*');
+}
+
+/** Writes the error to stderr and returns the exit code. */
+export function reportError(err: unknown, verbose: boolean): number {
+  const known = err instanceof DeformconvError;
+  const message = err instanceof Error ? err.message : String(err);
+  const line = message.split('\n').find((text) => text.trim() !== '')?.trim() ?? 'unknown error';
+  const hint = known || verbose ? '' : ' (unexpected error; run with --verbose for the stack trace)';
+  process.stderr.write(`error: ${line}${hint}\n`);
+  if (verbose && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
+  return known ? err.exitCode : 1;
+}
