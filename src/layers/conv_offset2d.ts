@@ -1,0 +1,146 @@
+/**
+ * ConvOffset2D: the reference's deformable offset layer (EXPERIMENT.md, "The offset
+ * layer"), with aligned offsets. A 3x3 'same' convolution without bias learns, for every
+ * pixel and channel, an offset (dy, dx); each channel is then bilinearly resampled at its
+ * offset positions (deformSample). The output has the input's shape.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
+import { deformSample } from '../ops/deform_sample';
+
+type Initializer = ReturnType<typeof tf.initializers.randomNormal>;
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
+
+export interface ConvOffset2DArgs extends LayerArgs {
+  /** The number of input channels C (the offset convolution has 2C output channels). */
+  filters: number;
+  /**
+   * Initialiser of the offset convolution's [3, 3, C, 2C] kernel, as an instance or in
+   * its serialized form { className, config }. Default RandomNormal(mean 0, stddev 0.01):
+   * not zeros, so the offsets start off the integer grid as in the reference.
+   */
+  kernelInitializer?: Initializer | tf.serialization.ConfigDict;
+}
+
+const KERNEL_SIZE = 3;
+
+function toInitializer(value: Initializer | tf.serialization.ConfigDict | undefined): Initializer {
+  if (value === undefined) {
+    return tf.initializers.randomNormal({ mean: 0, stddev: 0.01 });
+  }
+  if (value instanceof tf.serialization.Serializable) {
+    return value as Initializer;
+  }
+  const className = value.className;
+  const entry = typeof className === 'string' ? tf.serialization.SerializationMap.getMap().classNameMap[className] : undefined;
+  if (entry === undefined) {
+    throw new UserError(`ConvOffset2D: unknown kernelInitializer ${JSON.stringify(value)}`);
+  }
+  const [cls, fromConfig] = entry;
+  return fromConfig(cls, (value.config ?? {}) as tf.serialization.ConfigDict) as Initializer;
+}
+
+export class ConvOffset2D extends tf.layers.Layer {
+  static readonly className = 'ConvOffset2D';
+
+  readonly filters: number;
+  readonly kernelInitializer: Initializer;
+  private kernel: tf.LayerVariable | null = null;
+  private captured: tf.Tensor4D | null = null;
+  private capturing = false;
+
+  constructor(args: ConvOffset2DArgs) {
+    super(args);
+    if (!Number.isInteger(args.filters) || args.filters < 1) {
+      throw new UserError(`ConvOffset2D: filters must be a positive integer (the input channels), got ${args.filters}`);
+    }
+    this.filters = args.filters;
+    this.kernelInitializer = toInitializer(args.kernelInitializer);
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    if (shape.length !== 4 || shape[3] !== this.filters) {
+      throw new UserError(
+        `ConvOffset2D '${this.name}': expects input [batch, height, width, ${this.filters}], got [${shape.map(String).join(', ')}]`,
+      );
+    }
+    this.kernel = this.addWeight(
+      'kernel',
+      [KERNEL_SIZE, KERNEL_SIZE, this.filters, 2 * this.filters],
+      'float32',
+      this.kernelInitializer,
+      undefined,
+      true,
+    );
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return inputShape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const kernel = (this.kernel as tf.LayerVariable).read() as tf.Tensor4D;
+      const offsets = tf.conv2d(x, kernel, 1, 'same');
+      if (this.capturing) {
+        this.replaceCaptured(tf.keep(tf.clone(offsets)));
+      }
+      return deformSample(x, offsets);
+    });
+  }
+
+  /**
+   * Opt-in capture of the offsets for visualisation. While true, every call keeps a copy
+   * of the [B, H, W, 2C] offsets it used, replacing (and disposing) the previous one;
+   * setting it to false drops the copy. Off by default, so training holds no extra memory.
+   */
+  get captureOffsets(): boolean {
+    return this.capturing;
+  }
+
+  set captureOffsets(value: boolean) {
+    this.capturing = value;
+    if (!value) {
+      this.replaceCaptured(null);
+    }
+  }
+
+  /**
+   * The offsets of the last call made while `captureOffsets` was on, or null. Owned by
+   * the layer: valid until the next call or until capture is switched off or the layer is
+   * disposed; clone it to keep it longer.
+   */
+  get lastOffsets(): tf.Tensor4D | null {
+    return this.captured;
+  }
+
+  private replaceCaptured(offsets: tf.Tensor4D | null): void {
+    this.captured?.dispose();
+    this.captured = offsets;
+  }
+
+  override dispose(): DisposeResult {
+    const result = super.dispose();
+    if (result.refCountAfterDispose === 0) {
+      this.replaceCaptured(null);
+    }
+    return result;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelInitializer: {
+        className: this.kernelInitializer.getClassName(),
+        config: this.kernelInitializer.getConfig(),
+      },
+    };
+  }
+}
+
+tf.serialization.registerClass(ConvOffset2D);

@@ -1,0 +1,78 @@
+/**
+ * deformSample: per-channel deformable resampling, the op behind ConvOffset2D.
+ *
+ * Importing this module registers the fused cpu and wasm kernels and their gradient,
+ * so every user of the package gets them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
+import './deform_sample_cpu';
+import { deformSamplePortable } from './deform_sample_portable';
+import './deform_sample_wasm';
+import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from './kernel_names';
+
+function describe(value: unknown): string {
+  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
+}
+
+function checkArguments(x: unknown, offsets: unknown): void {
+  for (const [name, value] of [['x', x], ['offsets', offsets]] as const) {
+    if (!(value instanceof tf.Tensor) || value.rank !== 4) {
+      throw new UserError(`deformSample: ${name} must be a rank-4 tensor, got ${describe(value)}`);
+    }
+    if (value.dtype !== 'float32') {
+      throw new UserError(`deformSample: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
+    }
+  }
+  const [batch, height, width, channels] = (x as tf.Tensor).shape;
+  const expected = [batch, height, width, 2 * channels];
+  if (!tf.util.arraysEqual((offsets as tf.Tensor).shape, expected)) {
+    throw new UserError(
+      `deformSample: offsets must have shape [B, H, W, 2C] = [${expected.join(', ')}] for x of ` +
+        `${describe(x)}, got ${describe(offsets)}`,
+    );
+  }
+}
+
+/**
+ * Samples each channel of `x` at its own offset position:
+ *
+ *   out[b, i, j, c] = bilinear sample of x[b, :, :, c] at
+ *                     (clip(i + dy, 0, H - 1), clip(j + dx, 0, W - 1))
+ *   with dy = offsets[b, i, j, 2c], dx = offsets[b, i, j, 2c + 1].
+ *
+ * Samples beyond the border take the border's values. Differentiable with respect to
+ * both inputs; the gradient with respect to an offset is the derivative of the bilinear
+ * interpolant (corners floor and floor + 1, clamped), zero where the coordinate was
+ * clipped. Zero offsets return x exactly.
+ *
+ * Runs the fused kernel when the active backend has one registered under
+ * 'DeformSample' (cpu, wasm), else a composition of standard tf ops.
+ *
+ * @param x float32 [B, H, W, C]
+ * @param offsets float32 [B, H, W, 2C]
+ * @returns float32 [B, H, W, C]
+ */
+export function deformSample(x: tf.Tensor4D, offsets: tf.Tensor4D): tf.Tensor4D {
+  checkArguments(x, offsets);
+  if (tf.getKernel(DEFORM_SAMPLE, tf.getBackend()) === undefined) {
+    return deformSamplePortable(x, offsets);
+  }
+  return tf.engine().runKernel(DEFORM_SAMPLE, { x, offsets }) as tf.Tensor4D;
+}
+
+tf.registerGradient({
+  kernelName: DEFORM_SAMPLE,
+  inputsToSave: ['x', 'offsets'],
+  gradFunc: (dy, saved) => {
+    const [x, offsets] = saved;
+    // One backward pass yields both gradients; tfjs asks for them one at a time, so run
+    // it now and hand out the results (the engine disposes whichever goes unused).
+    const [dx, dOffsets] = tf.engine().runKernel(DEFORM_SAMPLE_GRAD, {
+      dy: dy as tf.Tensor,
+      x,
+      offsets,
+    }) as tf.Tensor[];
+    return { x: () => dx, offsets: () => dOffsets };
+  },
+});
