@@ -1,0 +1,336 @@
+/**
+ * deformConv2d: the deformable convolution of Dai et al. 2017 (DCN) and, with a mask,
+ * its modulated form of Zhu et al. 2019 (DCNv2), with torchvision.ops.deform_conv2d's
+ * semantics in NHWC.
+ *
+ * It runs as a deformable im2col (every kernel tap bilinearly sampled at its offset
+ * point, times its mask) into a column buffer [n*Ho*Wo, kh*kw*Cin], then one matrix
+ * product with the kernel reshaped [kh*kw*Cin, Cout] (the backend's GEMM: XNNPACK on
+ * wasm). The gradient, declared here, is the transposed pipeline: weights = dYᵀ·columns,
+ * columns = dY·Wᵀ, then a col2im that scatters into dx, d-offsets and d-mask.
+ * The batch is processed in chunks of images whose column buffer fits `maxColumnBytes`.
+ *
+ * Importing this module registers the fused im2col/col2im kernels for cpu and wasm.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
+import './deform_conv2d_cpu';
+import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from './deform_conv2d_kernel_names';
+import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
+import './deform_conv2d_wasm';
+
+/** Default cap on one column buffer: 128 MiB (float32), about 2^25 elements. */
+export const DEFAULT_MAX_COLUMN_BYTES = 128 * 1024 * 1024;
+
+export interface DeformConv2dOptions {
+  /** [strideHeight, strideWidth] or one number for both. Default 1. */
+  strides?: number | [number, number];
+  /**
+   * As tf.conv2d: 'valid', 'same' (tf.conv2d's 'same', extra padding at the bottom and
+   * right), a number of pixels on every side, or explicit [[0, 0], [top, bottom],
+   * [left, right], [0, 0]]. torchvision's padding (ph, pw) is [[0, 0], [ph, ph], [pw, pw], [0, 0]].
+   * Default 'valid'.
+   */
+  padding?: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  /** [dilationHeight, dilationWidth] or one number for both. Default 1. */
+  dilations?: number | [number, number];
+  /** DCNv2's modulation, [B, Ho, Wo, G*kh*kw]: each tap's sample is multiplied by it. */
+  mask?: tf.Tensor4D | null;
+  /** [Cout], added to every output. */
+  bias?: tf.Tensor1D | null;
+  /**
+   * G, the number of offset groups: input channels g*Cin/G .. (g+1)*Cin/G - 1 share the
+   * offsets (and mask) of group g. Default: inferred from the offsets' channel count.
+   */
+  offsetGroups?: number;
+  /** Largest column buffer, in bytes, before the batch is split into chunks. Default 128 MiB. */
+  maxColumnBytes?: number;
+}
+
+/** The deformable im2col and its backward: fused kernels or the portable composition. */
+interface ColumnOps {
+  im2col(x: tf.Tensor4D, offsets: tf.Tensor4D, mask: tf.Tensor4D | null, geometry: DeformConvGeometry): tf.Tensor2D;
+  /** [dx, dOffsets] and, with a mask, dMask. */
+  col2im(
+    dColumns: tf.Tensor2D,
+    x: tf.Tensor4D,
+    offsets: tf.Tensor4D,
+    mask: tf.Tensor4D | null,
+    geometry: DeformConvGeometry,
+  ): tf.Tensor[];
+}
+
+function withMask(inputs: tf.NamedTensorMap, mask: tf.Tensor4D | null): tf.NamedTensorMap {
+  return mask === null ? inputs : { ...inputs, mask };
+}
+
+const fusedColumns: ColumnOps = {
+  im2col: (x, offsets, mask, geometry) =>
+    tf.engine().runKernel(DEFORM_IM2COL, withMask({ x, offsets }, mask), { ...geometry }) as tf.Tensor2D,
+  col2im: (dColumns, x, offsets, mask, geometry) =>
+    tf.engine().runKernel(DEFORM_COL2IM, withMask({ dColumns, x, offsets }, mask), { ...geometry }) as tf.Tensor[],
+};
+
+const portableColumns: ColumnOps = { im2col: deformIm2colPortable, col2im: deformCol2imPortable };
+
+function describe(value: unknown): string {
+  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : value === undefined ? 'undefined' : typeof value;
+}
+
+function checkTensor(name: string, value: unknown, rank: number): asserts value is tf.Tensor {
+  if (!(value instanceof tf.Tensor) || value.rank !== rank) {
+    throw new UserError(`deformConv2d: ${name} must be a rank-${rank} tensor, got ${describe(value)}`);
+  }
+  if (value.dtype !== 'float32') {
+    throw new UserError(`deformConv2d: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
+  }
+}
+
+function pair(name: string, value: number | [number, number] | undefined): [number, number] {
+  const [a, b]: [number, number] = value === undefined ? [1, 1] : typeof value === 'number' ? [value, value] : value;
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 1 || b < 1) {
+    throw new UserError(`deformConv2d: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
+  }
+  return [a, b];
+}
+
+function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same' | number | tf.backend_util.ExplicitPadding {
+  const value = padding ?? 'valid';
+  const isCount = (p: unknown) => Number.isInteger(p) && (p as number) >= 0;
+  const explicit =
+    Array.isArray(value) &&
+    value.length === 4 &&
+    value.every((side) => Array.isArray(side) && side.length === 2 && side.every(isCount)) &&
+    value[0].every((p) => p === 0) &&
+    value[3].every((p) => p === 0);
+  if (value === 'valid' || value === 'same' || isCount(value) || explicit) return value;
+  throw new UserError(
+    `deformConv2d: padding must be 'valid', 'same', a non-negative integer or [[0, 0], [top, bottom], [left, right], [0, 0]], got ${JSON.stringify(padding)}`,
+  );
+}
+
+/** Checks every argument against x and the kernel; returns where the taps sample. */
+function checkArguments(
+  x: unknown,
+  offsets: unknown,
+  weights: unknown,
+  options: DeformConv2dOptions,
+): DeformConvGeometry {
+  checkTensor('x', x, 4);
+  checkTensor('offsets', offsets, 4);
+  checkTensor('weights', weights, 4);
+  const [batch, inHeight, inWidth, inChannels] = x.shape;
+  if (x.size === 0 || weights.size === 0) {
+    throw new UserError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
+  }
+  const [kernelHeight, kernelWidth, weightChannels, outChannels] = weights.shape;
+  if (weightChannels !== inChannels) {
+    throw new UserError(
+      `deformConv2d: weights must be [kh, kw, Cin, Cout] with Cin = ${inChannels} (x of ${describe(x)}), got ${describe(weights)}`,
+    );
+  }
+  const strides = pair('strides', options.strides);
+  const dilations = pair('dilations', options.dilations);
+  const info = tf.backend_util.computeConv2DInfo(
+    [batch, inHeight, inWidth, inChannels],
+    [kernelHeight, kernelWidth, inChannels, outChannels],
+    strides,
+    dilations,
+    checkPadding(options.padding),
+  );
+  const { outHeight, outWidth } = info;
+  if (!(outHeight >= 1 && outWidth >= 1)) {
+    throw new UserError(
+      `deformConv2d: no output positions for x of ${describe(x)} and a ${kernelHeight}x${kernelWidth} kernel ` +
+        `(strides [${strides}], dilations [${dilations}], padding ${JSON.stringify(options.padding ?? 'valid')})`,
+    );
+  }
+  const taps = kernelHeight * kernelWidth;
+  const offsetGroups = options.offsetGroups ?? (offsets as tf.Tensor4D).shape[3] / (2 * taps);
+  if (!Number.isInteger(offsetGroups) || offsetGroups < 1 || inChannels % offsetGroups !== 0) {
+    throw new UserError(
+      `deformConv2d: offsetGroups must be a positive integer dividing Cin = ${inChannels}, got ${offsetGroups}` +
+        (options.offsetGroups === undefined ? ` (inferred from offsets of ${describe(offsets)}: channels / (2*kh*kw))` : ''),
+    );
+  }
+  const expected = [batch, outHeight, outWidth, 2 * offsetGroups * taps];
+  if (!tf.util.arraysEqual(offsets.shape, expected)) {
+    throw new UserError(
+      `deformConv2d: offsets must have shape [B, Ho, Wo, 2*G*kh*kw] = [${expected.join(', ')}] for x of ${describe(x)}, ` +
+        `weights of ${describe(weights)} and ${offsetGroups} offset group(s), got ${describe(offsets)}`,
+    );
+  }
+  if (options.mask != null) {
+    checkTensor('mask', options.mask, 4);
+    const expectedMask = [batch, outHeight, outWidth, offsetGroups * taps];
+    if (!tf.util.arraysEqual(options.mask.shape, expectedMask)) {
+      throw new UserError(
+        `deformConv2d: mask must have shape [B, Ho, Wo, G*kh*kw] = [${expectedMask.join(', ')}], got ${describe(options.mask)}`,
+      );
+    }
+  }
+  if (options.bias != null) {
+    checkTensor('bias', options.bias, 1);
+    if (options.bias.shape[0] !== outChannels) {
+      throw new UserError(`deformConv2d: bias must have shape [Cout] = [${outChannels}], got ${describe(options.bias)}`);
+    }
+  }
+  const maxColumnBytes = options.maxColumnBytes ?? DEFAULT_MAX_COLUMN_BYTES;
+  if (!(maxColumnBytes > 0)) {
+    throw new UserError(`deformConv2d: maxColumnBytes must be positive, got ${options.maxColumnBytes}`);
+  }
+  return {
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    kernelHeight,
+    kernelWidth,
+    strideHeight: strides[0],
+    strideWidth: strides[1],
+    dilationHeight: dilations[0],
+    dilationWidth: dilations[1],
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    offsetGroups,
+  };
+}
+
+/** [first image, image count] of each chunk whose column buffer fits maxColumnBytes (at least one image). */
+function batchChunks(batch: number, geometry: DeformConvGeometry, maxColumnBytes: number): Array<[number, number]> {
+  const { outHeight, outWidth, kernelHeight, kernelWidth, inChannels } = geometry;
+  const bytesPerImage = 4 * outHeight * outWidth * kernelHeight * kernelWidth * inChannels;
+  const perChunk = Math.max(1, Math.floor(maxColumnBytes / bytesPerImage));
+  const chunks: Array<[number, number]> = [];
+  for (let start = 0; start < batch; start += perChunk) chunks.push([start, Math.min(perChunk, batch - start)]);
+  return chunks;
+}
+
+/** Images [start, start + count) of a [B, ...] tensor; the tensor itself when that is all of it. */
+function images<T extends tf.Tensor>(t: T, [start, count]: [number, number]): T {
+  return start === 0 && count === t.shape[0] ? t : (tf.slice(t, start, count) as T);
+}
+
+function concatImages(parts: tf.Tensor[]): tf.Tensor {
+  return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+}
+
+function run(
+  columnOps: ColumnOps,
+  x: tf.Tensor4D,
+  offsets: tf.Tensor4D,
+  weights: tf.Tensor4D,
+  options: DeformConv2dOptions,
+): tf.Tensor4D {
+  const geometry = checkArguments(x, offsets, weights, options);
+  const mask = options.mask ?? null;
+  const bias = options.bias ?? null;
+  const chunks = batchChunks(x.shape[0], geometry, options.maxColumnBytes ?? DEFAULT_MAX_COLUMN_BYTES);
+  const [kernelHeight, kernelWidth, inChannels, outChannels] = weights.shape;
+  const columnLength = kernelHeight * kernelWidth * inChannels;
+  const { outHeight, outWidth } = geometry;
+
+  const chunkColumns = (chunk: [number, number], xs: tf.Tensor4D, os: tf.Tensor4D, ms: tf.Tensor4D | null) =>
+    columnOps.im2col(images(xs, chunk), images(os, chunk), ms === null ? null : images(ms, chunk), geometry);
+
+  // Inputs in a fixed order: x, offsets, weights, then mask and bias when given.
+  const inputs: tf.Tensor[] = [x, offsets, weights];
+  if (mask !== null) inputs.push(mask);
+  if (bias !== null) inputs.push(bias);
+
+  const forward = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const kernel = tf.reshape(weights, [columnLength, outChannels]);
+    // With a single chunk, the columns are kept for the weights' gradient (within the
+    // memory cap); with several, each chunk's are freed at once and the backward pass
+    // recomputes them chunk by chunk.
+    const keepColumns = chunks.length === 1;
+    let keptColumns: tf.Tensor[] = [];
+    const parts = chunks.map((chunk) => {
+      const [part, ...columns] = tf.tidy(() => {
+        const chunkCols = chunkColumns(chunk, x, offsets, mask);
+        const product = tf.reshape(tf.matMul(chunkCols, kernel), [chunk[1], outHeight, outWidth, outChannels]);
+        return keepColumns ? [product, chunkCols] : [product];
+      });
+      keptColumns = columns;
+      return part;
+    });
+    const convolved = concatImages(parts);
+    save([...inputs, ...keptColumns]);
+    return {
+      value: bias === null ? convolved : tf.add(convolved, bias),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, so, sw] = saved as tf.Tensor4D[];
+        const sm = mask === null ? null : (saved[3] as tf.Tensor4D);
+        const savedColumns = saved.length > inputs.length ? (saved[inputs.length] as tf.Tensor2D) : null;
+        // XNNPACK takes the fast path only for untransposed operands, so transpose explicitly.
+        const kernelT = tf.transpose(tf.reshape(sw, [columnLength, outChannels]));
+        const dKernelT: tf.Tensor[] = [];
+        const dxs: tf.Tensor[] = [];
+        const dOffsets: tf.Tensor[] = [];
+        const dMasks: tf.Tensor[] = [];
+        for (const chunk of chunks) {
+          // One chunk's columns and their gradient live only inside this scope.
+          const [dKernelChunk, ...inputGrads] = tf.tidy(() => {
+            const columns = savedColumns ?? chunkColumns(chunk, sx, so, sm);
+            const dOut = tf.reshape(images(dy, chunk), [-1, outChannels]);
+            const dColumns = tf.matMul(dOut, kernelT) as tf.Tensor2D;
+            return [
+              tf.matMul(tf.transpose(dOut), columns),
+              ...columnOps.col2im(dColumns, images(sx, chunk), images(so, chunk), sm === null ? null : images(sm, chunk), geometry),
+            ];
+          });
+          dKernelT.push(dKernelChunk);
+          dxs.push(inputGrads[0]);
+          dOffsets.push(inputGrads[1]);
+          if (sm !== null) dMasks.push(inputGrads[2]);
+        }
+        const dKernel = dKernelT.length === 1 ? dKernelT[0] : tf.addN(dKernelT);
+        const grads = [concatImages(dxs), concatImages(dOffsets), tf.reshape(tf.transpose(dKernel), sw.shape)];
+        if (sm !== null) grads.push(concatImages(dMasks));
+        if (bias !== null) grads.push(tf.sum(dy, [0, 1, 2]));
+        return grads;
+      },
+    };
+  });
+  return forward(...inputs) as tf.Tensor4D;
+}
+
+/**
+ * Deformable 2D convolution (DCN; DCNv2 with `mask`), NHWC, torchvision's semantics.
+ *
+ * Tap (u, v) of the kernel at output (i, j) samples x at
+ *   (i*sh - padTop + u*dh + dy, j*sw - padLeft + v*dw + dx),
+ * bilinearly, with zeros outside the input, times the tap's mask value if given, where
+ * (dy, dx) = offsets[b, i, j, 2*(g*kh*kw + u*kw + v) + (0, 1)] for the offset group g of
+ * the input channel. With zero offsets and no mask it is tf.conv2d.
+ * Differentiable with respect to x, offsets, weights, mask and bias.
+ *
+ * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm), else a
+ * composition of standard tf ops; the matrix products run in the backend's matMul.
+ *
+ * @param x float32 [B, H, W, Cin]
+ * @param offsets float32 [B, Ho, Wo, 2*G*kh*kw], (dy, dx) per tap, taps row-major, per offset group
+ * @param weights float32 [kh, kw, Cin, Cout] (tf.conv2d's filter layout)
+ * @returns float32 [B, Ho, Wo, Cout], Ho and Wo as tf.conv2d's for the same strides, padding, dilations
+ */
+export function deformConv2d(
+  x: tf.Tensor4D,
+  offsets: tf.Tensor4D,
+  weights: tf.Tensor4D,
+  options: DeformConv2dOptions = {},
+): tf.Tensor4D {
+  const fused = tf.getKernel(DEFORM_IM2COL, tf.getBackend()) !== undefined;
+  return run(fused ? fusedColumns : portableColumns, x, offsets, weights, options);
+}
+
+/** deformConv2d on the composition of standard tf ops, whatever the backend (for tests and comparisons). */
+export function deformConv2dPortable(
+  x: tf.Tensor4D,
+  offsets: tf.Tensor4D,
+  weights: tf.Tensor4D,
+  options: DeformConv2dOptions = {},
+): tf.Tensor4D {
+  return run(portableColumns, x, offsets, weights, options);
+}
