@@ -1,0 +1,89 @@
+/**
+ * batchNormTraining: batch normalisation with the batch's own statistics, fused.
+ *
+ * tfjs-layers composes training-mode batch norm from moments (Mean, Sub, Square, Mean)
+ * and FusedBatchNorm; their gradients add up to some thirty passes over the activation,
+ * more time than the convolution next to it on wasm. Here the forward pass is one
+ * statistics pass plus one normalising pass, and the backward pass two, on backends that
+ * register the kernels below (wasm); any other backend gets the same composition as
+ * tfjs-layers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
+
+/**
+ * Inputs: x [..., C], scale [C], offset [C]; attr varianceEpsilon.
+ * Outputs: [y (x's shape), mean [C], variance [C]], statistics over all axes but the last,
+ * the variance biased (divided by the count), as tfjs-layers and Keras normalise with.
+ */
+export const BATCH_NORM_TRAINING = 'BatchNormTraining';
+
+/**
+ * The gradient of all three outputs at once. Inputs: dy, dMean, dVariance, x, mean,
+ * variance, scale; attr varianceEpsilon. Outputs: [dx, dScale, dOffset].
+ */
+export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
+
+export interface BatchNormTrainingResult {
+  y: tf.Tensor;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+function checkArguments(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): void {
+  const channels = x.shape[x.rank - 1];
+  if (x.rank < 2 || x.dtype !== 'float32') {
+    throw new UserError(`batchNormTraining: x must be float32 of rank >= 2, got ${x.dtype} [${x.shape.join(', ')}]`);
+  }
+  for (const [name, value] of [['scale', scale], ['offset', offset]] as const) {
+    if (value.rank !== 1 || value.shape[0] !== channels) {
+      throw new UserError(
+        `batchNormTraining: ${name} must have shape [${channels}] for x [${x.shape.join(', ')}], got [${value.shape.join(', ')}]`,
+      );
+    }
+  }
+}
+
+/**
+ * Normalises x over every axis but the last with the batch's mean and (biased) variance,
+ * then scales and shifts: y = (x - mean) / sqrt(variance + epsilon) * scale + offset.
+ * Differentiable in x, scale and offset through all three outputs.
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  scale: tf.Tensor1D,
+  offset: tf.Tensor1D,
+  varianceEpsilon: number,
+): BatchNormTrainingResult {
+  checkArguments(x, scale, offset);
+  if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
+    return tf.tidy(() => {
+      const axes = [...Array(x.rank - 1).keys()];
+      const { mean, variance } = tf.moments(x, axes);
+      const y = tf.batchNorm(x, mean, variance, offset, scale, varianceEpsilon);
+      return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    });
+  }
+  const [y, mean, variance] = tf
+    .engine()
+    .runKernel(BATCH_NORM_TRAINING, { x, scale, offset }, { varianceEpsilon }) as tf.Tensor[];
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+tf.registerGradient({
+  kernelName: BATCH_NORM_TRAINING,
+  inputsToSave: ['x', 'scale'],
+  outputsToSave: [false, true, true],
+  gradFunc: (dys, saved, attrs) => {
+    const [dy, dMean, dVariance] = dys as tf.Tensor[];
+    const [x, scale, mean, variance] = saved;
+    const [dx, dScale, dOffset] = tf
+      .engine()
+      .runKernel(
+        BATCH_NORM_TRAINING_GRAD,
+        { dy, dMean, dVariance, x, mean, variance, scale },
+        attrs as tf.NamedAttrMap,
+      ) as tf.Tensor[];
+    return { x: () => dx, scale: () => dScale, offset: () => dOffset };
+  },
+});

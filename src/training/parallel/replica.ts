@@ -1,0 +1,104 @@
+/**
+ * What every replica of a data-parallel step does, in the main thread and in the
+ * workers alike: gradients of one shard, and the model's weights as one flat float32
+ * vector (the form they cross threads in).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { countCorrect } from '../../evaluation/evaluate';
+import { forward } from '../../models/cnn';
+
+/** One shard's result, before any update. */
+export interface ShardGradients {
+  /** d(mean loss of the shard) / d(variable), one per trainable variable, in order. */
+  grads: tf.Tensor[];
+  /** Mean categorical cross-entropy of the shard; NaN once the model's outputs are not finite. */
+  loss: number;
+  /** How many of the shard were classified right. */
+  correct: number;
+}
+
+/** The variables a step updates: the model's trainable weights, in order. */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+/**
+ * The weights a training forward pass changes besides the trainable ones: the
+ * non-trainable weights of trainable layers (BatchNorm's moving statistics). A frozen
+ * layer runs in inference mode and changes nothing.
+ */
+export function statefulWeights(model: tf.LayersModel): tf.LayerVariable[] {
+  return model.layers.filter((layer) => layer.trainable).flatMap((layer) => layer.nonTrainableWeights);
+}
+
+/**
+ * The training loop's step without the update: forward in training mode (frozen layers
+ * in inference mode), Keras's categorical cross-entropy on the softmax output. Trainable
+ * BatchNorm layers normalise with the shard's statistics and move their moving
+ * statistics towards them, as in a single-thread step.
+ */
+export function shardGradients(
+  model: tf.LayersModel,
+  variables: tf.Variable[],
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+): ShardGradients {
+  let correct: tf.Scalar | undefined;
+  let outputSum: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const probs = forward(model, xs, true);
+    correct = tf.keep(countCorrect(probs, ys));
+    outputSum = tf.keep(tf.sum(probs) as tf.Scalar);
+    return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs)) as tf.Scalar;
+  }, variables);
+  // The loss clips probabilities, which turns NaN into a bound: the outputs tell the truth.
+  const finite = Number.isFinite((outputSum as tf.Scalar).dataSync()[0]);
+  const result = {
+    grads: variables.map((v) => grads[v.name]),
+    loss: finite ? value.dataSync()[0] : NaN,
+    correct: (correct as tf.Scalar).dataSync()[0],
+  };
+  tf.dispose([value, correct as tf.Scalar, outputSum as tf.Scalar]);
+  return result;
+}
+
+/** Where each of a list of tensors lives in one flat vector. */
+export class FlatLayout {
+  readonly offsets: number[];
+  readonly sizes: number[];
+  readonly total: number;
+
+  constructor(readonly shapes: number[][]) {
+    this.sizes = shapes.map((shape) => tf.util.sizeFromShape(shape));
+    this.offsets = [];
+    let offset = 0;
+    for (const size of this.sizes) {
+      this.offsets.push(offset);
+      offset += size;
+    }
+    this.total = offset;
+  }
+
+  static of(tensors: readonly { shape: readonly number[] }[]): FlatLayout {
+    return new FlatLayout(tensors.map((t) => [...t.shape]));
+  }
+
+  /** Copies the tensors' values into `into` (which may live in a SharedArrayBuffer). */
+  write(tensors: readonly tf.Tensor[], into: Float32Array): void {
+    tensors.forEach((t, i) => into.set(t.dataSync() as Float32Array, this.offsets[i]));
+  }
+
+  /** The i-th tensor's values: a view into `from`, not a copy. */
+  view(from: Float32Array, i: number): Float32Array {
+    return from.subarray(this.offsets[i], this.offsets[i] + this.sizes[i]);
+  }
+}
+
+/** Overwrites every weight of `model` (trainable or not, in model.weights order) from `from`. */
+export function loadFlatWeights(model: tf.LayersModel, layout: FlatLayout, from: Float32Array): void {
+  model.weights.forEach((w, i) => {
+    tf.tidy(() => {
+      w.write(tf.tensor(layout.view(from, i), layout.shapes[i], 'float32'));
+    });
+  });
+}

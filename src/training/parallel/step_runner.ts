@@ -1,0 +1,242 @@
+/**
+ * Data-parallel training steps across worker threads, to use every core on backends
+ * that use one (wasm in Node: its threaded build is disabled there upstream).
+ *
+ * The main thread's model is replica 0 and the only one that learns: each step it
+ * broadcasts all its weights, splits the batch into `threads` shards, computes shard 0's
+ * gradients itself while workers compute the others, averages them (weighted by shard
+ * size, so the result is the gradient of the batch's mean loss) and applies the caller's
+ * optimizer. Optimizer state and weights therefore stay in the main thread, where the
+ * training loop checkpoints them as usual; workers hold nothing between steps.
+ *
+ * BatchNorm, as in PyTorch DDP without SyncBN: each replica normalises its shard with
+ * the shard's own statistics, and the moving mean and variance become the shard-size
+ * weighted average of the replicas' updated ones, i.e. the moving average of the batch
+ * mean and of the mean within-shard variance. With one thread, it is the plain step.
+ */
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../../errors';
+import { FromWorker, ToWorker, WorkerInit, workerEntryFile } from './protocol';
+import { FlatLayout, shardGradients, statefulWeights, trainableVariables } from './replica';
+
+export interface StepRunnerOptions {
+  /** Trained in place; its trainable flags are fixed for the runner's lifetime. */
+  model: tf.LayersModel;
+  /** Applied in the main thread to the averaged gradients (checkpoint it as usual). */
+  optimizer: tf.Optimizer;
+  /** Replicas, the main thread included (default 1: no workers). */
+  threads?: number;
+}
+
+export interface StepRunResult {
+  /** Mean categorical cross-entropy of the batch, before the update; NaN once outputs are not finite. */
+  loss: number;
+  /** How many of the batch were classified right, before the update. */
+  correct: number;
+  accuracy: number;
+}
+
+export interface StepRunner {
+  readonly threads: number;
+  /** One optimisation step on a batch: xs [B, H, W, C] and one-hot ys [B, classes]. */
+  step(xs: tf.Tensor, ys: tf.Tensor): Promise<StepRunResult>;
+  /** Stops the workers; the model stays usable. */
+  dispose(): Promise<void>;
+}
+
+/** Batch sizes of the shards: as equal as possible, the larger first. */
+export function shardSizes(batch: number, shards: number): number[] {
+  return Array.from({ length: shards }, (_, k) => Math.floor(batch / shards) + (k < batch % shards ? 1 : 0));
+}
+
+/** A worker thread and its side of the shared buffers. */
+class WorkerReplica {
+  private pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | null = null;
+  private failure: Error | null = null;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly results: Float32Array,
+  ) {
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'error') this.fail(new Error(`training worker failed: ${message.message}`));
+      else this.settle(message);
+    });
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`training worker exited (code ${code})`)));
+  }
+
+  /** The worker's next message. */
+  next(): Promise<FromWorker> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+    });
+  }
+
+  send(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(message, transfer);
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('step runner disposed');
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
+  }
+
+  private settle(message: FromWorker): void {
+    const pending = this.pending;
+    this.pending = null;
+    pending?.resolve(message);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    const pending = this.pending;
+    this.pending = null;
+    pending?.reject(this.failure);
+  }
+}
+
+function workerBackend(threads: number): WorkerInit['backend'] {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new UserError(`data-parallel training runs on the wasm or cpu backend, not '${backend}' (which uses every core itself); use 1 thread, not ${threads}`);
+  }
+  return backend;
+}
+
+async function startWorker(init: WorkerInit, results: Float32Array, expected: FlatLayout[]): Promise<WorkerReplica> {
+  const replica = new WorkerReplica(new Worker(workerEntryFile(), { workerData: init }), results);
+  try {
+    const ready = await replica.next();
+    if (ready.type !== 'ready') throw new Error(`training worker: expected 'ready', got '${ready.type}'`);
+    const got = [ready.weightShapes, ready.trainableShapes, ready.stateShapes];
+    expected.forEach((layout, i) => {
+      if (JSON.stringify(layout.shapes) !== JSON.stringify(got[i])) {
+        throw new Error(
+          `training worker rebuilt the model differently: weight shapes ${JSON.stringify(got[i])} vs ${JSON.stringify(layout.shapes)}`,
+        );
+      }
+    });
+    return replica;
+  } catch (err) {
+    await replica.close();
+    throw err;
+  }
+}
+
+/**
+ * Starts `threads - 1` workers (each loads tfjs, the backend and the model: a second or
+ * two) and returns the step function.
+ */
+export async function createStepRunner(options: StepRunnerOptions): Promise<StepRunner> {
+  const { model, optimizer } = options;
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new UserError(`threads must be a positive integer, got ${threads}`);
+  }
+  const variables = trainableVariables(model);
+  const state = statefulWeights(model);
+  const stateVariables = state.map((w) => w.read());
+  const weightLayout = FlatLayout.of(model.weights.map((w) => w.read()));
+  const gradLayout = FlatLayout.of(variables);
+  const stateLayout = FlatLayout.of(stateVariables);
+
+  const workers: WorkerReplica[] = [];
+  const weights = new Float32Array(new SharedArrayBuffer(weightLayout.total * 4));
+  if (threads > 1) {
+    const backend = workerBackend(threads);
+    const topology = model.toJSON(null, false);
+    const started = await Promise.allSettled(
+      Array.from({ length: threads - 1 }, () => {
+        const results = new SharedArrayBuffer((gradLayout.total + stateLayout.total) * 4);
+        const init: WorkerInit = { backend, topology, weights: weights.buffer as SharedArrayBuffer, results };
+        return startWorker(init, new Float32Array(results), [weightLayout, gradLayout, stateLayout]);
+      }),
+    );
+    for (const result of started) {
+      if (result.status === 'fulfilled') workers.push(result.value);
+    }
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(workers.map((w) => w.close()));
+      throw failed.reason;
+    }
+  }
+
+  /** Averages the replicas' gradients and moving statistics, weighted by shard size. */
+  const combine = (own: tf.Tensor[], sizes: number[], total: number): void => {
+    const ownFlat = new Float32Array(gradLayout.total + stateLayout.total);
+    gradLayout.write(own, ownFlat);
+    stateLayout.write(stateVariables, ownFlat.subarray(gradLayout.total));
+    const sources = [ownFlat, ...workers.slice(0, sizes.length - 1).map((w) => w.results)];
+    const sum = new Float64Array(ownFlat.length);
+    sources.forEach((source, k) => {
+      const weight = sizes[k] / total;
+      for (let i = 0; i < sum.length; i++) sum[i] += weight * source[i];
+    });
+    const average = Float32Array.from(sum);
+    tf.tidy(() => {
+      optimizer.applyGradients(
+        variables.map((v, i) => ({ name: v.name, tensor: tf.tensor(gradLayout.view(average, i), v.shape, 'float32') })),
+      );
+      const averageState = average.subarray(gradLayout.total);
+      state.forEach((w, i) => w.write(tf.tensor(stateLayout.view(averageState, i), stateLayout.shapes[i], 'float32')));
+    });
+  };
+
+  const step = async (xs: tf.Tensor, ys: tf.Tensor): Promise<StepRunResult> => {
+    const batch = xs.shape[0];
+    if (ys.shape[0] !== batch) {
+      throw new UserError(`step: xs has ${batch} examples but ys has ${ys.shape[0]}`);
+    }
+    const sizes = shardSizes(batch, Math.min(threads, batch)).filter((n) => n > 0);
+    if (sizes.length === 1) {
+      const own = shardGradients(model, variables, xs, ys);
+      tf.tidy(() => optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: own.grads[i] }))));
+      tf.dispose(own.grads);
+      return { loss: own.loss, correct: own.correct, accuracy: own.correct / batch };
+    }
+
+    weightLayout.write(model.weights.map((w) => w.read()), weights);
+    const replies: Promise<FromWorker>[] = [];
+    let begin = sizes[0];
+    sizes.slice(1).forEach((size, k) => {
+      const shard = tf.tidy(() => [xs, ys].map((t) => t.slice(begin, size)));
+      const [xsData, ysData] = shard.map((t) => new Float32Array(t.dataSync()));
+      const message: ToWorker = { type: 'step', xs: xsData, xsShape: shard[0].shape, ys: ysData, ysShape: shard[1].shape };
+      tf.dispose(shard);
+      replies.push(workers[k].next());
+      workers[k].send(message, [xsData.buffer, ysData.buffer]);
+      begin += size;
+    });
+
+    const ownShard = tf.tidy(() => [xs, ys].map((t) => t.slice(0, sizes[0])));
+    const own = shardGradients(model, variables, ownShard[0], ownShard[1]);
+    tf.dispose(ownShard);
+    let lossSum = own.loss * sizes[0];
+    let correct = own.correct;
+    try {
+      const done = await Promise.all(replies);
+      done.forEach((reply, k) => {
+        if (reply.type !== 'done') throw new Error(`training worker: expected 'done', got '${reply.type}'`);
+        lossSum += reply.loss * sizes[k + 1];
+        correct += reply.correct;
+      });
+      combine(own.grads, sizes, batch);
+    } finally {
+      tf.dispose(own.grads);
+    }
+    return { loss: lossSum / batch, correct, accuracy: correct / batch };
+  };
+
+  return {
+    threads,
+    step,
+    dispose: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * A data-parallel training worker: rebuilds the main thread's model, then per step loads
+ * the broadcast weights, computes its shard's gradients and hands them back.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+// The package entry registers its layers and kernels, so the model builds and runs as in the main thread.
+import '../../index';
+import { useBackend } from '../../backend/select';
+import { FromWorker, ToWorker, WorkerInit } from './protocol';
+import { FlatLayout, loadFlatWeights, shardGradients, statefulWeights, trainableVariables } from './replica';
+
+const port = parentPort;
+if (port === null) throw new Error('worker.js runs as a worker thread of the step runner only');
+
+function reply(message: FromWorker): void {
+  port?.postMessage(message);
+}
+
+async function main(): Promise<void> {
+  const init = workerData as WorkerInit;
+  await useBackend(init.backend);
+  const model = await tf.models.modelFromJSON(init.topology as Parameters<typeof tf.models.modelFromJSON>[0]);
+  const variables = trainableVariables(model);
+  const weightLayout = FlatLayout.of(model.weights.map((w) => w.read()));
+  const gradLayout = FlatLayout.of(variables);
+  const stateVariables = statefulWeights(model).map((w) => w.read());
+  const stateLayout = FlatLayout.of(stateVariables);
+  const weights = new Float32Array(init.weights);
+  const grads = new Float32Array(init.results, 0, gradLayout.total);
+  const state = new Float32Array(init.results, gradLayout.total * 4, stateLayout.total);
+
+  port?.on('message', (message: ToWorker) => {
+    if (message.type === 'close') {
+      model.dispose();
+      port?.close();
+      return;
+    }
+    try {
+      loadFlatWeights(model, weightLayout, weights);
+      const xs = tf.tensor(message.xs, message.xsShape, 'float32');
+      const ys = tf.tensor(message.ys, message.ysShape, 'float32');
+      const result = shardGradients(model, variables, xs, ys);
+      gradLayout.write(result.grads, grads);
+      stateLayout.write(stateVariables, state);
+      tf.dispose([xs, ys, ...result.grads]);
+      reply({ type: 'done', loss: result.loss, correct: result.correct });
+    } catch (err) {
+      reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
+  });
+  reply({ type: 'ready', weightShapes: weightLayout.shapes, trainableShapes: gradLayout.shapes, stateShapes: stateLayout.shapes });
+}
+
+main().catch((err) => reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));

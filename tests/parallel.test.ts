@@ -1,0 +1,151 @@
+/**
+ * Data-parallel steps (src/training/parallel): two threads follow one thread's loss
+ * trajectory, the averaged update is the average of the shards' gradients, and BatchNorm
+ * statistics follow the documented rule. The workers run the compiled dist/ (npm ci
+ * builds it), the main thread these TypeScript sources.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/kernels/wasm/register';
+import { BatchNormalization } from '../src/layers/batch_normalization';
+import { createStepRunner, shardSizes } from '../src/training/parallel/step_runner';
+import { shardGradients, trainableVariables } from '../src/training/parallel/replica';
+
+/** Deterministic uniform [0, 1) numbers (mulberry32). */
+function randoms(seed: number, count: number): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  });
+}
+
+/** A small CNN: conv (stride 2) -> relu [-> BatchNorm] -> conv -> global average -> dense softmax. */
+function tinyCnn(withBatchNorm: boolean, seed: number): tf.Sequential {
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
+  const layers: tf.layers.Layer[] = [
+    tf.layers.conv2d({ inputShape: [9, 9, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init(1), name: 'c1' }),
+    tf.layers.activation({ activation: 'relu', name: 'c1_relu' }),
+  ];
+  if (withBatchNorm) layers.push(new BatchNormalization({ name: 'c1_bn' }));
+  layers.push(
+    tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', kernelInitializer: init(2), name: 'c2' }),
+    tf.layers.globalAveragePooling2d({ name: 'pool' }),
+    tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(3), name: 'fc' }),
+  );
+  return tf.sequential({ layers });
+}
+
+function batch(seed: number, size: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const xs = tf.tensor4d(randoms(seed, size * 81), [size, 9, 9, 1]);
+  const labels = Array.from(randoms(seed + 1, size), (u) => Math.floor(u * 3));
+  return { xs, ys: tf.oneHot(labels, 3).toFloat() as tf.Tensor2D };
+}
+
+async function trajectory(threads: number, withBatchNorm: boolean, steps: number): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  const model = tinyCnn(withBatchNorm, 7);
+  const runner = await createStepRunner({ model, optimizer: tf.train.adam(0.01), threads });
+  const losses: number[] = [];
+  // One batch over and over: the loss must fall as the model memorises it.
+  const { xs, ys } = batch(100, 10);
+  try {
+    for (let s = 0; s < steps; s++) {
+      const result = await runner.step(xs, ys);
+      expect(result.accuracy).toBeCloseTo(result.correct / 10, 10);
+      losses.push(result.loss);
+    }
+  } finally {
+    tf.dispose([xs, ys]);
+    await runner.dispose();
+  }
+  const weights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  model.dispose();
+  return { losses, weights };
+}
+
+function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  let error = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    error = Math.max(error, Math.abs(a[i] - b[i]));
+  }
+  return error / Math.max(scale, 1e-12);
+}
+
+describe('data-parallel step runner', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+  });
+  afterAll(() => tf.disposeVariables());
+
+  it('splits a batch into near-equal shards, larger first', () => {
+    expect(shardSizes(32, 2)).toEqual([16, 16]);
+    expect(shardSizes(7, 3)).toEqual([3, 2, 2]);
+    expect(shardSizes(1, 2)).toEqual([1, 0]);
+  });
+
+  it('two threads follow one thread (no BatchNorm: the same gradients up to rounding)', async () => {
+    const one = await trajectory(1, false, 6);
+    const two = await trajectory(2, false, 6);
+    expect(one.losses[5]).toBeLessThan(one.losses[0]);
+    expect(maxRelativeError(two.losses, one.losses)).toBeLessThan(1e-4);
+    one.weights.forEach((w, i) => expect(maxRelativeError(two.weights[i], w), `weight ${i}`).toBeLessThan(1e-4));
+  });
+
+  it('with BatchNorm: applies the size-weighted average of the shards gradients and moving statistics', async () => {
+    const { xs, ys } = batch(300, 7);
+    const model = tinyCnn(true, 11);
+    const reference = tinyCnn(true, 11);
+    const before = model.getWeights().map((w) => w.dataSync().slice());
+    // Reference, in this thread: each shard from the same starting weights, then averaged.
+    const sizes = shardSizes(7, 2);
+    const variables = trainableVariables(reference);
+    const expectedGrads: Float64Array[] = variables.map((v) => new Float64Array(v.size));
+    const expectedState: Float64Array[] = reference.nonTrainableWeights.map((w) => new Float64Array(w.read().size));
+    let begin = 0;
+    for (const size of sizes) {
+      reference.setWeights(model.getWeights());
+      const shard = [xs.slice(begin, size), ys.slice(begin, size)];
+      const { grads } = shardGradients(reference, variables, shard[0], shard[1]);
+      grads.forEach((g, i) => g.dataSync().forEach((v, j) => (expectedGrads[i][j] += (v * size) / 7)));
+      reference.nonTrainableWeights.forEach((w, i) => w.read().dataSync().forEach((v, j) => (expectedState[i][j] += (v * size) / 7)));
+      tf.dispose([...grads, ...shard]);
+      begin += size;
+    }
+    // Plain SGD with rate 1: each weight moves by minus its gradient.
+    const runner = await createStepRunner({ model, optimizer: tf.train.sgd(1), threads: 2 });
+    try {
+      await runner.step(xs, ys);
+    } finally {
+      await runner.dispose();
+    }
+    const trainable = new Set(model.trainableWeights.map((w) => w.name));
+    let g = 0;
+    let s = 0;
+    model.weights.forEach((w, i) => {
+      const after = w.read().dataSync();
+      if (trainable.has(w.name)) {
+        const step = after.map((v, j) => before[i][j] - v);
+        expect(maxRelativeError(step, expectedGrads[g++]), `gradient of ${w.name}`).toBeLessThan(1e-4);
+      } else {
+        expect(maxRelativeError(after, expectedState[s++]), `moving statistic ${w.name}`).toBeLessThan(1e-5);
+      }
+    });
+    tf.dispose([xs, ys]);
+    model.dispose();
+    reference.dispose();
+  });
+
+  it('BatchNorm models learn about as well with two threads as with one', async () => {
+    const one = await trajectory(1, true, 8);
+    const two = await trajectory(2, true, 8);
+    expect(one.losses[7]).toBeLessThan(one.losses[0]);
+    expect(two.losses[7]).toBeLessThan(two.losses[0]);
+    // Shards of 5 normalise with their own statistics: close to, not equal to, batches of 10.
+    expect(Math.abs(two.losses[7] - one.losses[7])).toBeLessThan(0.2 * one.losses[0]);
+  });
+});
