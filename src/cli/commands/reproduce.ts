@@ -1,0 +1,62 @@
+/** `deformconv reproduce`: the whole experiment: data, train, fine-tune, evaluate, table, results/metrics.json. */
+import { Command, Option } from 'commander';
+import { Preset, PRESET_SPECS, PRESETS, reproduce } from '../../training/reproduce';
+import { startBackend } from '../backend';
+import { dataDirOption, intInRange, nonNegativeInt } from '../flags';
+import { runInterruptible } from '../interrupt';
+import { downloadReporter } from '../progress';
+import { resumeCommand } from '../training';
+
+interface ReproduceFlags {
+  preset: Preset;
+  out: string;
+  dataDir: string;
+  seed?: number;
+  threads?: number;
+  resume: boolean;
+}
+
+export function reproduceCommand(): Command {
+  return new Command('reproduce')
+    .description('run the whole experiment: download if needed, train, fine-tune, evaluate, print the table, write <out>/results/metrics.json')
+    .addOption(
+      new Option(
+        '--preset <name>',
+        PRESETS.map((p) => `${p}: ${PRESET_SPECS[p].description}`).join('; '),
+      )
+        .choices(PRESETS)
+        .default('quick'),
+    )
+    .option('--out <dir>', 'where checkpoints/ and results/ go', '.')
+    .addOption(dataDirOption())
+    .option('--seed <n>', 'seed of both stages (default 1)', nonNegativeInt)
+    .option('--threads <n>', "data-parallel replicas of both stages, instead of the preset's (quick: 2, others: 1)", intInRange(1, 64))
+    .option('--resume', 'continue the checkpoints under --out (finished stages are kept)', false)
+    .action(async (flags: ReproduceFlags, command: Command) => {
+      const backend = await startBackend(command);
+      const { result, signalExitCode } = await runInterruptible((shouldStop) =>
+        reproduce({
+          preset: flags.preset,
+          out: flags.out,
+          dataDir: flags.dataDir,
+          seed: flags.seed,
+          threads: flags.threads,
+          resume: flags.resume,
+          backend,
+          shouldStop,
+          downloadReporter: downloadReporter(),
+        }),
+      );
+      if (result.status === 'interrupted') {
+        const stage = result.interruptedStage;
+        process.stderr.write(`interrupted${stage ? ` during the ${stage} stage; checkpoint in ${result.checkpoints[stage]}` : ''}\n`);
+        const extra = [`--preset ${flags.preset}`];
+        if (flags.seed !== undefined) extra.push(`--seed ${flags.seed}`);
+        if (flags.threads !== undefined) extra.push(`--threads ${flags.threads}`);
+        process.stderr.write(`resume with: ${resumeCommand('reproduce', flags.out, flags.dataDir, command, extra.join(' '))}\n`);
+        process.exitCode = signalExitCode ?? 130;
+        return;
+      }
+      process.stdout.write(`${result.table}\n`);
+    });
+}

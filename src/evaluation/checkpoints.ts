@@ -1,0 +1,47 @@
+/**
+ * `eval`: the accuracy of trained checkpoints on the plain and the scaled test set.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { MnistSplit } from '../data/mnist';
+import { UserError } from '../errors';
+import { loadTrainedModel } from '../training/train';
+import { evalSet, evaluate, TEST_VARIANTS } from './evaluate';
+import { Accuracies, AccuracyReport, ModelName } from './table';
+
+export interface EvaluateCheckpointsOptions {
+  /** Checkpoint directory of each model to evaluate (train-regular / finetune-deform --out). */
+  checkpoints: Partial<Record<ModelName, string>>;
+  test: MnistSplit;
+  /** Evaluate on the first N test images only (default all). */
+  limit?: number;
+  /** Polled between models: true stops early (what was measured is returned). */
+  shouldStop?: () => boolean;
+}
+
+/** Accuracy of each checkpoint's model on plain and scaled test images. */
+export async function evaluateCheckpoints(options: EvaluateCheckpointsOptions): Promise<AccuracyReport> {
+  const report: AccuracyReport = {};
+  for (const [name, dir] of Object.entries(options.checkpoints) as Array<[ModelName, string | undefined]>) {
+    if (dir === undefined || options.shouldStop?.()) continue;
+    const { model, state } = loadTrainedModel(dir);
+    try {
+      if (state.config.stage !== name) {
+        throw new UserError(`--${name} ${dir} holds a ${state.config.stage} checkpoint, not a ${name} one`);
+      }
+      report[name] = await evaluateModel(model, options.test, options.limit);
+    } finally {
+      model.dispose();
+    }
+  }
+  return report;
+}
+
+/** Accuracy of `model` on the first `limit` plain and scaled test images. */
+export async function evaluateModel(model: tf.LayersModel, test: MnistSplit, limit?: number): Promise<Accuracies> {
+  const accuracies = {} as Accuracies;
+  for (const variant of TEST_VARIANTS) {
+    accuracies[variant] = (await evaluate(model, evalSet(test, variant, limit ?? test.count))).accuracy;
+  }
+  return accuracies;
+}

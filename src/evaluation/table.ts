@@ -1,0 +1,43 @@
+/**
+ * The reference's results table, with this project's measurements beside it.
+ */
+
+import { TestVariant } from './evaluate';
+
+export type ModelName = 'regular' | 'deform';
+
+/** Accuracy (a fraction) per test variant. */
+export type Accuracies = Record<TestVariant, number>;
+
+/** What `eval --json` prints: each model that was evaluated. */
+export type AccuracyReport = Partial<Record<ModelName, Accuracies>>;
+
+/** The reference's table (EXPERIMENT.md, "Claim"). */
+export const REFERENCE_ACCURACY: Record<ModelName, Accuracies> = {
+  regular: { plain: 0.9874, scaled: 0.5701 },
+  deform: { plain: 0.9727, scaled: 0.9255 },
+};
+
+const ROWS: ReadonlyArray<[TestVariant, string]> = [
+  ['plain', 'Regular MNIST'],
+  ['scaled', 'Scaled MNIST'],
+];
+
+/** The Markdown table: measured columns for each model, then the reference's. Missing models show '-'. */
+export function accuracyTable(report: AccuracyReport): string {
+  const percent = (value: number | undefined): string => (value === undefined ? '-' : `${(value * 100).toFixed(2)}%`);
+  const lines = [
+    '| Test accuracy | Regular CNN | Deformable CNN | Reference regular | Reference deformable |',
+    '|---------------|-------------|----------------|-------------------|----------------------|',
+  ];
+  for (const [variant, label] of ROWS) {
+    const cells = [
+      percent(report.regular?.[variant]),
+      percent(report.deform?.[variant]),
+      percent(REFERENCE_ACCURACY.regular[variant]),
+      percent(REFERENCE_ACCURACY.deform[variant]),
+    ];
+    lines.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
