@@ -11,8 +11,10 @@ import { downloadCommand } from './commands/download';
 import { evalCommand } from './commands/eval';
 import { finetuneDeformCommand } from './commands/finetune-deform';
 import { infoCommand } from './commands/info';
+import { reportCommand } from './commands/report';
 import { reproduceCommand } from './commands/reproduce';
 import { trainRegularCommand } from './commands/train-regular';
+import { visualizeCommand } from './commands/visualize';
 import { debugEnabled, reportError } from './report';
 
 const SUBCOMMANDS: ReadonlyArray<() => Command> = [
@@ -22,6 +24,8 @@ const SUBCOMMANDS: ReadonlyArray<() => Command> = [
   finetuneDeformCommand,
   evalCommand,
   reproduceCommand,
+  visualizeCommand,
+  reportCommand,
 ];
 
 export function buildProgram(): Command {

@@ -7,7 +7,8 @@ import { Command, Option } from 'commander';
 import { Interpolation, INTERPOLATIONS } from '../augment/zoom_shift';
 import { BackendChoice } from '../backend/select';
 import { DEFAULT_DATA_DIR, loadMnist } from '../data/mnist';
-import { DEFAULT_BATCH_SIZE, DEFAULT_SEED, Stage, STAGE_SPECS, TrainConfig } from '../training/config';
+import { DEFORM_TYPES, DeformType } from '../models/cnn';
+import { Control, CONTROLS, DEFAULT_BATCH_SIZE, DEFAULT_SEED, Stage, STAGE_SPECS, TrainConfig } from '../training/config';
 import { train } from '../training/train';
 import { startBackend } from './backend';
 import { dataDirOption, intInRange, nonNegativeInt, positiveFloat, positiveInt } from './flags';
@@ -30,6 +31,8 @@ export interface TrainingFlags {
   resume: boolean;
   from?: string;
   freezeBn?: boolean;
+  deformType?: DeformType;
+  control?: Control;
   interpolation?: Interpolation;
 }
 
@@ -63,6 +66,20 @@ export function addFineTuneOptions(command: Command): Command {
     .option('--from <dir>', `the regular-CNN checkpoint to start from (default ${STAGE_SPECS.regular.defaults.out})`)
     .option('--freeze-bn', 'freeze BatchNorm too: only the offset layers learn', undefined)
     .addOption(
+      new Option(
+        '--deform-type <type>',
+        "how conv12, conv21, conv22 deform (default seed, the reference's: a ConvOffset2D layer in front of each); " +
+          'dcn / dcnv2: each becomes a DeformConv2D (dcnv2: with a mask) that keeps the trained 3x3 kernel frozen ' +
+          'and learns only its offset (and mask) convolution',
+      ).choices(DEFORM_TYPES),
+    )
+    .addOption(
+      new Option(
+        '--control <kind>',
+        'a control run instead: bn-only fine-tunes the regular CNN (no offset layers), only BatchNorm trainable, same data and recipe',
+      ).choices(CONTROLS),
+    )
+    .addOption(
       new Option('--interpolation <mode>', "resampling of the scale augmentation (default nearest, the reference's)").choices(
         INTERPOLATIONS,
       ),
@@ -83,6 +100,8 @@ export async function runTrainingCommand(stage: Stage, flags: TrainingFlags, com
     out: flags.out,
     from: flags.from,
     freezeBn: flags.freezeBn,
+    deformType: flags.deformType,
+    control: flags.control,
     interpolation: flags.interpolation,
   };
   const { result, signalExitCode } = await runInterruptible((shouldStop) =>

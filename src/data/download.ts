@@ -32,9 +32,12 @@ export const DOWNLOAD_DEFAULTS = {
   attempts: 3,
   /** Wait before the second attempt; doubles after each. */
   backoffMs: 1000,
-  /** A connection with no bytes for this long is abandoned. */
+  /** A connection with no bytes for this long, or under MIN_BYTES_PER_STALL_WINDOW, is abandoned. */
   stallTimeoutMs: 30_000,
 } as const;
+
+/** Fewer bytes than this in a stall timeout is too slow: a server that drips bytes would otherwise never time out. */
+export const MIN_BYTES_PER_STALL_WINDOW = 1000;
 
 /** How a download reports what it does; the CLI draws a progress bar or prints lines. */
 export interface DownloadReporter {
@@ -233,10 +236,22 @@ async function fetchOnce(file: MnistFile, url: string, target: string, stallTime
     reporter.transferStart(`${file.name}.gz`, url, length > 0 ? length : undefined);
     started = true;
     const sha = createHash('sha256');
+    // Bytes since windowStart: a server that drips keeps the stall timer alive but not this.
+    let windowStart = Date.now();
+    let windowBytes = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         armStallTimer();
         received += chunk.length;
+        windowBytes += chunk.length;
+        if (windowBytes >= MIN_BYTES_PER_STALL_WINDOW) {
+          windowStart = Date.now();
+          windowBytes = 0;
+        } else if (Date.now() - windowStart >= stallTimeoutMs) {
+          const window = formatSeconds(stallTimeoutMs);
+          done(new TransferError(`too slow: under ${MIN_BYTES_PER_STALL_WINDOW / 1000} kB in ${window} after ${received} bytes`, true));
+          return;
+        }
         gzMd5.update(chunk);
         reporter.transferProgress(received);
         done(null, chunk);

@@ -10,6 +10,8 @@ import { readIdxImages, readIdxLabels } from './idx';
 
 export const DEFAULT_DATA_DIR = 'data';
 export const NUM_CLASSES = 10;
+/** Height and width of every MNIST image; the models are built for it. */
+export const IMAGE_SIZE = 28;
 
 /** Where the four raw IDX files live inside a data directory. */
 export function mnistDir(dataDir: string = DEFAULT_DATA_DIR): string {
@@ -55,6 +57,9 @@ export async function loadMnistSplit(split: MnistSplitName, options: LoadOptions
   const [images, labels] = await Promise.all([readIdxImages(imagesPath), readIdxLabels(labelsPath, NUM_CLASSES)]);
   if (images.count !== labels.count) {
     throw new UserError(`count mismatch: ${imagesPath} has ${images.count} images but ${labelsPath} has ${labels.count} labels`);
+  }
+  if (images.rows !== IMAGE_SIZE || images.cols !== IMAGE_SIZE) {
+    throw new UserError(`${imagesPath} holds ${images.rows}x${images.cols} images; MNIST images are ${IMAGE_SIZE}x${IMAGE_SIZE}`);
   }
   return { name: split, count: images.count, height: images.rows, width: images.cols, images: images.pixels, labels: labels.labels };
 }

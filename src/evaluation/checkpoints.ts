@@ -30,6 +30,9 @@ export async function evaluateCheckpoints(options: EvaluateCheckpointsOptions): 
         throw new UserError(`--${name} ${dir} holds a ${state.config.stage} checkpoint, not a ${name} one`);
       }
       report[name] = await evaluateModel(model, options.test, options.limit);
+      // Checkpoints from before --deform-type have none: they are 'seed' runs.
+      const { deformType } = state.config;
+      if (name === 'deform' && deformType && deformType !== 'seed') report.deformType = deformType;
     } finally {
       model.dispose();
     }

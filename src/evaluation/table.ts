@@ -2,6 +2,7 @@
  * The reference's results table, with this project's measurements beside it.
  */
 
+import type { DeformType } from '../models/cnn';
 import { TestVariant } from './evaluate';
 
 export type ModelName = 'regular' | 'deform';
@@ -9,8 +10,11 @@ export type ModelName = 'regular' | 'deform';
 /** Accuracy (a fraction) per test variant. */
 export type Accuracies = Record<TestVariant, number>;
 
-/** What `eval --json` prints: each model that was evaluated. */
-export type AccuracyReport = Partial<Record<ModelName, Accuracies>>;
+/**
+ * What `eval --json` prints: each model that was evaluated, and `deformType` when the
+ * deformable model is not the reference's kind ('seed').
+ */
+export type AccuracyReport = Partial<Record<ModelName, Accuracies>> & { deformType?: DeformType };
 
 /** The reference's table (EXPERIMENT.md, "Claim"). */
 export const REFERENCE_ACCURACY: Record<ModelName, Accuracies> = {
@@ -27,7 +31,7 @@ const ROWS: ReadonlyArray<[TestVariant, string]> = [
 export function accuracyTable(report: AccuracyReport): string {
   const percent = (value: number | undefined): string => (value === undefined ? '-' : `${(value * 100).toFixed(2)}%`);
   const lines = [
-    '| Test accuracy | Regular CNN | Deformable CNN | Reference regular | Reference deformable |',
+    `| Test accuracy | Regular CNN | Deformable CNN${report.deformType ? ` (${report.deformType})` : ''} | Reference regular | Reference deformable |`,
     '|---------------|-------------|----------------|-------------------|----------------------|',
   ];
   for (const [variant, label] of ROWS) {

@@ -5,7 +5,9 @@
  * Regular:    conv11 -> conv11_relu -> conv11_bn -> conv12 (stride 2) -> ... -> conv22_bn
  *             -> avg_pool -> fc1 -> out (softmax)
  * Deformable: the same, with conv12_offset, conv21_offset, conv22_offset in front of
- *             conv12, conv21, conv22.
+ *             conv12, conv21, conv22 (deformType 'seed', the reference's ConvOffset2D);
+ *             or with conv12, conv21, conv22 themselves DeformConv2D layers (deformType
+ *             'dcn', or 'dcnv2' with a mask) under the same names, nothing in front.
  * ReLU comes before BatchNorm; BatchNorm is Keras's default (momentum 0.99, epsilon 1e-3),
  * as this package's BatchNormalization (tfjs-layers' layer with a fused training op).
  */
@@ -13,6 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from '../layers/batch_normalization';
 import { ConvOffset2D } from '../layers/conv_offset2d';
+import { DeformConv2D } from '../layers/deform_conv2d';
+import { UserError } from '../errors';
 import { seedFor } from './seeds';
 
 export const INPUT_SHAPE: [number, number, number] = [28, 28, 1];
@@ -26,8 +30,20 @@ export const CONV_BLOCKS = [
   { name: 'conv22', filters: 128, strides: 2 },
 ] as const;
 
-/** conv12, conv21 and conv22 each get an offset layer in the deformable model. */
+/** The convolutions that the deformable model deforms. */
+export const DEFORMED_CONV_NAMES = ['conv12', 'conv21', 'conv22'] as const;
+
+/** conv12, conv21 and conv22 each get an offset layer in the 'seed' deformable model. */
 export const OFFSET_LAYER_NAMES = ['conv12_offset', 'conv21_offset', 'conv22_offset'] as const;
+
+/**
+ * How the deformable model deforms conv12, conv21 and conv22:
+ *   seed   the reference's: a ConvOffset2D in front of each (one offset per channel and pixel);
+ *   dcn    each is a DeformConv2D (DCN: one offset per kernel tap);
+ *   dcnv2  each is a modulated DeformConv2D (DCNv2: an offset and a mask per kernel tap).
+ */
+export type DeformType = 'seed' | 'dcn' | 'dcnv2';
+export const DEFORM_TYPES: readonly DeformType[] = ['seed', 'dcn', 'dcnv2'];
 
 /** The layers learned on plain MNIST that the fine-tune freezes. */
 export const BASE_LAYER_NAMES = ['conv11', 'conv12', 'conv21', 'conv22', 'fc1'] as const;
@@ -48,50 +64,64 @@ export interface CnnOptions {
    * frozen layer runs in inference mode (see `forward`), the moving statistics stay put.
    */
   freezeBn?: boolean;
+  /** The deformable model's kind (default 'seed', the reference's); buildRegularCnn ignores it. */
+  deformType?: DeformType;
 }
 
 /** The regular CNN of the reference. */
 export function buildRegularCnn(options: CnnOptions = {}): tf.Sequential {
-  return buildCnn('regular_cnn', false, options);
+  return buildCnn('regular_cnn', null, options);
 }
 
 /**
- * The deformable CNN of the reference. For the fine-tune, build it with
- * `{ trainableBase: false }` and load the regular weights with `transferWeights`.
+ * The deformable CNN of the reference (or, with `deformType`, its DCN variant). For the
+ * fine-tune, build it with `{ trainableBase: false }` and load the regular weights with
+ * `transferRegularWeights`.
  */
 export function buildDeformCnn(options: CnnOptions = {}): tf.Sequential {
-  return buildCnn('deform_cnn', true, options);
+  const deformType = options.deformType ?? 'seed';
+  if (!DEFORM_TYPES.includes(deformType)) {
+    throw new UserError(`deformType must be one of ${DEFORM_TYPES.join(', ')}, got '${String(deformType)}'`);
+  }
+  return buildCnn(deformType === 'seed' ? 'deform_cnn' : `${deformType}_cnn`, deformType, options);
 }
 
-function buildCnn(modelName: string, deformable: boolean, options: CnnOptions): tf.Sequential {
+/** The regular CNN (`deformType` null) or a deformable one. */
+function buildCnn(modelName: string, deformType: DeformType | null, options: CnnOptions): tf.Sequential {
   const { seed } = options;
   const layers: tf.layers.Layer[] = [tf.layers.inputLayer({ inputShape: INPUT_SHAPE, name: 'input' })];
   for (const block of CONV_BLOCKS) {
-    if (deformable && block.name !== 'conv11') {
-      const name = `${block.name}_offset`;
-      layers.push(
-        new ConvOffset2D({
-          name,
-          filters: filtersBefore(block.name),
-          kernelInitializer: tf.initializers.randomNormal({
-            mean: 0,
-            stddev: OFFSET_INIT_STDDEV,
-            seed: seedFor(seed, name),
+    const deformed = deformType !== null && (DEFORMED_CONV_NAMES as readonly string[]).includes(block.name);
+    const conv = {
+      name: block.name,
+      filters: block.filters,
+      kernelSize: 3,
+      strides: block.strides,
+      padding: 'same' as const,
+      useBias: true,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seedFor(seed, block.name) }),
+      biasInitializer: 'zeros' as const,
+    };
+    if (deformed && deformType !== 'seed') {
+      layers.push(new DeformConv2D({ ...conv, modulated: deformType === 'dcnv2' }));
+    } else {
+      if (deformed) {
+        const name = `${block.name}_offset`;
+        layers.push(
+          new ConvOffset2D({
+            name,
+            filters: filtersBefore(block.name),
+            kernelInitializer: tf.initializers.randomNormal({
+              mean: 0,
+              stddev: OFFSET_INIT_STDDEV,
+              seed: seedFor(seed, name),
+            }),
           }),
-        }),
-      );
+        );
+      }
+      layers.push(tf.layers.conv2d(conv));
     }
     layers.push(
-      tf.layers.conv2d({
-        name: block.name,
-        filters: block.filters,
-        kernelSize: 3,
-        strides: block.strides,
-        padding: 'same',
-        useBias: true,
-        kernelInitializer: tf.initializers.glorotUniform({ seed: seedFor(seed, block.name) }),
-        biasInitializer: 'zeros',
-      }),
       tf.layers.activation({ name: `${block.name}_relu`, activation: 'relu' }),
       new BatchNormalization({ name: `${block.name}_bn`, momentum: 0.99, epsilon: 1e-3 }),
     );
@@ -120,12 +150,17 @@ function filtersBefore(convName: string): number {
 /**
  * Sets which layers learn: the base layers (conv11, conv12, conv21, conv22, fc1) follow
  * `trainableBase`, the BatchNorm layers follow `!freezeBn`, the offset layers always learn.
+ * A DeformConv2D base layer stays trainable, for its offset (and mask) convolution, and
+ * only its kernel and bias follow `trainableBase`.
  */
 export function setTrainable(model: tf.LayersModel, options: Pick<CnnOptions, 'trainableBase' | 'freezeBn'>): void {
   const trainableBase = options.trainableBase ?? true;
   const freezeBn = options.freezeBn ?? false;
   for (const layer of model.layers) {
-    if ((BASE_LAYER_NAMES as readonly string[]).includes(layer.name)) {
+    if (layer instanceof DeformConv2D) {
+      layer.trainable = true;
+      layer.kernelTrainable = trainableBase;
+    } else if ((BASE_LAYER_NAMES as readonly string[]).includes(layer.name)) {
       layer.trainable = trainableBase;
     } else if (layer.getClassName() === 'BatchNormalization') {
       layer.trainable = !freezeBn;

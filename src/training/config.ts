@@ -5,6 +5,7 @@
 import { Interpolation, INTERPOLATIONS } from '../augment/zoom_shift';
 import { UserError } from '../errors';
 import { TestVariant } from '../evaluation/evaluate';
+import { DEFORM_TYPES, DeformType } from '../models/cnn';
 
 export type Stage = 'regular' | 'deform';
 export const STAGES: readonly Stage[] = ['regular', 'deform'];
@@ -63,6 +64,13 @@ export interface TrainConfig {
   interpolation: Interpolation;
   /** Freeze BatchNorm too (it then runs in inference mode). */
   freezeBn: boolean;
+  /** How the fine-tune's CNN deforms conv12, conv21 and conv22 ('seed': the reference's ConvOffset2D). */
+  deformType: DeformType;
+  /**
+   * A control run instead of the deformable fine-tune: 'bn-only' fine-tunes the regular
+   * CNN (no offset layers), BatchNorm alone trainable, with the same data and recipe.
+   */
+  control: Control | null;
   /** The regular-CNN checkpoint a fine-tune starts from. */
   from: string | null;
   /**
@@ -71,6 +79,10 @@ export interface TrainConfig {
    */
   threads: number;
 }
+
+/** The control runs of finetune-deform (--control). */
+export type Control = 'bn-only';
+export const CONTROLS: readonly Control[] = ['bn-only'];
 
 export const DEFAULT_SEED = 1;
 export const DEFAULT_BATCH_SIZE = 32;
@@ -88,6 +100,8 @@ export const CONFIG_FLAGS: Readonly<Record<keyof TrainConfig, string>> = {
   valLimit: '--val-limit',
   interpolation: '--interpolation',
   freezeBn: '--freeze-bn',
+  deformType: '--deform-type',
+  control: '--control',
   from: '--from',
   threads: '--threads',
 };
@@ -106,6 +120,8 @@ export function resolveConfig(stage: Stage, given: Partial<TrainConfig>): TrainC
     valLimit: null,
     interpolation: 'nearest',
     freezeBn: false,
+    deformType: 'seed',
+    control: null,
     from: spec.startsFromRegular ? DEFAULT_REGULAR_CHECKPOINT : null,
     threads: 1,
     ...definedOnly(given),
@@ -155,6 +171,30 @@ function checkConfig(c: TrainConfig): void {
   }
   if (STAGE_SPECS[c.stage].startsFromRegular && !c.from) {
     throw new UserError(`${STAGE_SPECS[c.stage].command} needs ${CONFIG_FLAGS.from} (a regular-CNN checkpoint)`);
+  }
+  // Checkpoints from before --control existed have no such field.
+  const control = c.control ?? null;
+  if (control !== null) {
+    if (!CONTROLS.includes(control)) {
+      throw new UserError(`${CONFIG_FLAGS.control} must be one of ${CONTROLS.join(', ')}, got '${String(control)}'`);
+    }
+    if (STAGE_SPECS[c.stage].model !== 'deform') {
+      throw new UserError(`${CONFIG_FLAGS.control} is a setting of ${STAGE_SPECS.deform.command}, not of ${STAGE_SPECS[c.stage].command}`);
+    }
+    if (c.freezeBn) {
+      throw new UserError(`${CONFIG_FLAGS.control} ${control} trains only BatchNorm; with ${CONFIG_FLAGS.freezeBn} nothing would learn`);
+    }
+  }
+  // Checkpoints from before --deform-type existed have no such field: they are 'seed' runs.
+  const deformType = c.deformType ?? 'seed';
+  if (!DEFORM_TYPES.includes(deformType)) {
+    throw new UserError(`${CONFIG_FLAGS.deformType} must be one of ${DEFORM_TYPES.join(', ')}, got '${String(deformType)}'`);
+  }
+  if (deformType !== 'seed' && STAGE_SPECS[c.stage].model !== 'deform') {
+    throw new UserError(`${CONFIG_FLAGS.deformType} is a setting of ${STAGE_SPECS.deform.command}, not of ${STAGE_SPECS[c.stage].command}`);
+  }
+  if (deformType !== 'seed' && c.control) {
+    throw new UserError(`${CONFIG_FLAGS.control} ${c.control} fine-tunes the regular CNN; ${CONFIG_FLAGS.deformType} ${deformType} does not apply`);
   }
 }
 

@@ -20,8 +20,10 @@ import { backendRecord, BackendDescription } from '../backend/select';
 import { MnistData, mnistBatch } from '../data/mnist';
 import { UserError } from '../errors';
 import { evalSet, evaluate, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, TestVariant } from '../evaluation/evaluate';
-import { buildDeformCnn, buildRegularCnn, OFFSET_LAYER_NAMES } from '../models/cnn';
+import { buildDeformCnn, buildRegularCnn, DeformType } from '../models/cnn';
+import { transferRegularWeights } from '../models/from_regular';
 import { transferWeights } from '../models/transfer';
+import { saveOffsetSnapshot } from '../reporting/offset_snapshots';
 import {
   ensureWritableDir,
   latestCheckpointName,
@@ -118,11 +120,11 @@ export function finetuneDeform(options: TrainOptions): Promise<TrainResult> {
   return train('deform', options);
 }
 
-/** Builds the model a stage trains, with the stage's layers frozen. */
+/** Builds the model a stage trains, with the stage's layers frozen (the bn-only control: the regular CNN). */
 export function buildStageModel(config: TrainConfig): tf.LayersModel {
   const spec = STAGE_SPECS[config.stage];
-  const options = { seed: config.seed, trainableBase: spec.trainableBase, freezeBn: config.freezeBn };
-  return spec.model === 'deform' ? buildDeformCnn(options) : buildRegularCnn(options);
+  const options = { seed: config.seed, trainableBase: spec.trainableBase, freezeBn: config.freezeBn, deformType: config.deformType };
+  return spec.model === 'deform' && config.control !== 'bn-only' ? buildDeformCnn(options) : buildRegularCnn(options);
 }
 
 /** The trained model of a checkpoint directory (written by either stage). */
@@ -194,10 +196,11 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
         adam: adamScalars(optimizer),
         metrics: [],
         backend,
-        source: spec.startsFromRegular ? loadRegularInto(model, config.from as string, log) : null,
+        source: spec.startsFromRegular ? loadRegularInto(model, config.from as string, config.deformType, log) : null,
         scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION },
         savedAt: '',
       };
+      await saveOffsetSnapshot(out, 0, model);
     }
     state.backend = backend;
     runner = await createStepRunner({ model, optimizer, threads: config.threads });
@@ -270,7 +273,12 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
       for (const set of valSets) {
         const result = await evaluate(model, set);
         if (!Number.isFinite(result.loss)) {
-          throw new UserError(`validation loss is ${result.loss} after epoch ${state.epoch + 1}; training stopped. ${keptMessage()}`);
+          // BatchNorm normalises each training batch by its own statistics, so a diverged model can keep a finite
+          // training loss; validation, with the moving statistics, is where it shows.
+          throw new UserError(
+            `validation loss is ${result.loss} after epoch ${state.epoch + 1} (step ${stepsPerEpoch} of ${stepsPerEpoch}); ` +
+              `training stopped. ${keptMessage()}`,
+          );
         }
         val[set.variant] = { loss: result.loss, accuracy: result.accuracy };
       }
@@ -289,6 +297,8 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
       state.step = 0;
       state.partial = null;
       state.epochRng = nextEpochRng;
+      // For the per-epoch pictures (a no-op without offset layers); before the checkpoint, so a resume rewrites it.
+      await saveOffsetSnapshot(out, state.epoch, model);
       await save();
       if (options.shouldStop?.() && state.epoch < config.epochs) return finish('interrupted');
     }
@@ -395,14 +405,14 @@ function position(state: TrainingState): string {
 }
 
 /** Loads a regular checkpoint's weights into a fine-tune model and says where they came from. */
-function loadRegularInto(model: tf.LayersModel, from: string, log: (line: string) => void): SourceRecord {
+function loadRegularInto(model: tf.LayersModel, from: string, deformType: DeformType, log: (line: string) => void): SourceRecord {
   const source = readCheckpoint<TrainingState>(from);
   try {
     const sourceStage = source.state.config?.stage;
     if (sourceStage !== 'regular') {
       throw new UserError(`--from ${from} holds a ${sourceStage ?? 'foreign'} checkpoint; expected a regular CNN (train-regular)`);
     }
-    transferWeights(source.weights, model, { newLayers: OFFSET_LAYER_NAMES, sourceLabel: `checkpoint ${source.dir}` });
+    transferRegularWeights(source.weights, model, deformType, `checkpoint ${source.dir}`);
     const { epoch, step, config } = source.state;
     if (epoch < config.epochs || step > 0) {
       log(`note: ${from} is an unfinished run (epoch ${epoch} of ${config.epochs}); fine-tuning from it anyway`);

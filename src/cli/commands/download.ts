@@ -31,7 +31,7 @@ export function downloadCommand(): Command {
     .option('--force', 'fetch again even files already present and verified', false)
     .option('--attempts <n>', 'attempts per mirror for network errors, HTTP 5xx and stalls', positiveInt, DOWNLOAD_DEFAULTS.attempts)
     .option('--backoff <seconds>', 'wait before the second attempt; doubles after each', positiveFloat, DOWNLOAD_DEFAULTS.backoffMs / 1000)
-    .option('--stall-timeout <seconds>', 'give up on a connection that sends nothing for this long', positiveFloat, DOWNLOAD_DEFAULTS.stallTimeoutMs / 1000)
+    .option('--stall-timeout <seconds>', 'give up on a connection that sends under 1 kB in this long (stalled or dripping)', positiveFloat, DOWNLOAD_DEFAULTS.stallTimeoutMs / 1000)
     .action(async (flags: DownloadFlags) => {
       const result = await downloadMnist({
         dataDir: flags.dataDir,

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { countCorrect } from '../../evaluation/evaluate';
+import { DeformConv2D } from '../../layers/deform_conv2d';
 import { forward } from '../../models/cnn';
 
 /** One shard's result, before any update. */
@@ -25,10 +26,13 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 /**
  * The weights a training forward pass changes besides the trainable ones: the
  * non-trainable weights of trainable layers (BatchNorm's moving statistics). A frozen
- * layer runs in inference mode and changes nothing.
+ * layer runs in inference mode and changes nothing; a DeformConv2D's non-trainable
+ * weights are its frozen kernel and bias, which nothing changes either.
  */
 export function statefulWeights(model: tf.LayersModel): tf.LayerVariable[] {
-  return model.layers.filter((layer) => layer.trainable).flatMap((layer) => layer.nonTrainableWeights);
+  return model.layers
+    .filter((layer) => layer.trainable && !(layer instanceof DeformConv2D))
+    .flatMap((layer) => layer.nonTrainableWeights);
 }
 
 /**

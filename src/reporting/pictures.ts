@@ -1,0 +1,401 @@
+/**
+ * The pictures of `deformconv visualize` (and of the report), built from checkpoints and
+ * the test set:
+ *   offsets.png         sampling locations of one conv22 unit, regular vs deformable, plain and scaled digit
+ *   offset-field.png    mean offset per pixel of each offset layer, as arrows
+ *   offsets-epochs.gif  the deformable sampling locations after each fine-tune epoch (needs offset snapshots)
+ *   scaled-samples.png  test digits, plain and as the fixed scaled test set shows them
+ *   curves.png          loss and accuracy per epoch of both stages, from the metrics JSON
+ */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { imagesAsFloat, MnistSplit } from '../data/mnist';
+import { INPUT_SHAPE } from '../models/cnn';
+import { UserError } from '../errors';
+import { evalImages, evalSet, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, scaledTestParams } from '../evaluation/evaluate';
+import { METRICS_FILE } from '../training/checkpoint';
+import { loadTrainedModel, TrainingState } from '../training/train';
+import { arrowFieldFigure, FieldRow } from './arrow_field';
+import { CurvePoint, CurveSeries, CurveStage, curvesFigure } from './curves';
+import { listOffsetSnapshots, loadOffsetSnapshot } from './offset_snapshots';
+import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, offsetLayers, OffsetReadout, readOffsets } from './offsets';
+import { writeGif, writePng } from './render';
+import { samplesGridFigure } from './samples_grid';
+import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
+import { Figure } from './svg';
+import { imageScale, toImage, traceSamplingLocations } from './tracer';
+
+export const PICTURE_FILES = {
+  offsets: 'offsets.png',
+  field: 'offset-field.png',
+  animation: 'offsets-epochs.gif',
+  samples: 'scaled-samples.png',
+  curves: 'curves.png',
+} as const;
+
+export type PictureName = keyof typeof PICTURE_FILES;
+
+/** A unit of conv22's 7x7 output. */
+export interface Unit {
+  row: number;
+  col: number;
+}
+
+/** One test digit, plain and scaled, as the pictures show it. */
+interface DigitPair {
+  index: number;
+  label: number;
+  /** [plain, scaled], 28 * 28 values in [0, 1] each. */
+  images: [Float32Array, Float32Array];
+  batch: tf.Tensor4D;
+}
+
+const VARIANT_NAMES = ['plain', 'scaled'] as const;
+const FRAME_DELAY_MS = 700;
+const LAST_FRAME_DELAY_MS = 2500;
+export const SAMPLE_COLUMNS = 12;
+
+/** Test digit `index`, plain and with its transform of the fixed scaled test set; the caller disposes `batch`. */
+function digitPair(test: MnistSplit, index: number): DigitPair {
+  if (!Number.isInteger(index) || index < 0 || index >= test.count) {
+    throw new UserError(`--index must be 0..${test.count - 1} (a test digit), got ${index}`);
+  }
+  const plain = evalImages(evalSet(test, 'plain', index + 1), index, index + 1);
+  const scaled = evalImages(evalSet(test, 'scaled', index + 1), index, index + 1);
+  const batch = tf.concat([plain, scaled]) as tf.Tensor4D;
+  tf.dispose([plain, scaled]);
+  const data = batch.dataSync() as Float32Array;
+  const size = test.height * test.width;
+  return { index, label: test.labels[index], images: [data.slice(0, size), data.slice(size, 2 * size)], batch };
+}
+
+/**
+ * The conv22 unit nearest the ink's centre of mass (the unit whose receptive field is
+ * centred on the digit), so that the picture looks at the digit even when it is small
+ * and shifted.
+ */
+export function unitOnInk(image: ArrayLike<number>, height: number, width: number): Unit {
+  let total = 0;
+  let sumY = 0;
+  let sumX = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = image[y * width + x];
+      total += v;
+      sumY += v * y;
+      sumX += v * x;
+    }
+  }
+  const centreY = total > 0 ? sumY / total : (height - 1) / 2;
+  const centreX = total > 0 ? sumX / total : (width - 1) / 2;
+  const layers = cnnTraceLayers({});
+  const grid = cnnUnitGrid();
+  let best: Unit = { row: 0, col: 0 };
+  let bestDistance = Infinity;
+  for (let row = 0; row < grid.rows; row++) {
+    for (let col = 0; col < grid.cols; col++) {
+      const [iy, ix] = toImage(layers, -1, row, col);
+      const distance = Math.hypot(iy - centreY, ix - centreX);
+      if (distance < bestDistance) {
+        bestDistance = distance;
+        best = { row, col };
+      }
+    }
+  }
+  return best;
+}
+
+function prediction(probabilities: Float32Array | undefined): string | undefined {
+  if (probabilities === undefined) return undefined;
+  let best = 0;
+  for (let k = 1; k < probabilities.length; k++) if (probabilities[k] > probabilities[best]) best = k;
+  return `predicts ${best} (${(probabilities[best] * 100).toFixed(1)}%)`;
+}
+
+function variantTitle(pair: DigitPair, variant: number): string {
+  return `${VARIANT_NAMES[variant]} test digit ${pair.index} (label ${pair.label})`;
+}
+
+export interface OffsetFigureInput {
+  /** The deformable CNN (with offset layers). */
+  deform: tf.LayersModel;
+  /** The regular CNN, for its predictions (its grid is rigid whatever its weights). */
+  regular?: tf.LayersModel;
+  test: MnistSplit;
+  index: number;
+  /** The traced unit (default: the unit nearest the ink, for each digit). */
+  unit?: Unit;
+  /** Describes the deformable model in captions, e.g. "checkpoints/deform, 20 fine-tune epochs". */
+  deformLabel: string;
+}
+
+/** The sampling-location picture and the arrow-field picture for one test digit. */
+export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; field: Figure; units: [Unit, Unit] } {
+  if (offsetLayers(input.deform).length === 0) {
+    throw new UserError(
+      'the model given as the deformable CNN has no offset layers (ConvOffset2D); the offset pictures are drawn for the ' +
+        "reference's offset layers, not for a regular, bn-only or --deform-type dcn/dcnv2 checkpoint",
+    );
+  }
+  const pair = digitPair(input.test, input.index);
+  try {
+    const deform = readOffsets(input.deform, pair.batch);
+    const regular = input.regular === undefined ? undefined : readOffsets(input.regular, pair.batch);
+    const units = pair.images.map((image) => input.unit ?? unitOnInk(image, input.test.height, input.test.width)) as [Unit, Unit];
+    const sampling = samplingFigure({
+      rows: traceRows(pair, units, deform, regular),
+      caption: samplingCaption(input.deformLabel, units),
+    });
+    const field = arrowFieldFigure({ rows: fieldRows(pair, deform), caption: fieldCaption(input.deformLabel) });
+    return { sampling, field, units };
+  } finally {
+    pair.batch.dispose();
+  }
+}
+
+function traceRows(pair: DigitPair, units: Unit[], deform: OffsetReadout, regular: OffsetReadout | undefined): TraceRow[] {
+  return pair.images.map((image, v) => ({
+    title: variantTitle(pair, v),
+    panels: [
+      {
+        heading: 'regular CNN: rigid 3x3 grids',
+        subheading: prediction(regular?.probabilities[v]),
+        ...digitImage(image),
+        trace: traceSamplingLocations(cnnTraceLayers({}), units[v]),
+      },
+      {
+        heading: 'deformable CNN: learned offsets',
+        subheading: prediction(deform.probabilities[v]),
+        ...digitImage(image),
+        trace: traceSamplingLocations(cnnTraceLayers(deform.fields[v]), units[v]),
+      },
+    ],
+  }));
+}
+
+function digitImage(image: Float32Array): { image: Float32Array; height: number; width: number } {
+  return { image, height: INPUT_SHAPE[0], width: INPUT_SHAPE[1] };
+}
+
+function unitsText(units: Unit[]): string {
+  const [plain, scaled] = units;
+  return plain.row === scaled.row && plain.col === scaled.col
+    ? `unit (${plain.row}, ${plain.col}) of conv22's 7x7 output in both rows`
+    : `unit (${plain.row}, ${plain.col}) of conv22's 7x7 output for the plain digit, (${scaled.row}, ${scaled.col}) for the scaled one`;
+}
+
+function samplingCaption(deformLabel: string, units: Unit[]): string {
+  return (
+    `Where one output unit looks: ${unitsText(units)} (the unit nearest the ink's centre unless chosen), traced down through ` +
+    `conv22 (stride 2), conv21 and conv12 (stride 2) to the input, as in Dai et al. 2017, Fig. 6. Left: the regular CNN, ` +
+    `whose grids are rigid. Right: the deformable CNN (${deformLabel}). Its offset layers learn one offset per channel; ` +
+    `the picture combines the channels by ${CHANNEL_COMBINATION} (at each pixel, the mean (dy, dx) of all channels, ` +
+    `bilinearly interpolated between pixels), so each point is where that mean offset moves a tap; single channels ` +
+    `sample elsewhere around it. Taps in zero padding are not drawn. ${samplingLegend('conv22', 3)}`
+  );
+}
+
+function fieldRows(pair: DigitPair, deform: OffsetReadout): FieldRow[] {
+  return pair.images.map((image, v) => {
+    const layers = cnnTraceLayers(deform.fields[v]);
+    // Bottom (conv12_offset, on the image grid) first, like the network.
+    const panels = layers
+      .map((layer, level) => ({ layer, level }))
+      .reverse()
+      .map(({ layer, level }) => ({
+        heading: `${layer.name}_offset (${layer.inputHeight}x${layer.inputWidth} grid)`,
+        field: layer.offsets as NonNullable<typeof layer.offsets>,
+        toImage: (y: number, x: number) => toImage(layers, level, y, x),
+        scale: imageScale(layers, level),
+      }));
+    return { title: variantTitle(pair, v), ...digitImage(image), panels };
+  });
+}
+
+function fieldCaption(deformLabel: string): string {
+  return (
+    `The offsets of each offset layer of the deformable CNN (${deformLabel}) on this digit: one arrow per pixel of the ` +
+    `layer's input grid, from the pixel to where its tap is moved, drawn in image pixels (a 14x14 grid pixel spans 2 image ` +
+    `pixels). Each arrow is ${CHANNEL_COMBINATION} at that pixel. Arrows are scaled by the factor above each panel ` +
+    `to be visible; shorter than 1.5 picture pixels after scaling are left out.`
+  );
+}
+
+/**
+ * Frames of the deformable sampling locations after each snapshot epoch. `model` must be
+ * the deformable CNN of `checkpointDir`; its weights are replaced by each snapshot's in
+ * turn (the last frame is the final epoch's).
+ */
+export function animationFrames(
+  model: tf.LayersModel,
+  checkpointDir: string,
+  test: MnistSplit,
+  index: number,
+  units: [Unit, Unit],
+  totalEpochs: number,
+): Figure[] {
+  const snapshots = listOffsetSnapshots(checkpointDir);
+  if (snapshots.length < 2) return [];
+  const pair = digitPair(test, index);
+  try {
+    return snapshots.map((snapshot) => {
+      loadOffsetSnapshot(snapshot.file, model);
+      const readout = readOffsets(model, pair.batch);
+      const rows: TraceRow[] = [
+        {
+          title: `deformable CNN, test digit ${pair.index} (label ${pair.label})`,
+          panels: pair.images.map((image, v) => ({
+            heading: VARIANT_NAMES[v],
+            subheading: prediction(readout.probabilities[v]),
+            ...digitImage(image),
+            trace: traceSamplingLocations(cnnTraceLayers(readout.fields[v]), units[v]),
+          })),
+        },
+      ];
+      const when = snapshot.epoch === 0 ? 'before fine-tuning (epoch 0)' : `after fine-tune epoch ${snapshot.epoch} of ${totalEpochs}`;
+      return samplingFigure({
+        title: when,
+        rows,
+        caption:
+          `Sampling locations of ${unitsText(units)} as the fine-tune goes on; channels combined by ${CHANNEL_COMBINATION}. ` +
+          samplingLegend('conv22', 3),
+      });
+    });
+  } finally {
+    pair.batch.dispose();
+  }
+}
+
+/** The first `count` test digits, plain and as the fixed scaled test set shows them (labels and zoom factors). */
+export function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_COLUMNS, columns = SAMPLE_COLUMNS): Figure {
+  if (count > test.count) throw new UserError(`cannot show ${count} digits of a ${test.count}-image test set`);
+  const set = evalSet(test, 'scaled', count);
+  const scaledTensor = evalImages(set, 0, count);
+  const scaled = scaledTensor.dataSync() as Float32Array;
+  scaledTensor.dispose();
+  const params = scaledTestParams(count);
+  const plain = imagesAsFloat(test, Array.from({ length: count }, (_, i) => i));
+  const size = test.height * test.width;
+  const rows = [];
+  for (let start = 0; start < count; start += columns) {
+    const indices = Array.from({ length: Math.min(columns, count - start) }, (_, i) => start + i);
+    rows.push({
+      title: 'plain',
+      digits: indices.map((i) => ({ image: plain.subarray(i * size, (i + 1) * size), label: `#${i}: ${test.labels[i]}` })),
+    });
+    rows.push({
+      title: 'scaled',
+      digits: indices.map((i) => ({
+        image: scaled.subarray(i * size, (i + 1) * size),
+        label: `zoom ${params[i].zoomRow.toFixed(1)}x${params[i].zoomCol.toFixed(1)}`,
+      })),
+    });
+  }
+  return samplesGridFigure({
+    height: test.height,
+    width: test.width,
+    rows,
+    caption:
+      `The first ${count} test digits (#index: label), plain and scaled as the scaled test set has them ` +
+      `(seed ${SCALED_TEST_SEED}, ${SCALED_TEST_INTERPOLATION} resampling; zoom rows x columns, a zoom z shows the digit ` +
+      `at 1/z of its size, and a shift of up to 20% in each direction).`,
+  });
+}
+
+/** The metrics file training writes beside its checkpoints (the fields the pictures use). */
+export interface StageMetrics {
+  stage: string;
+  config: TrainingState['config'];
+  completedEpochs: number;
+  backend: Record<string, unknown>;
+  epochs: CurvePoint[];
+}
+
+/** Reads <dir>/metrics.json of a training run. */
+export function readStageMetrics(dir: string): StageMetrics {
+  const file = path.join(dir, METRICS_FILE);
+  let parsed: StageMetrics;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as StageMetrics;
+  } catch (err) {
+    throw new UserError(`cannot read training metrics ${file}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed.epochs)) throw new UserError(`${file} has no "epochs" list (is it a training metrics file?)`);
+  return parsed;
+}
+
+/** The curves of a regular run (stage 1) and fine-tune runs (stage 2). */
+export function trainingCurvesFigure(regular: CurveSeries | undefined, finetunes: CurveSeries[]): Figure {
+  const stages: CurveStage[] = [];
+  if (regular !== undefined) stages.push({ title: 'Stage 1: regular CNN on plain MNIST', series: [regular] });
+  if (finetunes.length > 0) stages.push({ title: 'Stage 2: fine-tunes on scaled MNIST', series: finetunes });
+  if (stages.length === 0) throw new UserError('no training metrics to plot');
+  return curvesFigure({
+    stages,
+    caption:
+      'Solid lines, dots: training loss and accuracy, averaged over the epoch\'s batches (in training mode, while the weights change). ' +
+      'Dashed lines, squares: validation after the epoch, on plain test digits for stage 1 and on scaled test digits for stage 2 ' +
+      '(the first --val-limit images of the test set). A single point per run means one epoch.',
+  });
+}
+
+export interface WritePicturesOptions {
+  /** Directory the pictures go to. */
+  out: string;
+  test: MnistSplit;
+  /** Deformable-CNN checkpoint directory: offsets.png, offset-field.png, offsets-epochs.gif. */
+  deform?: string;
+  /** Regular-CNN checkpoint directory: its predictions and its curves. */
+  regular?: string;
+  index?: number;
+  unit?: Unit;
+  /** Fine-tune runs to plot in stage 2 (default: the deformable checkpoint's). */
+  finetuneCurves?: CurveSeries[];
+  log?: (line: string) => void;
+}
+
+/** Writes every picture its inputs allow; returns their paths by name. */
+export async function writePictures(options: WritePicturesOptions): Promise<Partial<Record<PictureName, string>>> {
+  const log = options.log ?? (() => undefined);
+  const written: Partial<Record<PictureName, string>> = {};
+  const target = (name: PictureName): string => path.join(options.out, PICTURE_FILES[name]);
+  const index = options.index ?? 0;
+
+  if (options.deform !== undefined) {
+    const deform = loadTrainedModel(options.deform);
+    const regular = options.regular === undefined ? undefined : loadTrainedModel(options.regular);
+    try {
+      const { config, epoch } = deform.state;
+      const deformLabel = `${options.deform}, ${epoch} fine-tune epoch${epoch === 1 ? '' : 's'}${config.freezeBn ? ', BatchNorm frozen' : ''}`;
+      const figures = offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
+      written.offsets = await writePng(target('offsets'), figures.sampling);
+      written.field = await writePng(target('field'), figures.field);
+      const frames = animationFrames(deform.model, options.deform, options.test, index, figures.units, config.epochs);
+      if (frames.length > 0) {
+        const delays = frames.map((_, i) => (i === frames.length - 1 ? LAST_FRAME_DELAY_MS : FRAME_DELAY_MS));
+        written.animation = await writeGif(target('animation'), frames, delays);
+      } else {
+        log(`no per-epoch offset snapshots in ${options.deform}: ${PICTURE_FILES.animation} not drawn`);
+      }
+    } finally {
+      deform.model.dispose();
+      regular?.model.dispose();
+    }
+  }
+
+  written.samples = await writePng(target('samples'), scaledSamplesFigure(options.test));
+
+  const regularCurve = options.regular === undefined ? undefined : { label: 'regular CNN', epochs: readStageMetrics(options.regular).epochs };
+  const finetunes = options.finetuneCurves ?? (options.deform === undefined ? [] : [deformCurve(options.deform)]);
+  if (regularCurve !== undefined || finetunes.length > 0) {
+    written.curves = await writePng(target('curves'), trainingCurvesFigure(regularCurve, finetunes));
+  }
+  return written;
+}
+
+function deformCurve(dir: string): CurveSeries {
+  const metrics = readStageMetrics(dir);
+  return { label: metrics.config.freezeBn ? 'deformable, offsets only' : 'deformable, offsets + BN', epochs: metrics.epochs };
+}

@@ -1,0 +1,54 @@
+/**
+ * Figures to image files with sharp: SVG rendered to PNG, and frames joined into an
+ * animated GIF. Files are written to a temporary sibling and renamed into place, so a
+ * picture on disk is always complete.
+ */
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { UserError } from '../errors';
+import { fileError, replaceFileAtomically } from '../training/checkpoint';
+import { Figure } from './svg';
+
+/** The figure as PNG bytes. */
+export async function renderPng(figure: Figure): Promise<Buffer> {
+  return sharp(Buffer.from(figure.svg)).png().toBuffer();
+}
+
+/**
+ * Frames as one looping animated GIF. All frames must have the same size; `delaysMs`
+ * gives each frame's display time (one value for all, or one per frame).
+ */
+export async function renderGif(frames: readonly Figure[], delaysMs: number | readonly number[]): Promise<Buffer> {
+  if (frames.length === 0) throw new UserError('an animation needs at least one frame');
+  const { width, height } = frames[0];
+  const odd = frames.findIndex((f) => f.width !== width || f.height !== height);
+  if (odd >= 0) {
+    throw new UserError(`animation frame ${odd} is ${frames[odd].width}x${frames[odd].height}, frame 0 is ${width}x${height}`);
+  }
+  const delay = typeof delaysMs === 'number' ? frames.map(() => delaysMs) : [...delaysMs];
+  if (delay.length !== frames.length) throw new UserError(`${delay.length} frame delays given for ${frames.length} frames`);
+  const pngs = await Promise.all(frames.map(renderPng));
+  return sharp(pngs, { join: { animated: true } }).gif({ delay, loop: 0 }).toBuffer();
+}
+
+/** Renders `figure` to a PNG file; returns the path. */
+export async function writePng(file: string, figure: Figure): Promise<string> {
+  return writeImage(file, await renderPng(figure));
+}
+
+/** Renders `frames` to an animated GIF file; returns the path. */
+export async function writeGif(file: string, frames: readonly Figure[], delaysMs: number | readonly number[]): Promise<string> {
+  return writeImage(file, await renderGif(frames, delaysMs));
+}
+
+function writeImage(file: string, data: Buffer): string {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    replaceFileAtomically(file, data);
+  } catch (err) {
+    throw fileError(err, `cannot write ${file}`);
+  }
+  return file;
+}

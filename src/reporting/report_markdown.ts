@@ -1,0 +1,279 @@
+/**
+ * results/REPORT.md: the extended results table (the reference's two models plus the
+ * control runs that separate the offsets from BatchNorm re-adapting), what the control
+ * shows, the run configurations, backend and time taken, and the pictures. Pure: it
+ * formats a ReportData, which report.ts measures.
+ */
+
+import { Accuracies } from '../evaluation/table';
+import { PICTURE_FILES, PictureName } from './pictures';
+
+/** The four models of the extended table. */
+export type ReportVariant = 'regular' | 'bn-only' | 'offsets-only' | 'offsets-bn';
+
+export const REPORT_VARIANTS: readonly ReportVariant[] = ['regular', 'bn-only', 'offsets-only', 'offsets-bn'];
+
+export const VARIANT_LABELS: Readonly<Record<ReportVariant, string>> = {
+  regular: 'Regular CNN (no fine-tune)',
+  'bn-only': 'BN-only control: regular CNN, BatchNorm fine-tuned',
+  'offsets-only': 'Deformable CNN, offsets only (--freeze-bn)',
+  'offsets-bn': "Deformable CNN, offsets + BatchNorm (the reference's recipe)",
+};
+
+/** What each variant trains on scaled MNIST. */
+export const VARIANT_TRAINS: Readonly<Record<ReportVariant, string>> = {
+  regular: 'nothing (trained on plain MNIST only)',
+  'bn-only': 'BatchNorm (gamma, beta, moving statistics)',
+  'offsets-only': 'the 3 offset layers',
+  'offsets-bn': 'the 3 offset layers and BatchNorm',
+};
+
+/** One trained model, measured. */
+export interface RunResult {
+  seed: number;
+  /** Its checkpoint directory. */
+  checkpoint: string;
+  accuracy: Accuracies;
+  /** Seconds of training (sum over its epochs). */
+  trainingSeconds: number;
+  /** Seconds its evaluation took (undefined: taken from reproduce's results). */
+  evaluationSeconds?: number;
+  /** The run's settings (training's config; for the regular CNN its own). */
+  config: Record<string, unknown>;
+}
+
+export interface ReportData {
+  /** The command that produced the checkpoints, e.g. "deformconv reproduce --preset quick". */
+  reproduceCommand: string;
+  /** The command that produced this report. */
+  reportCommand: string;
+  presetDescription: string;
+  /** What reproduce ran on. */
+  backend: Record<string, unknown>;
+  /** What the report's own runs ran on (when it ran any). */
+  reportBackend?: Record<string, unknown>;
+  /** The scaled and plain test sets: the first `count` test images. */
+  test: { count: number; scaledSeed: number; interpolation: string };
+  runs: Record<ReportVariant, RunResult[]>;
+  reference: Partial<Record<ReportVariant, Accuracies>>;
+  /** Pictures written beside REPORT.md, by name (file names relative to it). */
+  pictures: Partial<Record<PictureName, string>>;
+  /** The test digit the offset pictures show. */
+  pictureIndex: number;
+  seconds: { reproduce: Record<string, number | undefined>; report: number };
+  generatedAt: string;
+}
+
+export interface Summary {
+  mean: number;
+  /** Sample standard deviation (n - 1); undefined for one run. */
+  std: number | undefined;
+  n: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : undefined;
+  return { mean, std, n };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+const points = (x: number): string => `${x >= 0 ? '+' : '-'}${Math.abs(x * 100).toFixed(2)}`;
+
+function cell(s: Summary | undefined): string {
+  if (s === undefined) return '-';
+  return s.std === undefined ? pct(s.mean) : `${pct(s.mean)} ± ${(s.std * 100).toFixed(2)}`;
+}
+
+function variantSummary(runs: readonly RunResult[], variant: 'plain' | 'scaled'): Summary | undefined {
+  return runs.length === 0 ? undefined : summarize(runs.map((r) => r.accuracy[variant]));
+}
+
+function duration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '-';
+  if (seconds < 90) return `${seconds.toFixed(1)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(2)} h`;
+}
+
+function backendText(backend: Record<string, unknown>): string {
+  const details = Object.entries(backend)
+    .filter(([key]) => key !== 'name')
+    .map(([key, value]) => `${key} ${String(value)}`)
+    .join(', ');
+  return `${String(backend.name)}${details ? ` (${details})` : ''}`;
+}
+
+/** The sampling standard error of an accuracy near `p` measured on `n` images. */
+function standardError(p: number, n: number): number {
+  return Math.sqrt((p * (1 - p)) / n);
+}
+
+/** The paragraph that says what the control shows, from the scaled-test means. */
+export function controlFindings(data: ReportData): string[] {
+  const scaled = (v: ReportVariant): Summary | undefined => variantSummary(data.runs[v], 'scaled');
+  const [regular, bnOnly, offsetsOnly, both] = REPORT_VARIANTS.map(scaled);
+  if (regular === undefined || bnOnly === undefined || offsetsOnly === undefined || both === undefined) {
+    return ['Not every model was measured, so the control cannot be read.'];
+  }
+  const gain = (s: Summary): number => s.mean - regular.mean;
+  const lines = [
+    `On scaled test digits the regular CNN scores ${pct(regular.mean)}. Fine-tuning only BatchNorm, without any offsets, ` +
+      `reaches ${pct(bnOnly.mean)} (${points(gain(bnOnly))} points); the offsets alone, with BatchNorm frozen, reach ` +
+      `${pct(offsetsOnly.mean)} (${points(gain(offsetsOnly))}); offsets and BatchNorm together, the reference's recipe, reach ` +
+      `${pct(both.mean)} (${points(gain(both))}).`,
+  ];
+  const noise = 2 * Math.max(standardError(both.mean, data.test.count), ...[bnOnly, offsetsOnly, both].map((s) => s.std ?? 0));
+  if (gain(both) <= noise) {
+    lines.push(
+      `The reference's recipe did not clearly improve on the regular CNN in this run (within ${(noise * 100).toFixed(2)} points), ` +
+        'so the control has no gain to apportion; train longer (see the run configuration).',
+    );
+  } else {
+    const share = (s: Summary): string => `${Math.round((100 * gain(s)) / gain(both))}%`;
+    lines.push(
+      `BatchNorm re-adapting alone recovers ${share(bnOnly)} of the full recipe's gain and the offsets alone ${share(offsetsOnly)}; ` +
+        `on top of BatchNorm, the offsets add ${points(both.mean - bnOnly.mean)} points.`,
+    );
+    const offsetsMatter = both.mean - bnOnly.mean > noise;
+    const bnMatters = both.mean - offsetsOnly.mean > noise;
+    if (offsetsMatter && bnMatters) {
+      lines.push('Both parts matter here: each alone falls short of the two together by more than the noise.');
+    } else if (offsetsMatter) {
+      lines.push('The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.');
+    } else if (bnMatters) {
+      lines.push(
+        "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
+          'table does not by itself show that the offsets learned to handle scale.',
+      );
+    } else {
+      lines.push('Either part alone comes within the noise of the two together.');
+    }
+  }
+  const runs = Math.min(...[bnOnly, offsetsOnly, both].map((s) => s.n));
+  lines.push(
+    `Noise: with ${data.test.count} test images an accuracy near ${pct(both.mean)} has a sampling standard error of ` +
+      `${(standardError(both.mean, data.test.count) * 100).toFixed(2)} points; "noise" above is twice the larger of that and the ` +
+      `seed-to-seed standard deviation. ` +
+      (runs > 1
+        ? `Each fine-tune ran with ${runs} seeds (mean ± standard deviation).`
+        : 'Each fine-tune ran once (one seed); `deformconv report --runs K` repeats them with K seeds for a spread.'),
+  );
+  return lines;
+}
+
+function configRow(variant: ReportVariant, runs: readonly RunResult[]): string {
+  if (runs.length === 0) return `| ${VARIANT_LABELS[variant]} | - | - | - | - | - | - | - | - |`;
+  const c = runs[0].config;
+  const value = (key: string): string => (c[key] === null || c[key] === undefined ? 'all' : String(c[key]));
+  const seeds = runs.map((r) => r.seed).join(', ');
+  const train = summarize(runs.map((r) => r.trainingSeconds)).mean;
+  const evals = runs.map((r) => r.evaluationSeconds).filter((s): s is number => s !== undefined);
+  return (
+    `| ${VARIANT_LABELS[variant]} | ${value('epochs')} | ${value('limit')} | ${value('batchSize')} | ${value('learningRate')} | ` +
+    `${variant === 'regular' ? '-' : value('interpolation')} | ${seeds} | ${duration(train)} | ` +
+    `${evals.length > 0 ? duration(summarize(evals).mean) : 'with reproduce'} |`
+  );
+}
+
+const PICTURE_TITLES: Readonly<Record<PictureName, string>> = {
+  offsets: 'Sampling locations',
+  field: 'Offset fields',
+  animation: 'Sampling locations per epoch',
+  samples: 'Plain and scaled test digits',
+  curves: 'Training curves',
+};
+
+const PICTURE_TEXT: Readonly<Record<PictureName, string>> = {
+  offsets:
+    'Where one conv22 unit looks, traced down to the input (Dai et al. 2017, Fig. 6 style): the regular CNN\'s rigid grid ' +
+    'beside the deformable CNN\'s learned sampling locations, on a plain and a scaled digit. Per-channel offsets are combined ' +
+    'by their mean over channels.',
+  field: 'The mean offset per pixel of each offset layer, as arrows (scaled by the stated factor to be visible).',
+  animation: 'The deformable sampling locations after each fine-tune epoch (epoch 0: before fine-tuning).',
+  samples: 'Test digits, plain and as the fixed scaled test set shows them.',
+  curves: 'Loss and accuracy per epoch, training and validation, of both stages.',
+};
+
+export function reportMarkdown(data: ReportData): string {
+  const lines: string[] = [];
+  lines.push('# Deformable convolution on scaled MNIST: report', '');
+  lines.push(
+    `Produced by \`${data.reproduceCommand}\` then \`${data.reportCommand}\` on ${data.generatedAt.slice(0, 10)}. ` +
+      `Preset: ${data.presetDescription}.`,
+    '',
+  );
+  lines.push('## Results', '');
+  lines.push(
+    `Test accuracy on the first ${data.test.count} MNIST test images, plain and scaled (each digit zoomed and shifted once, ` +
+      `seed ${data.test.scaledSeed}, ${data.test.interpolation} resampling; the same digits for every model). ` +
+      'Fine-tuned rows show the mean ± standard deviation over their seeds when there are several.',
+    '',
+  );
+  lines.push('| Model | Trained on scaled MNIST | Plain MNIST | Scaled MNIST | Runs | Reference plain | Reference scaled |');
+  lines.push('|-------|-------------------------|-------------|--------------|------|-----------------|------------------|');
+  for (const variant of REPORT_VARIANTS) {
+    const runs = data.runs[variant];
+    const reference = data.reference[variant];
+    const refCells = reference === undefined ? ['not run by the reference', '-'] : [pct(reference.plain), pct(reference.scaled)];
+    lines.push(
+      `| ${VARIANT_LABELS[variant]} | ${VARIANT_TRAINS[variant]} | ${cell(variantSummary(runs, 'plain'))} | ` +
+        `${cell(variantSummary(runs, 'scaled'))} | ${runs.length} | ${refCells.join(' | ')} |`,
+    );
+  }
+  lines.push('');
+  lines.push('## What the control shows', '');
+  lines.push(...controlFindings(data).flatMap((line) => [line, '']));
+  lines.push(
+    'Why the control: the reference kept BatchNorm trainable during the fine-tune (its gamma, beta and moving statistics ' +
+      'adapt to scaled digits), so its table alone cannot say whether the offsets or BatchNorm did the work. The BN-only row ' +
+      'fine-tunes the regular CNN, without offset layers, on the same scaled data with the same recipe, BatchNorm alone ' +
+      'trainable; the offsets-only row freezes BatchNorm (it then normalises with the regular CNN\'s statistics).',
+    '',
+  );
+  lines.push('## Run configuration', '');
+  lines.push(
+    'All fine-tunes start from the same regular-CNN checkpoint, freeze conv11, conv12, conv21, conv22 and fc1, use Adam and ' +
+      'draw fresh random zoom/shift transforms every epoch. The regular CNN is trained once; `--runs` repeats only the fine-tunes.',
+    '',
+  );
+  lines.push('| Model | Epochs | Training images | Batch | Learning rate | Augmentation resampling | Seeds | Training time per run | Evaluation time per run |');
+  lines.push('|-------|--------|-----------------|-------|---------------|-------------------------|-------|-----------------------|-------------------------|');
+  for (const variant of REPORT_VARIANTS) lines.push(configRow(variant, data.runs[variant]));
+  lines.push('');
+  lines.push(`Backend: ${backendText(data.backend)}.`);
+  if (data.reportBackend !== undefined && data.reportBackend.name !== data.backend.name) {
+    lines.push(`The report's own runs (controls and extra seeds) ran on ${backendText(data.reportBackend)}.`);
+  }
+  lines.push('');
+  const r = data.seconds.reproduce;
+  lines.push(
+    `Time taken: \`reproduce\` ${duration(r.total)} (regular CNN ${duration(r.regular)}, fine-tune ${duration(r.deform)}, ` +
+      `evaluation ${duration(r.evaluation)}); \`report\` ${duration(data.seconds.report)} (the control runs, extra seeds, ` +
+      'their evaluation and the pictures; runs already trained are reused).',
+    '',
+  );
+  lines.push('Checkpoints:', '');
+  for (const variant of REPORT_VARIANTS) {
+    for (const run of data.runs[variant]) lines.push(`- ${VARIANT_LABELS[variant]}, seed ${run.seed}: \`${run.checkpoint}\``);
+  }
+  lines.push('');
+  lines.push('## Pictures', '');
+  lines.push(`The offset pictures show test digit ${data.pictureIndex} and the deformable CNN of the reference's recipe (first seed).`, '');
+  for (const name of Object.keys(PICTURE_FILES) as PictureName[]) {
+    const file = data.pictures[name];
+    if (file === undefined) continue;
+    lines.push(`### ${PICTURE_TITLES[name]} (${file})`, '', PICTURE_TEXT[name], '', `![${PICTURE_TITLES[name]}](${file})`, '');
+  }
+  if (data.pictures.animation === undefined) {
+    lines.push('(No per-epoch animation: the deformable checkpoint has no offset snapshots of two or more epochs.)', '');
+  }
+  lines.push('## Reference', '');
+  lines.push(
+    "The reference's numbers are from the Keras/TensorFlow project of EXPERIMENT.md (a 2017 GPU run; its scaled test set " +
+      'was redrawn at every evaluation). It did not run either control.',
+    '',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,102 @@
+/**
+ * The sampling-location picture (Dai et al. 2017, Fig. 6 style): a digit with the
+ * traced unit (green), its 9 sampling points in the top layer (blue rings) and the 9^3
+ * points they reach at the input (red dots), one panel per model.
+ */
+
+import { SamplingTrace } from './tracer';
+import { COLORS, el, Figure, grayImage, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
+
+export interface TracePanel {
+  heading: string;
+  subheading?: string;
+  /** The digit under the points: height * width values in [0, 1]. */
+  image: ArrayLike<number>;
+  height: number;
+  width: number;
+  trace: SamplingTrace;
+}
+
+export interface TraceRow {
+  /** Shown above the row, e.g. "scaled test digit 0 (label 7)". */
+  title: string;
+  panels: TracePanel[];
+}
+
+export interface SamplingFigureOptions {
+  /** A title line at the top (the GIF's frames say their epoch there). */
+  title?: string;
+  rows: TraceRow[];
+  caption: string;
+}
+
+/** Pixels per image pixel. */
+export const SAMPLING_CELL = 10;
+const MARGIN = 16;
+const GAP = 24;
+const TITLE = 28;
+const ROW_TITLE = 24;
+const HEADING = 34;
+const ROW_GAP = 14;
+const CAPTION_SIZE = 12;
+
+/** The standard legend of the picture, for captions. */
+export function samplingLegend(topName: string, levels: number): string {
+  return (
+    `Green square: the traced ${topName} unit; blue rings: its 9 sampling points in ${topName}'s input; ` +
+    `red dots: the ${9 ** levels} sampling points they lead to at the input (semi-transparent: darker where points coincide).`
+  );
+}
+
+export function samplingFigure(options: SamplingFigureOptions): Figure {
+  const { rows } = options;
+  const columns = Math.max(...rows.map((r) => r.panels.length));
+  const panels = rows.flatMap((r) => r.panels);
+  const panelWidth = Math.max(...panels.map((p) => p.width)) * SAMPLING_CELL;
+  const panelHeight = Math.max(...panels.map((p) => p.height)) * SAMPLING_CELL;
+  const width = 2 * MARGIN + columns * panelWidth + (columns - 1) * GAP;
+  const captionLines = wrapText(options.caption, width - 2 * MARGIN, CAPTION_SIZE);
+  const body: string[] = [];
+  let y = MARGIN;
+  if (options.title !== undefined) {
+    body.push(text(MARGIN, y + 16, options.title, { size: 17, weight: 'bold' }));
+    y += TITLE;
+  }
+  for (const row of rows) {
+    body.push(text(MARGIN, y + 15, row.title, { size: 15, weight: 'bold' }));
+    y += ROW_TITLE;
+    row.panels.forEach((panel, i) => {
+      const x = MARGIN + i * (panelWidth + GAP);
+      body.push(text(x, y + 13, panel.heading, { size: 13 }));
+      if (panel.subheading !== undefined) body.push(text(x, y + 28, panel.subheading, { size: 11, fill: COLORS.muted }));
+      body.push(tracePanel(panel, x, y + HEADING));
+    });
+    y += HEADING + panelHeight + ROW_GAP;
+  }
+  body.push(paragraph(MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
+  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + MARGIN;
+  return svgDocument(width, y, body);
+}
+
+function tracePanel(panel: TracePanel, x0: number, y0: number): string {
+  const { trace } = panel;
+  const cell = SAMPLING_CELL;
+  const sx = (imageX: number): number => x0 + (imageX + 0.5) * cell;
+  const sy = (imageY: number): number => y0 + (imageY + 0.5) * cell;
+  // Light ink (strength 0.45), so the points over it stay visible.
+  const parts = [grayImage(panel.image, panel.height, panel.width, x0, y0, cell, 0.45)];
+  const bottom = trace.levels[trace.levels.length - 1];
+  for (const p of bottom) {
+    if (!p.padding) parts.push(el('circle', { cx: sx(p.imageX), cy: sy(p.imageY), r: 1.9, fill: COLORS.point, 'fill-opacity': 0.45 }));
+  }
+  if (trace.levels.length > 1) {
+    for (const p of trace.levels[0]) {
+      if (!p.padding) {
+        parts.push(el('circle', { cx: sx(p.imageX), cy: sy(p.imageY), r: 4, fill: 'none', stroke: COLORS.top, 'stroke-width': 1.6 }));
+      }
+    }
+  }
+  const u = trace.unit;
+  parts.push(el('rect', { x: sx(u.imageX) - 5, y: sy(u.imageY) - 5, width: 10, height: 10, fill: COLORS.unit, stroke: '#0b4d1c', 'stroke-width': 1.2 }));
+  return parts.join('');
+}
