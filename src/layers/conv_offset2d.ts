@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { deformSample } from '../ops/deform_sample';
+import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
 
-type Initializer = ReturnType<typeof tf.initializers.randomNormal>;
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
 
@@ -16,30 +16,14 @@ export interface ConvOffset2DArgs extends LayerArgs {
   /** The number of input channels C (the offset convolution has 2C output channels). */
   filters: number;
   /**
-   * Initialiser of the offset convolution's [3, 3, C, 2C] kernel, as an instance or in
-   * its serialized form { className, config }. Default RandomNormal(mean 0, stddev 0.01):
+   * Initialiser of the offset convolution's [3, 3, C, 2C] kernel: an instance, its name,
+   * or its serialized form { className, config }. Default RandomNormal(mean 0, stddev 0.01):
    * not zeros, so the offsets start off the integer grid as in the reference.
    */
-  kernelInitializer?: Initializer | tf.serialization.ConfigDict;
+  kernelInitializer?: InitializerSpec;
 }
 
 const KERNEL_SIZE = 3;
-
-function toInitializer(value: Initializer | tf.serialization.ConfigDict | undefined): Initializer {
-  if (value === undefined) {
-    return tf.initializers.randomNormal({ mean: 0, stddev: 0.01 });
-  }
-  if (value instanceof tf.serialization.Serializable) {
-    return value as Initializer;
-  }
-  const className = value.className;
-  const entry = typeof className === 'string' ? tf.serialization.SerializationMap.getMap().classNameMap[className] : undefined;
-  if (entry === undefined) {
-    throw new UserError(`ConvOffset2D: unknown kernelInitializer ${JSON.stringify(value)}`);
-  }
-  const [cls, fromConfig] = entry;
-  return fromConfig(cls, (value.config ?? {}) as tf.serialization.ConfigDict) as Initializer;
-}
 
 export class ConvOffset2D extends tf.layers.Layer {
   static readonly className = 'ConvOffset2D';
@@ -56,7 +40,11 @@ export class ConvOffset2D extends tf.layers.Layer {
       throw new UserError(`ConvOffset2D: filters must be a positive integer (the input channels), got ${args.filters}`);
     }
     this.filters = args.filters;
-    this.kernelInitializer = toInitializer(args.kernelInitializer);
+    this.kernelInitializer = toInitializer(
+      args.kernelInitializer,
+      () => tf.initializers.randomNormal({ mean: 0, stddev: 0.01 }),
+      'ConvOffset2D kernelInitializer',
+    );
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -135,10 +123,7 @@ export class ConvOffset2D extends tf.layers.Layer {
     return {
       ...super.getConfig(),
       filters: this.filters,
-      kernelInitializer: {
-        className: this.kernelInitializer.getClassName(),
-        config: this.kernelInitializer.getConfig(),
-      },
+      kernelInitializer: initializerConfig(this.kernelInitializer),
     };
   }
 }

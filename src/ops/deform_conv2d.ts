@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import './deform_conv2d_cpu';
-import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from './deform_conv2d_kernel_names';
+import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from './kernel_names';
 import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
 import './deform_conv2d_wasm';
 

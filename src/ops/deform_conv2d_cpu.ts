@@ -3,6 +3,7 @@
  * typed-array implementation on the backend's own arrays (no per-element tensor ops).
  */
 import * as tf from '@tensorflow/tfjs';
+import { CpuBackend, float32Values } from '../kernels/cpu/cpu_kernel_util';
 import { deformCol2im, deformIm2col } from './deform_conv2d_impl';
 import {
   DEFORM_COL2IM,
@@ -10,20 +11,11 @@ import {
   DeformCol2ImInputs,
   DeformConvGeometry,
   DeformIm2ColInputs,
-} from './deform_conv2d_kernel_names';
+} from './kernel_names';
 
-/** The part of tfjs-backend-cpu's MathBackendCPU these kernels use. */
-interface CpuBackend {
-  data: { get(dataId: tf.DataId): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
-
-function values(backend: CpuBackend, info: tf.TensorInfo): Float32Array {
-  return backend.data.get(info.dataId).values as Float32Array;
-}
 
 function optionalValues(backend: CpuBackend, info: tf.TensorInfo | undefined): Float32Array | null {
-  return info === undefined ? null : values(backend, info);
+  return info === undefined ? null : float32Values(backend, info);
 }
 
 const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
@@ -33,7 +25,7 @@ const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [batch] = x.shape;
   const shape = [batch * geometry.outHeight * geometry.outWidth, geometry.kernelHeight * geometry.kernelWidth * geometry.inChannels];
   const columns = new Float32Array(shape[0] * shape[1]);
-  deformIm2col(values(cpu, x), values(cpu, offsets), optionalValues(cpu, mask), columns, batch, geometry);
+  deformIm2col(float32Values(cpu, x), float32Values(cpu, offsets), optionalValues(cpu, mask), columns, batch, geometry);
   return cpu.makeTensorInfo(shape, 'float32', columns);
 };
 
@@ -45,9 +37,9 @@ const col2im: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const dOffsets = new Float32Array(tf.util.sizeFromShape(offsets.shape));
   const dMask = mask === undefined ? null : new Float32Array(tf.util.sizeFromShape(mask.shape));
   deformCol2im(
-    values(cpu, dColumns),
-    values(cpu, x),
-    values(cpu, offsets),
+    float32Values(cpu, dColumns),
+    float32Values(cpu, x),
+    float32Values(cpu, offsets),
     optionalValues(cpu, mask),
     dx,
     dOffsets,

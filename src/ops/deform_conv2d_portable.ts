@@ -9,7 +9,7 @@
  * order t*Cin + c, with c = g*Cg + cg.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DeformConvGeometry } from './deform_conv2d_kernel_names';
+import type { DeformConvGeometry } from './kernel_names';
 
 /** Linear interpolation along one axis with zeros outside it, shaped like the coordinates. */
 interface AxisWeights {

@@ -4,6 +4,8 @@
  * per-element tensor ops). Registering by name needs no import of the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm as WasmBackend } from '@tensorflow/tfjs-backend-wasm';
+import { float32View } from '../kernels/wasm/wasm_kernel_util';
 import { deformCol2im, deformIm2col } from './deform_conv2d_impl';
 import {
   DEFORM_COL2IM,
@@ -11,24 +13,11 @@ import {
   DeformCol2ImInputs,
   DeformConvGeometry,
   DeformIm2ColInputs,
-} from './deform_conv2d_kernel_names';
+} from './kernel_names';
 
-/** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
-
-/**
- * Heap views are taken only after every output is allocated: an allocation may grow
- * the wasm memory, which detaches views taken before it.
- */
-function heap(backend: WasmBackend, info: tf.TensorInfo): Float32Array {
-  return backend.typedArrayFromHeap(info) as Float32Array;
-}
 
 function optionalHeap(backend: WasmBackend, info: tf.TensorInfo | undefined): Float32Array | null {
-  return info === undefined ? null : heap(backend, info);
+  return info === undefined ? null : float32View(backend, info);
 }
 
 const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
@@ -40,7 +29,7 @@ const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     [batch * geometry.outHeight * geometry.outWidth, geometry.kernelHeight * geometry.kernelWidth * geometry.inChannels],
     'float32',
   );
-  deformIm2col(heap(wasm, x), heap(wasm, offsets), optionalHeap(wasm, mask), heap(wasm, columns), batch, geometry);
+  deformIm2col(float32View(wasm, x), float32View(wasm, offsets), optionalHeap(wasm, mask), float32View(wasm, columns), batch, geometry);
   return columns;
 };
 
@@ -51,16 +40,16 @@ const col2im: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const dx = wasm.makeOutput(x.shape, 'float32');
   const dOffsets = wasm.makeOutput(offsets.shape, 'float32');
   const dMask = mask === undefined ? null : wasm.makeOutput(mask.shape, 'float32');
-  const dxValues = heap(wasm, dx);
+  const dxValues = float32View(wasm, dx);
   dxValues.fill(0);
   deformCol2im(
-    heap(wasm, dColumns),
-    heap(wasm, x),
-    heap(wasm, offsets),
+    float32View(wasm, dColumns),
+    float32View(wasm, x),
+    float32View(wasm, offsets),
     optionalHeap(wasm, mask),
     dxValues,
-    heap(wasm, dOffsets),
-    dMask === null ? null : heap(wasm, dMask),
+    float32View(wasm, dOffsets),
+    dMask === null ? null : float32View(wasm, dMask),
     x.shape[0],
     geometry,
   );

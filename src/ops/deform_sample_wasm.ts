@@ -4,28 +4,17 @@
  * tensor ops). Registering by name needs no import of the wasm backend itself.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm as WasmBackend } from '@tensorflow/tfjs-backend-wasm';
+import { float32View } from '../kernels/wasm/wasm_kernel_util';
 import { deformSampleBackward, deformSampleForward, nhwcShape } from './deform_sample_impl';
 import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD, DeformSampleGradInputs, DeformSampleInputs } from './kernel_names';
 
-/** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
-
-/**
- * Heap views are taken only after every output is allocated: an allocation may grow
- * the wasm memory, which detaches views taken before it.
- */
-function heap(backend: WasmBackend, info: tf.TensorInfo): Float32Array {
-  return backend.typedArrayFromHeap(info) as Float32Array;
-}
 
 const forward: tf.KernelFunc = ({ inputs, backend }) => {
   const wasm = backend as unknown as WasmBackend;
   const { x, offsets } = inputs as DeformSampleInputs;
   const out = wasm.makeOutput(x.shape, 'float32');
-  deformSampleForward(heap(wasm, x), heap(wasm, offsets), heap(wasm, out), nhwcShape(x.shape));
+  deformSampleForward(float32View(wasm, x), float32View(wasm, offsets), float32View(wasm, out), nhwcShape(x.shape));
   return out;
 };
 
@@ -34,14 +23,14 @@ const backward: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, x, offsets } = inputs as DeformSampleGradInputs;
   const dx = wasm.makeOutput(x.shape, 'float32');
   const dOffsets = wasm.makeOutput(offsets.shape, 'float32');
-  const dxValues = heap(wasm, dx);
+  const dxValues = float32View(wasm, dx);
   dxValues.fill(0);
   deformSampleBackward(
-    heap(wasm, dy),
-    heap(wasm, x),
-    heap(wasm, offsets),
+    float32View(wasm, dy),
+    float32View(wasm, x),
+    float32View(wasm, offsets),
     dxValues,
-    heap(wasm, dOffsets),
+    float32View(wasm, dOffsets),
     nhwcShape(x.shape),
   );
   return [dx, dOffsets];

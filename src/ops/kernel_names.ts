@@ -1,9 +1,9 @@
 import type { TensorInfo } from '@tensorflow/tfjs';
 
 /**
- * Names of the kernels this package registers with tf.registerKernel, and their inputs.
- * A backend that has a kernel under one of these names gets the fused path; any other
- * backend gets the op's portable composition of standard tf ops.
+ * Names of the kernels this package registers with tf.registerKernel, and their inputs
+ * and attributes. A backend that has a kernel under one of these names gets the fused
+ * path; any other backend gets the op's portable composition of standard tf ops.
  */
 
 /** deformSample forward. Inputs: x [B,H,W,C], offsets [B,H,W,2C]. Output: [B,H,W,C]. */
@@ -16,3 +16,46 @@ export type DeformSampleInputs = Record<'x' | 'offsets', TensorInfo>;
  */
 export const DEFORM_SAMPLE_GRAD = 'DeformSampleGrad';
 export type DeformSampleGradInputs = Record<'dy' | 'x' | 'offsets', TensorInfo>;
+
+// deformConv2d: the deformable im2col and its backward (col2im).
+
+/**
+ * Where every kernel tap samples, independent of the batch: x is [B, inHeight, inWidth,
+ * inChannels], offsets and mask are laid out over [B, outHeight, outWidth, ...]. Tap (u, v)
+ * of output (i, j) samples at
+ *   (i * strideHeight - padTop + u * dilationHeight + dy, j * strideWidth - padLeft + v * dilationWidth + dx).
+ * Plain numbers, so it travels as a kernel's attributes.
+ */
+export interface DeformConvGeometry {
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  padTop: number;
+  padLeft: number;
+  /** G: input channel c takes the offsets (and mask) of group floor(c / (inChannels / G)). */
+  offsetGroups: number;
+}
+
+/**
+ * Deformable im2col. Inputs: x [B,H,W,Cin], offsets [B,Ho,Wo,2*G*kh*kw], optional mask
+ * [B,Ho,Wo,G*kh*kw]. Attributes: DeformConvGeometry. Output: columns
+ * [B*Ho*Wo, kh*kw*Cin], row (b,i,j), column (u*kw + v)*Cin + c: the layout of a
+ * [kh,kw,Cin,Cout] kernel reshaped to [kh*kw*Cin, Cout].
+ */
+export const DEFORM_IM2COL = 'DeformIm2Col';
+export type DeformIm2ColInputs = Record<'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
+
+/**
+ * Backward of DeformIm2Col for the columns' gradient dColumns. Inputs: dColumns, x,
+ * offsets, optional mask. Outputs: [dx, dOffsets] or, with a mask, [dx, dOffsets, dMask].
+ */
+export const DEFORM_COL2IM = 'DeformCol2Im';
+export type DeformCol2ImInputs = Record<'dColumns' | 'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
