@@ -3,7 +3,8 @@
  * forward (inference) and training step of the regular CNN, forward and fine-tune step
  * of the deformable CNN (offsets and BatchNorm trainable, the rest frozen), each with
  * one thread and with `--threads` data-parallel threads, plus the deformSample
- * micro-benchmark (scripts/bench/deform_sample.ts).
+ * micro-benchmark (scripts/bench/deform_sample.ts) and DeformConv2D against conv2d
+ * (scripts/bench/deform_conv2d.ts).
  *
  *   npm run bench                 a table
  *   npm run bench -- --json       one JSON object on stdout
@@ -24,6 +25,8 @@ import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
 import { createAdam } from '../src/training/optimizer';
 import { createStepRunner, StepRunner } from '../src/training/parallel/step_runner';
 import { benchDeformSample, DeformSampleBenchResult } from './bench/deform_sample';
+import { benchDeformConv2d } from './bench/deform_conv2d';
+import { median } from './bench/timing';
 
 /** Training images per epoch (MNIST's train split): turns a step time into an epoch time. */
 const EPOCH_IMAGES = 60_000;
@@ -66,11 +69,6 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 type Timed = Record<string, () => Promise<void>>;
 
@@ -177,6 +175,8 @@ async function main(): Promise<void> {
   );
   log('deformSample...');
   const sample: DeformSampleBenchResult = await benchDeformSample({ timedRuns: options.rounds });
+  log('DeformConv2D vs conv2d...');
+  const dcn = await benchDeformConv2d({ backend: backend.name, timedRuns: options.rounds });
 
   const stepsPerEpoch = Math.ceil(EPOCH_IMAGES / options.batch);
   const result = {
@@ -189,6 +189,7 @@ async function main(): Promise<void> {
     deform_forward_ms: round1(deform.forward),
     deform_finetune_ms: round1(deform.train),
     deform_finetune_ms_1thread: round1(deform.train1),
+    deform_forward_to_regular: Math.round((deform.forward / regular.forward) * 100) / 100,
     regular_train_to_forward_1thread: Math.round((regular.train1 / regular.forward) * 100) / 100,
     regular_speedup_threads: Math.round((regular.train1 / regular.train) * 100) / 100,
     deform_speedup_threads: Math.round((deform.train1 / deform.train) * 100) / 100,
@@ -199,6 +200,12 @@ async function main(): Promise<void> {
     deform_sample_ms: round1(sample.samplingMs),
     deform_sample_conv_ms: round1(sample.convMs),
     deform_sample_to_conv: Math.round(sample.ratio * 1000) / 1000,
+    dcn_forward_ms: round1(dcn.deform_conv_forward_ms),
+    dcn_conv_forward_ms: round1(dcn.conv_forward_ms),
+    dcn_train_ms: round1(dcn.deform_conv_train_ms),
+    dcn_conv_train_ms: round1(dcn.conv_train_ms),
+    dcn_forward_ratio: Math.round(dcn.forward_ratio * 100) / 100,
+    dcn_train_ratio: Math.round(dcn.train_ratio * 100) / 100,
     machine: {
       cpu: os.cpus()[0]?.model ?? 'unknown',
       cores: os.availableParallelism(),
@@ -220,12 +227,20 @@ async function main(): Promise<void> {
     [`regular CNN train step, ${result.threads} threads`, `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads}; target >= 1.6 on 2 cores)`],
     ['  vs PyTorch 1.13, 2 threads (49 ms)', `${result.regular_train_vs_pytorch} x`],
     ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
-    ['deformable CNN forward', `${result.deform_forward_ms} ms`],
+    ['deformable CNN forward', `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular; target <= 5)`],
     ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms`],
     [`deformable fine-tune step, ${result.threads} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})`],
     ['  vs PyTorch 1.13, 2 threads (256 ms)', `${result.deform_finetune_vs_pytorch} x`],
     ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
     ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sample.target})`],
+    [
+      'DeformConv2D 64->128 14x14 fwd vs conv2d',
+      `${result.dcn_forward_ms} ms vs ${result.dcn_conv_forward_ms} ms (${result.dcn_forward_ratio} x; target <= ${dcn.target})`,
+    ],
+    [
+      'DeformConv2D fwd+bwd vs conv2d',
+      `${result.dcn_train_ms} ms vs ${result.dcn_conv_train_ms} ms (${result.dcn_train_ratio} x; target <= ${dcn.target})`,
+    ],
   ];
   rows.push(['machine load (1-min average, before/after)', result.machine.load_average_1min.join(' / ')]);
   const width = Math.max(...rows.map(([name]) => name.length));

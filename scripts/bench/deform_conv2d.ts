@@ -11,6 +11,7 @@
  * deformConv2d alone on given offsets.
  */
 import * as tf from '@tensorflow/tfjs';
+import { timeTensorStep } from './timing';
 import '@tensorflow/tfjs-backend-wasm';
 import '../../src/kernels/wasm/register';
 import { deformConv2d } from '../../src/ops/deform_conv2d';
@@ -52,26 +53,7 @@ export interface DeformConv2dBenchResult {
 
 export const DEFORM_CONV_TO_CONV_TARGET = 4;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
-/** Median wall time of `step`, which returns the tensors to wait for and dispose. */
-async function time(step: () => tf.Tensor | tf.Tensor[], warmupRuns: number, timedRuns: number): Promise<number> {
-  const times: number[] = [];
-  for (let run = 0; run < warmupRuns + timedRuns; run++) {
-    const start = performance.now();
-    const result = step();
-    const outputs = Array.isArray(result) ? result : [result];
-    await Promise.all(outputs.map((t) => t.data()));
-    const elapsed = performance.now() - start;
-    tf.dispose(outputs);
-    if (run >= warmupRuns) times.push(elapsed);
-  }
-  return median(times);
-}
 
 export async function benchDeformConv2d(options: DeformConv2dBenchOptions = {}): Promise<DeformConv2dBenchResult> {
   const backend = options.backend ?? 'wasm';
@@ -101,12 +83,12 @@ export async function benchDeformConv2d(options: DeformConv2dBenchOptions = {}):
     const op = (a: tf.Tensor, o: tf.Tensor, k: tf.Tensor) =>
       deformConv2d(a as tf.Tensor4D, o as tf.Tensor4D, k as tf.Tensor4D, { padding: 'same' });
 
-    const convForward = await time(() => conv(x, kernel, bias), warmupRuns, timedRuns);
-    const deformForward = await time(() => layer(x, kernel, bias, offsetKernel, offsetBias), warmupRuns, timedRuns);
-    const convTrain = await time(() => tf.grads(conv)([x, kernel, bias], dy), warmupRuns, timedRuns);
-    const deformTrain = await time(() => tf.grads(layer)([x, kernel, bias, offsetKernel, offsetBias], dy), warmupRuns, timedRuns);
-    const opForward = await time(() => op(x, offsets, kernel), warmupRuns, timedRuns);
-    const opTrain = await time(() => tf.grads(op)([x, offsets, kernel], dy), warmupRuns, timedRuns);
+    const convForward = await timeTensorStep(() => conv(x, kernel, bias), warmupRuns, timedRuns);
+    const deformForward = await timeTensorStep(() => layer(x, kernel, bias, offsetKernel, offsetBias), warmupRuns, timedRuns);
+    const convTrain = await timeTensorStep(() => tf.grads(conv)([x, kernel, bias], dy), warmupRuns, timedRuns);
+    const deformTrain = await timeTensorStep(() => tf.grads(layer)([x, kernel, bias, offsetKernel, offsetBias], dy), warmupRuns, timedRuns);
+    const opForward = await timeTensorStep(() => op(x, offsets, kernel), warmupRuns, timedRuns);
+    const opTrain = await timeTensorStep(() => tf.grads(op)([x, offsets, kernel], dy), warmupRuns, timedRuns);
     return {
       backend,
       shape,

@@ -5,6 +5,7 @@
  * conv22_offset case). Target: sampling <= 15% of the convolution.
  */
 import * as tf from '@tensorflow/tfjs';
+import { timeTensorStep } from './timing';
 import { deformSample } from '../../src/ops/deform_sample';
 
 export interface DeformSampleBenchOptions {
@@ -36,31 +37,7 @@ export interface DeformSampleBenchResult {
 
 export const SAMPLING_TO_CONV_TARGET = 0.15;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
-/**
- * Median wall time of `step`, which must return the tensors to wait for and dispose.
- * It waits by reading one element of each output: enough to block until an async
- * backend has finished, without timing the download of whole tensors.
- */
-async function time(step: () => tf.Tensor[], warmupRuns: number, timedRuns: number): Promise<number> {
-  const times: number[] = [];
-  for (let run = 0; run < warmupRuns + timedRuns; run++) {
-    const start = performance.now();
-    const outputs = step();
-    const firsts = outputs.map((t) => tf.slice(tf.reshape(t, [-1]), 0, 1));
-    await Promise.all(firsts.map((t) => t.data()));
-    tf.dispose(firsts);
-    const elapsed = performance.now() - start;
-    tf.dispose(outputs);
-    if (run >= warmupRuns) times.push(elapsed);
-  }
-  return median(times);
-}
 
 export async function benchDeformSample(options: DeformSampleBenchOptions = {}): Promise<DeformSampleBenchResult> {
   const shape = options.shape ?? [32, 14, 14, 128];
@@ -76,12 +53,12 @@ export async function benchDeformSample(options: DeformSampleBenchOptions = {}):
   const dOffsets = tf.randomNormal(offsetShape, 0, 1, 'float32', 5);
   try {
     const sampling = tf.grads((a: tf.Tensor, o: tf.Tensor) => deformSample(a as tf.Tensor4D, o as tf.Tensor4D));
-    const samplingMs = await time(() => sampling([x, offsets], dSampled), warmupRuns, timedRuns);
+    const samplingMs = await timeTensorStep(() => sampling([x, offsets], dSampled), warmupRuns, timedRuns);
 
     const convIncludesBackward = tf.getKernel('Conv2DBackpropFilter', tf.getBackend()) !== undefined;
     const conv = (a: tf.Tensor, k: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same');
     const convGrads = tf.grads(conv);
-    const convMs = await time(
+    const convMs = await timeTensorStep(
       () => (convIncludesBackward ? convGrads([x, kernel], dOffsets) : [conv(x, kernel)]),
       warmupRuns,
       timedRuns,
