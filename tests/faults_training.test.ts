@@ -15,7 +15,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { useBackend } from '../src/backend/select';
 import { latestCheckpointName } from '../src/training/checkpoint';
 import { loadTrainedModel, TrainingState } from '../src/training/train';
@@ -27,6 +27,14 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deformconv-faults-trainin
 const DATA = dataDirWith(path.join(scratch, 'data'));
 const INJECT = path.join(__dirname, 'helpers', 'fault_inject.js');
 const mounts: string[] = [];
+
+// The CLI processes of this file run one per core at most (more would only slow each one
+// down); a test may wait for a slot, and on a machine busy with other work every run is
+// slower, so the tests get generous time limits.
+vi.setConfig({ testTimeout: 600_000 });
+const SLOTS = Math.max(1, os.availableParallelism());
+let running = 0;
+const queue: Array<() => void> = [];
 
 beforeAll(async () => {
   await useBackend('cpu'); // to load checkpoints in this process
@@ -49,12 +57,20 @@ function newPath(label: string): string {
 /** A small regular-CNN run: 2 epochs of 3 steps on wasm. */
 const TRAIN = ['--epochs', '2', '--limit', '96', '--batch-size', '32', '--val-limit', '32', '--seed', '7'];
 
-function cli(args: string[], env: Record<string, string> = {}): LiveCli {
-  return new LiveCli(['--backend', 'wasm', ...args], { env });
+/** Starts the CLI on wasm once a slot is free; the slot is freed when it exits. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<LiveCli> {
+  if (running >= SLOTS) await new Promise<void>((resolve) => queue.push(resolve));
+  running += 1;
+  const live = new LiveCli(['--backend', 'wasm', ...args], { env });
+  void live.done.then(() => {
+    running -= 1;
+    queue.shift()?.();
+  });
+  return live;
 }
 
 function trainRegular(out: string, extra: string[] = [], env: Record<string, string> = {}): Promise<CliRun> {
-  return cli(['train-regular', ...TRAIN, '--data-dir', DATA, '--out', out, ...extra], env).done;
+  return cli(['train-regular', ...TRAIN, '--data-dir', DATA, '--out', out, ...extra], env).then((live) => live.done);
 }
 
 /** Environment that preloads the fault injector with `spec` (see helpers/fault_inject.js). */
@@ -63,10 +79,10 @@ function inject(spec: object): Record<string, string> {
 }
 
 /** Runs the command printed after "resume with: " (paths here have no spaces). */
-function resumeAsPrinted(run: CliRun): Promise<CliRun> {
-  const line = /^resume with: deformconv (.*)$/m.exec(run.stderr);
+async function resumeAsPrinted(run: CliRun): Promise<CliRun> {
+  const line = /^resume with: deformconv --backend wasm (.*)$/m.exec(run.stderr);
   expect(line, run.stderr).not.toBeNull();
-  return new LiveCli((line as RegExpExecArray)[1].split(' ')).done;
+  return (await cli((line as RegExpExecArray)[1].split(' '))).done;
 }
 
 function sha256(file: string): string {
@@ -215,7 +231,7 @@ describe.concurrent('kill -9 during a checkpoint write', () => {
 const SMOKE_PHASES = [/^backend: /m, /^== regular CNN/m, /^== deformable fine-tune/m, /^== evaluation/m];
 const KILL_SEEDS = [1, 2, 3, 4];
 
-function smoke(out: string, extra: string[] = []): LiveCli {
+function smoke(out: string, extra: string[] = []): Promise<LiveCli> {
   return cli(['reproduce', '--preset', 'smoke', '--out', out, '--data-dir', DATA, ...extra]);
 }
 
@@ -232,7 +248,7 @@ function smokeOutcome(out: string): unknown {
 /** The uninterrupted smoke run, and when each of its phases began (ms after its start). */
 const smokeBaseline = once(async () => {
   const out = newPath('smoke-baseline');
-  const live = smoke(out);
+  const live = await smoke(out);
   const started = Date.now();
   const phaseStarts: number[] = [];
   for (const phase of SMOKE_PHASES) {
@@ -266,7 +282,7 @@ describe.concurrent('kill -9 at random moments of a smoke run', () => {
     const delay = Math.round(0.9 * seededRandom(seed)() * phaseLength);
 
     const out = newPath(`smoke-kill-${seed}`);
-    const live = smoke(out);
+    const live = await smoke(out);
     await live.waitFor(SMOKE_PHASES[phase]);
     await new Promise((resolve) => setTimeout(resolve, delay));
     live.child.kill('SIGKILL');
@@ -275,7 +291,7 @@ describe.concurrent('kill -9 at random moments of a smoke run', () => {
     const kept = stages.every(loadableOrNone);
     const committed = stages.filter((dir) => fs.existsSync(path.join(dir, 'checkpoint.json'))).map((dir) => path.basename(dir));
 
-    const resumed = await smoke(out, ['--resume']).done;
+    const resumed = await (await smoke(out, ['--resume'])).done;
     expect(resumed.code, output(resumed)).toBe(0);
     const equal = same(smokeOutcome(out), outcome);
     const when = killed.signal === 'SIGKILL' ? `killed in phase ${phase} at +${delay} ms` : `finished before the kill (exit ${killed.code})`;
@@ -466,7 +482,7 @@ describe.concurrent('finetune-deform --from a model it cannot use', () => {
     const from = await make();
     const before = treeDigest(from);
     const out = newPath('finetune-out');
-    const run = await cli(['finetune-deform', '--from', from, '--out', out, '--epochs', '1', '--limit', '32', '--data-dir', DATA]).done;
+    const run = await (await cli(['finetune-deform', '--from', from, '--out', out, '--epochs', '1', '--limit', '32', '--data-dir', DATA])).done;
     expectOneLineError(run, 1, message);
     const nothingWritten = !fs.existsSync(out) || latestCheckpointName(out) === undefined;
     ledger.record(`finetune-deform --from ${what}`, { intact: same(treeDigest(from), before) && nothingWritten, output: output(run) });
@@ -495,7 +511,7 @@ describe.concurrent('eval without its checkpoints or data', () => {
     const given = await args();
     const checkpoint = given[1];
     const before = fs.existsSync(checkpoint) ? treeDigest(checkpoint) : {};
-    const run = await cli(['eval', '--limit', '20', ...given]).done;
+    const run = await (await cli(['eval', '--limit', '20', ...given])).done;
     expectOneLineError(run, code, message);
     const after = fs.existsSync(checkpoint) ? treeDigest(checkpoint) : {};
     ledger.record(`eval with ${what}`, { intact: same(after, before), output: output(run) });
