@@ -149,8 +149,8 @@ describe.concurrent('unknown flags, subcommands and values', () => {
   });
 
   test.each([
-    ['a misspelt flag', ['train-regular', '--epoch', '3'], /^error: unknown option '--epoch'$/],
-    ['a misspelt global flag', ['--backnd', 'wasm', 'info'], /^error: unknown option '--backnd'$/],
+    ['a misspelt flag', ['train-regular', '--epoch', '3'], /^error: unknown option '--epoch' \(Did you mean --epochs\?\)$/],
+    ['a misspelt global flag', ['--backnd', 'wasm', 'info'], /^error: unknown option '--backnd' \(Did you mean --backend\?\)$/],
     ['an unknown subcommand', ['frobnicate'], /^error: unknown command 'frobnicate'$/],
     ['a stray argument', ['eval', 'checkpoints/regular'], /^error: too many arguments for 'eval'/],
     ['a flag without its value', ['train-regular', '--lr'], /^error: option '--lr <rate>' argument missing$/],

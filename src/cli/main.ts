@@ -42,6 +42,8 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show help')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError()
+    // Commander puts its "(Did you mean ...?)" hint on a second line: keep errors to one.
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`) })
     .addHelpText('after', `\nRun 'deformconv <command> --help' for the flags of a command.`);
   for (const makeCommand of SUBCOMMANDS) {
     const command = makeCommand();
