@@ -6,8 +6,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/training/config';
+import { buildStageModel } from '../src/training/train';
 import { controlFindings, REPORT_VARIANTS, ReportData, reportMarkdown, RunResult, summarize, VARIANT_LABELS } from '../src/reporting/report_markdown';
 
 const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -75,6 +78,9 @@ describe('reportMarkdown', () => {
     expect(text).toContain('Both parts matter');
     const bnExplains = controlFindings(data({ ...runs, 'bn-only': [run(1, 0.97, 0.905)], 'offsets-only': [run(1, 0.9, 0.6)], 'offsets-bn': [run(1, 0.97, 0.91)] }));
     expect(bnExplains.join(' ')).toContain('BatchNorm re-adaptation explains the gain');
+    const bnHurts = controlFindings(data({ ...runs, 'offsets-only': [run(1, 0.97, 0.96)], 'offsets-bn': [run(1, 0.94, 0.93)], 'bn-only': [run(1, 0.97, 0.8)] }));
+    expect(bnHurts.join(' ')).toContain('the offsets alone beat the reference\'s recipe by +3.00 points');
+    expect(bnHurts.join(' ')).toContain('offsets + BatchNorm 94.00% (-4.50)');
     const noGain = controlFindings(data({ ...runs, 'offsets-bn': [run(1, 0.98, 0.552)] }));
     expect(noGain.join(' ')).toContain('did not clearly improve');
   });
@@ -84,6 +90,20 @@ describe('reportMarkdown', () => {
     const s = summarize([1, 3]);
     expect(s.mean).toBe(2);
     expect(s.std).toBeCloseTo(Math.SQRT2, 12);
+  });
+});
+
+describe('finetune-deform --control bn-only', () => {
+  it('builds the regular CNN with only BatchNorm trainable, and refuses settings that make no sense with it', async () => {
+    await tf.setBackend('cpu');
+    const model = buildStageModel(resolveConfig('deform', { control: 'bn-only', from: 'x' }));
+    expect(model.layers.some((layer) => layer.name.endsWith('_offset'))).toBe(false);
+    const trainable = model.trainableWeights.map((w) => w.originalName);
+    expect(trainable.length).toBeGreaterThan(0);
+    expect(trainable.every((name) => /^conv\d\d_bn\//.test(name))).toBe(true);
+    model.dispose();
+    expect(() => resolveConfig('deform', { control: 'bn-only', freezeBn: true, from: 'x' })).toThrow(/--control bn-only trains only BatchNorm; with --freeze-bn nothing would learn/);
+    expect(() => resolveConfig('regular', { control: 'bn-only' })).toThrow(/--control is a setting of finetune-deform/);
   });
 });
 

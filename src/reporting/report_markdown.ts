@@ -136,13 +136,18 @@ export function controlFindings(data: ReportData): string[] {
       `BatchNorm re-adapting alone recovers ${share(bnOnly)} of the full recipe's gain and the offsets alone ${share(offsetsOnly)}; ` +
         `on top of BatchNorm, the offsets add ${points(both.mean - bnOnly.mean)} points.`,
     );
-    const offsetsMatter = both.mean - bnOnly.mean > noise;
-    const bnMatters = both.mean - offsetsOnly.mean > noise;
-    if (offsetsMatter && bnMatters) {
+    const offsetsAdd = both.mean - bnOnly.mean;
+    const bnAdds = both.mean - offsetsOnly.mean;
+    if (offsetsAdd > noise && bnAdds > noise) {
       lines.push('Both parts matter here: each alone falls short of the two together by more than the noise.');
-    } else if (offsetsMatter) {
+    } else if (offsetsAdd > noise && bnAdds < -noise) {
+      lines.push(
+        `The offsets do the work here, and letting BatchNorm adapt as well hurts: the offsets alone beat the reference's recipe by ` +
+          `${points(-bnAdds)} points.`,
+      );
+    } else if (offsetsAdd > noise) {
       lines.push('The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.');
-    } else if (bnMatters) {
+    } else if (bnAdds > noise) {
       lines.push(
         "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
           'table does not by itself show that the offsets learned to handle scale.',
@@ -151,6 +156,12 @@ export function controlFindings(data: ReportData): string[] {
       lines.push('Either part alone comes within the noise of the two together.');
     }
   }
+  const plain = REPORT_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
+  lines.push(
+    `On plain test digits (what the fine-tunes may forget): regular ${pct(plain[0].mean)}, BN-only ${pct(plain[1].mean)} ` +
+      `(${points(plain[1].mean - plain[0].mean)}), offsets only ${pct(plain[2].mean)} (${points(plain[2].mean - plain[0].mean)}), ` +
+      `offsets + BatchNorm ${pct(plain[3].mean)} (${points(plain[3].mean - plain[0].mean)}).`,
+  );
   const runs = Math.min(...[bnOnly, offsetsOnly, both].map((s) => s.n));
   lines.push(
     `Noise: with ${data.test.count} test images an accuracy near ${pct(both.mean)} has a sampling standard error of ` +
