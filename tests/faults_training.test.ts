@@ -511,7 +511,8 @@ describe.concurrent('eval without its checkpoints or data', () => {
     const given = await args();
     const checkpoint = given[1];
     const before = fs.existsSync(checkpoint) ? treeDigest(checkpoint) : {};
-    const run = await (await cli(['eval', '--limit', '20', ...given])).done;
+    // The shared data dir first: a case that means to miss the data passes its own, which wins.
+    const run = await (await cli(['eval', '--limit', '20', '--data-dir', DATA, ...given])).done;
     expectOneLineError(run, code, message);
     const after = fs.existsSync(checkpoint) ? treeDigest(checkpoint) : {};
     ledger.record(`eval with ${what}`, { intact: same(after, before), output: output(run) });
