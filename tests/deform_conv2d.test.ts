@@ -6,21 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors';
 import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2d';
 import { DeformConv2dOptions, deformConv2d, deformConv2dPortable } from '../src/ops/deform_conv2d';
+import { mulberry32 as rng } from './helpers/random';
 
 type Op = typeof deformConv2d;
 type Shape4 = [number, number, number, number];
 
-/** Deterministic uniform [0, 1) numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uniform(length: number, random: () => number, low = -1, high = 1): Float32Array {
   return Float32Array.from({ length }, () => low + (high - low) * random());

@@ -5,21 +5,11 @@ import { UserError } from '../src/errors';
 import { BilinearPoint } from '../src/ops/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
+import { mulberry32 as rng } from './helpers/random';
 
 type Shape = [number, number, number, number];
 type Sampler = (x: tf.Tensor4D, offsets: tf.Tensor4D) => tf.Tensor4D;
 
-/** Deterministic uniform [0, 1) numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomImage(shape: Shape, random: () => number): Float32Array {
   const [b, h, w, c] = shape;

@@ -21,6 +21,7 @@ import { latestCheckpointName } from '../src/training/checkpoint';
 import { loadTrainedModel, TrainingState } from '../src/training/train';
 import { CliRun, dataDirWith, expectOneLineError, LiveCli, output, runCli } from './helpers/cli';
 import { FaultLedger } from './helpers/fault_ledger';
+import { mulberry32 as seededRandom } from './helpers/random';
 
 const ledger = new FaultLedger('training');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deformconv-faults-training-'));
@@ -260,17 +261,6 @@ const smokeBaseline = once(async () => {
   return { out, phaseStarts, duration: Date.now() - started, outcome: smokeOutcome(out) };
 });
 
-/** mulberry32: the kill moments are random but the same on every run of the suite. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.concurrent('kill -9 at random moments of a smoke run', () => {
   // Seed i kills during phase i (start, regular training, fine-tune, evaluation), at a

@@ -10,17 +10,11 @@ import '../src/kernels/wasm/register';
 import { BatchNormalization } from '../src/layers/batch_normalization';
 import { createStepRunner, shardSizes } from '../src/training/parallel/step_runner';
 import { shardGradients, trainableVariables } from '../src/training/parallel/replica';
+import { mulberry32 } from './helpers/random';
 
-/** Deterministic uniform [0, 1) numbers (mulberry32). */
+/** Deterministic uniform [0, 1) numbers. */
 function randoms(seed: number, count: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  });
+  return Float32Array.from({ length: count }, mulberry32(seed));
 }
 
 /** A small CNN: conv (stride 2) -> relu [-> BatchNorm] -> conv -> global average -> dense softmax. */

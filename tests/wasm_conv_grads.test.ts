@@ -7,20 +7,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { wasmTrainingKernels } from '../src/kernels/wasm/register';
 import { BatchNormalization } from '../src/layers/batch_normalization';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, batchNormTraining } from '../src/ops/batch_norm_training';
+import { mulberry32 } from './helpers/random';
 
 const TOLERANCE = 1e-4;
 type Shape4 = [number, number, number, number];
 
-/** Deterministic uniform [-1, 1) numbers (mulberry32). */
+/** Deterministic uniform [-1, 1) numbers. */
 function randoms(seed: number, count: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  });
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: count }, () => next() * 2 - 1);
 }
 
 function random(shape: number[], seed: number): tf.Tensor {
