@@ -6,15 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { EnvironmentError, UserError } from '../src/errors';
 import { AUTO_ORDER, BACKEND_ENV_VAR, backendRecord, BackendProbe, formatBackend, probeBackends, useBackend } from '../src/backend/select';
-
-function installed(pkg: string): boolean {
-  try {
-    require.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { installed } from './helpers/packages';
 const hasTfjsNode = installed('@tensorflow/tfjs-node');
 const hasTfjsNodeGpu = installed('@tensorflow/tfjs-node-gpu');
 const wasmLoaded = () => Object.keys(require.cache).some((key) => key.includes('tfjs-backend-wasm'));

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { installed } from './helpers/packages';
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'deformconv-cli-'));
@@ -33,15 +34,6 @@ function expectOneLineError(run: Run, code: number, pattern: RegExp): void {
   expect(errorLines).toHaveLength(1);
   expect(errorLines[0]).toMatch(pattern);
   expect(run.stderr).not.toMatch(/^\s+at /m);
-}
-
-function installed(pkg: string): boolean {
-  try {
-    require.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe.concurrent('help', () => {

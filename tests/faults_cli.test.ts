@@ -17,6 +17,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { buildProgram } from '../src/cli/main';
 import { CliRun, expectOneLineError, output, runCli } from './helpers/cli';
 import { FaultLedger } from './helpers/fault_ledger';
+import { installed } from './helpers/packages';
 
 const ledger = new FaultLedger('cli');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deformconv-faults-cli-'));
@@ -166,15 +167,6 @@ describe.concurrent('unknown flags, subcommands and values', () => {
 });
 
 // ---------------------------------------------------------------- backends
-
-function installed(pkg: string): boolean {
-  try {
-    require.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.concurrent('a backend that cannot run', () => {
   test.skipIf(installed('@tensorflow/tfjs-node-gpu'))('--backend tensorflow-gpu, not installed: exit 2 naming the package', async () => {

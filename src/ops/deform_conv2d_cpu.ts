@@ -11,8 +11,8 @@ import {
   DeformCol2ImInputs,
   DeformConvGeometry,
   DeformIm2ColInputs,
+  columnsShape,
 } from './kernel_names';
-
 
 function optionalValues(backend: CpuBackend, info: tf.TensorInfo | undefined): Float32Array | null {
   return info === undefined ? null : float32Values(backend, info);
@@ -23,7 +23,7 @@ const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, offsets, mask } = inputs as DeformIm2ColInputs;
   const geometry = attrs as unknown as DeformConvGeometry;
   const [batch] = x.shape;
-  const shape = [batch * geometry.outHeight * geometry.outWidth, geometry.kernelHeight * geometry.kernelWidth * geometry.inChannels];
+  const shape = columnsShape(batch, geometry);
   const columns = new Float32Array(shape[0] * shape[1]);
   deformIm2col(float32Values(cpu, x), float32Values(cpu, offsets), optionalValues(cpu, mask), columns, batch, geometry);
   return cpu.makeTensorInfo(shape, 'float32', columns);

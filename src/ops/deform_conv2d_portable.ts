@@ -9,7 +9,7 @@
  * order t*Cin + c, with c = g*Cg + cg.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DeformConvGeometry } from './kernel_names';
+import { columnsShape, DeformConvGeometry } from './kernel_names';
 
 /** Linear interpolation along one axis with zeros outside it, shaped like the coordinates. */
 interface AxisWeights {
@@ -143,10 +143,6 @@ function interpolate({ rows, cols, values }: Sampling): tf.Tensor {
   );
 }
 
-function columnShape(x: tf.Tensor4D, geometry: DeformConvGeometry): [number, number] {
-  const { outHeight, outWidth, kernelHeight, kernelWidth, inChannels } = geometry;
-  return [x.shape[0] * outHeight * outWidth, kernelHeight * kernelWidth * inChannels];
-}
 
 /** Deformable im2col: columns [B*Ho*Wo, kh*kw*Cin] (see DEFORM_IM2COL). */
 export function deformIm2colPortable(
@@ -159,7 +155,7 @@ export function deformIm2colPortable(
     const sampled = sampling(x, offsets, mask, geometry);
     const samples = interpolate(sampled);
     const scaled = sampled.scale === null ? samples : tf.mul(sampled.scale, samples);
-    return tf.reshape(scaled, columnShape(x, geometry)) as tf.Tensor2D;
+    return tf.reshape(scaled, columnsShape(x.shape[0], geometry)) as tf.Tensor2D;
   });
 }
 

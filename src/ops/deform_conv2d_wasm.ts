@@ -13,8 +13,8 @@ import {
   DeformCol2ImInputs,
   DeformConvGeometry,
   DeformIm2ColInputs,
+  columnsShape,
 } from './kernel_names';
-
 
 function optionalHeap(backend: WasmBackend, info: tf.TensorInfo | undefined): Float32Array | null {
   return info === undefined ? null : float32View(backend, info);
@@ -25,10 +25,7 @@ const im2col: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, offsets, mask } = inputs as DeformIm2ColInputs;
   const geometry = attrs as unknown as DeformConvGeometry;
   const [batch] = x.shape;
-  const columns = wasm.makeOutput(
-    [batch * geometry.outHeight * geometry.outWidth, geometry.kernelHeight * geometry.kernelWidth * geometry.inChannels],
-    'float32',
-  );
+  const columns = wasm.makeOutput(columnsShape(batch, geometry), 'float32');
   deformIm2col(float32View(wasm, x), float32View(wasm, offsets), optionalHeap(wasm, mask), float32View(wasm, columns), batch, geometry);
   return columns;
 };

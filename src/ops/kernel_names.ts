@@ -51,6 +51,12 @@ export interface DeformConvGeometry {
  * [kh,kw,Cin,Cout] kernel reshaped to [kh*kw*Cin, Cout].
  */
 export const DEFORM_IM2COL = 'DeformIm2Col';
+
+/** Shape of DeformIm2Col's output for a batch of `batch` images: [B*Ho*Wo, kh*kw*Cin]. */
+export function columnsShape(batch: number, geometry: DeformConvGeometry): [number, number] {
+  const { outHeight, outWidth, kernelHeight, kernelWidth, inChannels } = geometry;
+  return [batch * outHeight * outWidth, kernelHeight * kernelWidth * inChannels];
+}
 export type DeformIm2ColInputs = Record<'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
 
 /**
