@@ -26,6 +26,8 @@ export { batchNormTraining } from './ops/batch_norm_training';
 export type { BatchNormTrainingResult } from './ops/batch_norm_training';
 export { BatchNormalization, batchNormalization } from './layers/batch_normalization';
 export type { BatchNormalizationArgs } from './layers/batch_normalization';
+export { Conv2D, conv2d } from './layers/conv2d';
+export type { Conv2DArgs } from './layers/conv2d';
 export { createStepRunner, shardSizes } from './training/parallel/step_runner';
 export type { StepRunner, StepRunnerOptions, StepRunResult } from './training/parallel/step_runner';
 export { buildRegularCnn, buildDeformCnn, setTrainable, forward, CONV_BLOCKS, OFFSET_LAYER_NAMES, BASE_LAYER_NAMES, INPUT_SHAPE, OFFSET_INIT_STDDEV, DEFORMED_CONV_NAMES, DEFORM_TYPES } from './models/cnn';

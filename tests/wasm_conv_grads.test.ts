@@ -83,6 +83,8 @@ const CONV_CASES: ConvCase[] = [
   { name: 'dilation 2 same', x: [2, 9, 9, 2], filter: [3, 3, 2, 3], strides: [1, 1], pad: 'same', dilations: [2, 2] },
   { name: 'dilation 2x3 valid', x: [1, 10, 11, 2], filter: [3, 3, 2, 2], strides: [1, 1], pad: 'valid', dilations: [2, 3] },
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
+  // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
+  { name: 'a batch the filter gradient splits in chunks', x: [9, 64, 64, 64], filter: [3, 3, 64, 2], strides: [1, 1], pad: 'same' },
 ];
 
 describe('wasm training kernels agree with the cpu backend', () => {
@@ -183,20 +185,26 @@ describe('wasm training kernels agree with the cpu backend', () => {
     ints.dispose();
   });
 
-  it('BatchNormTraining and its gradient through all three outputs', async () => {
-    await expectParity('batchNormTraining', () => {
-      const x = tf.add(tf.mul(random([3, 5, 4, 6], 10), 3), 1.5);
-      const scale = random([6], 11) as tf.Tensor1D;
-      const offset = random([6], 12) as tf.Tensor1D;
-      const [r1, r2, r3] = [random([3, 5, 4, 6], 13), random([6], 14), random([6], 15)];
-      const loss = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor): tf.Scalar => {
-        const { y, mean, variance } = batchNormTraining(a, s as tf.Tensor1D, o as tf.Tensor1D, 1e-3);
-        return tf.addN([tf.sum(tf.mul(y, r1)), tf.sum(tf.mul(mean, r2)), tf.sum(tf.mul(variance, r3))]) as tf.Scalar;
-      };
-      const { y, mean, variance } = batchNormTraining(x, scale, offset, 1e-3);
-      return [y, mean, variance, ...tf.grads(loss)([x, scale, offset])];
+  // Channel counts with and without a remainder of 4 (the SIMD width), rows below and
+  // across the 64-row blocks the column sums add up in.
+  const bnShapes: number[][] = [[3, 5, 4, 6], [2, 9, 8, 32], [5, 6, 5, 7], [130, 3]];
+  for (const shape of bnShapes) {
+    it(`BatchNormTraining and its gradient through all three outputs: x [${shape.join(', ')}]`, async () => {
+      const channels = shape[shape.length - 1];
+      await expectParity('batchNormTraining', () => {
+        const x = tf.add(tf.mul(random(shape, 10), 3), 1.5);
+        const scale = random([channels], 11) as tf.Tensor1D;
+        const offset = random([channels], 12) as tf.Tensor1D;
+        const [r1, r2, r3] = [random(shape, 13), random([channels], 14), random([channels], 15)];
+        const loss = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor): tf.Scalar => {
+          const { y, mean, variance } = batchNormTraining(a, s as tf.Tensor1D, o as tf.Tensor1D, 1e-3);
+          return tf.addN([tf.sum(tf.mul(y, r1)), tf.sum(tf.mul(mean, r2)), tf.sum(tf.mul(variance, r3))]) as tf.Scalar;
+        };
+        const { y, mean, variance } = batchNormTraining(x, scale, offset, 1e-3);
+        return [y, mean, variance, ...tf.grads(loss)([x, scale, offset])];
+      });
     });
-  });
+  }
 
   it('BatchNormalization layer matches tf.layers.batchNormalization (training and inference)', async () => {
     const run = (layer: tf.layers.Layer) => () => {

@@ -9,11 +9,13 @@
  *             or with conv12, conv21, conv22 themselves DeformConv2D layers (deformType
  *             'dcn', or 'dcnv2' with a mask) under the same names, nothing in front.
  * ReLU comes before BatchNorm; BatchNorm is Keras's default (momentum 0.99, epsilon 1e-3),
- * as this package's BatchNormalization (tfjs-layers' layer with a fused training op).
+ * as this package's BatchNormalization (tfjs-layers' layer with a fused training op);
+ * the convolutions are this package's Conv2D (tfjs-layers' layer, gradients only where needed).
  */
 
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from '../layers/batch_normalization';
+import { Conv2D } from '../layers/conv2d';
 import { ConvOffset2D } from '../layers/conv_offset2d';
 import { DeformConv2D } from '../layers/deform_conv2d';
 import { UserError } from '../errors';
@@ -119,7 +121,7 @@ function buildCnn(modelName: string, deformType: DeformType | null, options: Cnn
           }),
         );
       }
-      layers.push(tf.layers.conv2d(conv));
+      layers.push(new Conv2D(conv));
     }
     layers.push(
       tf.layers.activation({ name: `${block.name}_relu`, activation: 'relu' }),

@@ -1,34 +1,36 @@
 /**
- * BatchNormTraining for wasm (see src/ops/batch_norm_training.ts), from the backend's
- * SIMD kernels: the per-channel sums are [1, rows] x [rows, C] matrix products, the
- * rest broadcast elementwise ops; a JavaScript loop over the heap is ~6x slower.
- * The variance is the mean of (x - mean)^2, not E[x^2] - mean^2, which cancels.
+ * BatchNormTraining for wasm (see src/ops/batch_norm_training.ts): three SIMD passes
+ * (kernels.wat): the per-channel sums give the mean, the sums of squared deviations the
+ * variance (the mean of (x - mean)^2, not E[x^2] - mean^2, which cancels), and one
+ * affine pass writes y = x * gain + (offset - mean * gain).
  */
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_TRAINING } from '../../ops/batch_norm_training';
-import { weightedColumnSums } from './reduce_leading_axes';
-import { WASM, WasmKernelArgs, disposeInfos, float32View, runWasmKernel } from './wasm_kernel_util';
+import { channelAffine, columnSums } from './simd/simd_kernels';
+import { WASM, WasmKernelArgs, disposeInfos, float32View } from './wasm_kernel_util';
 
 function batchNormTraining({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
   const { x, scale, offset } = inputs as Record<'x' | 'scale' | 'offset', tf.TensorInfo>;
   const epsilon = attrs?.varianceEpsilon as number;
   const channels = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
+  const [mean, variance, gain, shift] = Array.from({ length: 4 }, () => backend.makeOutput([channels], 'float32'));
+  const y = backend.makeOutput(x.shape, 'float32');
 
-  const mean = weightedColumnSums(backend, x, rows, channels, 1 / rows);
-  const centered = runWasmKernel(backend, 'Sub', { a: x, b: mean });
-  const squares = runWasmKernel(backend, 'Square', { x: centered });
-  const variance = weightedColumnSums(backend, squares, rows, channels, 1 / rows);
-  disposeInfos(backend, squares);
-
-  const gain = backend.makeOutput([channels], 'float32');
-  const gains = float32View(backend, gain);
-  const [gamma, variances] = [scale, variance].map((t) => float32View(backend, t));
-  for (let c = 0; c < channels; c++) gains[c] = gamma[c] / Math.sqrt(variances[c] + epsilon);
-  const scaled = runWasmKernel(backend, 'Multiply', { a: centered, b: gain });
-  const y = runWasmKernel(backend, 'Add', { a: scaled, b: offset });
-  disposeInfos(backend, centered, gain, scaled);
-  return [{ ...y, shape: x.shape }, mean, variance];
+  columnSums(backend, x, rows, channels, mean);
+  const means = float32View(backend, mean);
+  for (let c = 0; c < channels; c++) means[c] /= rows;
+  columnSums(backend, x, rows, channels, variance, mean);
+  const [variances, gammas, betas, gains, shifts] = [variance, scale, offset, gain, shift].map((t) => float32View(backend, t));
+  const meanValues = float32View(backend, mean);
+  for (let c = 0; c < channels; c++) {
+    variances[c] /= rows;
+    gains[c] = gammas[c] / Math.sqrt(variances[c] + epsilon);
+    shifts[c] = betas[c] - meanValues[c] * gains[c];
+  }
+  channelAffine(backend, x, gain, shift, rows, channels, y);
+  disposeInfos(backend, gain, shift);
+  return [y, mean, variance];
 }
 
 export const batchNormTrainingConfig: tf.KernelConfig = {

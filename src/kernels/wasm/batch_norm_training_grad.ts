@@ -1,57 +1,46 @@
 /**
- * BatchNormTrainingGrad for wasm: the gradient of y, mean and variance together, from
- * the backend's SIMD kernels (as in batch_norm_training.ts). With xc = x - mean,
- * rstd = 1 / sqrt(variance + epsilon) and N rows, per channel:
+ * BatchNormTrainingGrad for wasm: the gradient of y, mean and variance together, in two
+ * SIMD passes (kernels.wat): one for the sums, one affine pass for dx. With
+ * xc = x - mean, rstd = 1 / sqrt(variance + epsilon) and N rows, per channel:
  *
- *   dx      = dy * k1 + xc * k2 + k3
+ *   dx      = dy * k1 + xc * k2 + k3 = dy * k1 + x * k2 + (k3 - mean * k2)
  *   k1      = scale * rstd
  *   k2      = (-scale * rstd^3 * sum(dy * xc) + 2 * dVariance) / N
  *   k3      = (-scale * rstd * sum(dy) + dMean) / N
  *   dScale  = rstd * sum(dy * xc),   dOffset = sum(dy).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAINING_GRAD } from '../../ops/batch_norm_training';
-import { weightedColumnSums } from './reduce_leading_axes';
-import { WASM, WasmKernelArgs, disposeInfos, float32View, runWasmKernel } from './wasm_kernel_util';
+import { channelAffine, gradientSums } from './simd/simd_kernels';
+import { WASM, WasmKernelArgs, disposeInfos, float32View } from './wasm_kernel_util';
 
 type GradInputs = Record<'dy' | 'dMean' | 'dVariance' | 'x' | 'mean' | 'variance' | 'scale', tf.TensorInfo>;
-
-function channelVectors(backend: BackendWasm, channels: number, count: number): tf.TensorInfo[] {
-  return Array.from({ length: count }, () => backend.makeOutput([channels], 'float32'));
-}
 
 function batchNormTrainingGrad({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
   const { dy, dMean, dVariance, x, mean, variance, scale } = inputs as GradInputs;
   const epsilon = attrs?.varianceEpsilon as number;
   const channels = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
+  const [dOffset, sumDyCentered, k1, k2, shift, dScale] = Array.from({ length: 6 }, () =>
+    backend.makeOutput([channels], 'float32'),
+  );
+  const dx = backend.makeOutput(x.shape, 'float32');
 
-  const centered = runWasmKernel(backend, 'Sub', { a: x, b: mean });
-  const dyCentered = runWasmKernel(backend, 'Multiply', { a: dy, b: centered });
-  const dOffset = weightedColumnSums(backend, dy, rows, channels, 1);
-  const sumDyCentered = weightedColumnSums(backend, dyCentered, rows, channels, 1);
-  disposeInfos(backend, dyCentered);
-
-  const [k1, k2, k3, dScale] = channelVectors(backend, channels, 4);
-  const [k1s, k2s, k3s, dScales, sumDy, sumDyXc, gamma, variances, dMeans, dVariances] = [
-    k1, k2, k3, dScale, dOffset, sumDyCentered, scale, variance, dMean, dVariance,
+  gradientSums(backend, dy, x, rows, channels, mean, dOffset, sumDyCentered);
+  const [k1s, k2s, shifts, dScales, sumDy, sumDyXc, gamma, means, variances, dMeans, dVariances] = [
+    k1, k2, shift, dScale, dOffset, sumDyCentered, scale, mean, variance, dMean, dVariance,
   ].map((t) => float32View(backend, t));
   for (let c = 0; c < channels; c++) {
     const rstd = 1 / Math.sqrt(variances[c] + epsilon);
     k1s[c] = gamma[c] * rstd;
     k2s[c] = (-gamma[c] * rstd * rstd * rstd * sumDyXc[c] + 2 * dVariances[c]) / rows;
-    k3s[c] = (-gamma[c] * rstd * sumDy[c] + dMeans[c]) / rows;
+    const k3 = (-gamma[c] * rstd * sumDy[c] + dMeans[c]) / rows;
+    shifts[c] = k3 - means[c] * k2s[c];
     dScales[c] = rstd * sumDyXc[c];
   }
-  disposeInfos(backend, sumDyCentered);
-
-  const dyPart = runWasmKernel(backend, 'Multiply', { a: dy, b: k1 });
-  const centeredPart = runWasmKernel(backend, 'Multiply', { a: centered, b: k2 });
-  const sum = runWasmKernel(backend, 'Add', { a: dyPart, b: centeredPart });
-  const dx = runWasmKernel(backend, 'Add', { a: sum, b: k3 });
-  disposeInfos(backend, centered, dyPart, centeredPart, sum, k1, k2, k3);
-  return [{ ...dx, shape: x.shape }, dScale, dOffset];
+  channelAffine(backend, dy, k1, shift, rows, channels, dx, [x, k2]);
+  disposeInfos(backend, sumDyCentered, k1, k2, shift);
+  return [dx, dScale, dOffset];
 }
 
 export const batchNormTrainingGradConfig: tf.KernelConfig = {

@@ -1,0 +1,227 @@
+;; SIMD loops that tfjs's wasm backend has no kernel for, run on that backend's own
+;; memory (imported): batch-norm moments and their gradient sums in one pass each,
+;; per-channel affine maps, and the transposed im2col of the filter gradient.
+;;
+;; Every tensor is float32, addressed by its byte offset in the memory; an NHWC tensor
+;; is a [rows, c] matrix (c channels, the innermost axis). Channel loops take four
+;; channels at a time and finish the c % 4 left one by one. Column sums add up blocks
+;; of at most 64 rows in a scratch vector first, then add each block to the total:
+;; float32 error then grows with rows / 64 + 64, not with rows.
+;;
+;; The binary the package loads (kernels_binary.ts) is made from this file by
+;; `node dist/scripts/build_simd_kernels.js`; a test checks the two agree.
+(module
+  (import "env" "memory" (memory 0))
+
+  (func $zero (param $p i32) (param $n i32)
+    (memory.fill (local.get $p) (i32.const 0) (i32.shl (local.get $n) (i32.const 2))))
+
+  ;; dst[k] += src[k], k < c
+  (func $add_into (param $dst i32) (param $src i32) (param $c i32)
+    (local $end i32) (local $end4 i32)
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $c) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $dst) (i32.shl (i32.and (local.get $c) (i32.const -4)) (i32.const 2))))
+    (block $simd_done (loop $simd
+      (br_if $simd_done (i32.ge_u (local.get $dst) (local.get $end4)))
+      (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (br $simd)))
+    (block $done (loop $tail
+      (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+      (f32.store (local.get $dst) (f32.add (f32.load (local.get $dst)) (f32.load (local.get $src))))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (local.set $src (i32.add (local.get $src) (i32.const 4)))
+      (br $tail))))
+
+  ;; sums[k] = sum over rows of (x[r, k] - center[k])^2 if $square, else of x[r, k] (center unused).
+  (func (export "columnSums")
+    (param $x i32) (param $rows i32) (param $c i32) (param $center i32) (param $square i32)
+    (param $sums i32) (param $block i32)
+    (local $r i32) (local $blockEnd i32) (local $k i32) (local $c4 i32) (local $row i32)
+    (local $v v128) (local $s f32)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (call $zero (local.get $sums) (local.get $c))
+    (block $rows_done (loop $blocks
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $blockEnd (select (i32.add (local.get $r) (i32.const 64)) (local.get $rows)
+        (i32.lt_u (i32.add (local.get $r) (i32.const 64)) (local.get $rows))))
+      (call $zero (local.get $block) (local.get $c))
+      (block $block_done (loop $each_row
+        (br_if $block_done (i32.ge_u (local.get $r) (local.get $blockEnd)))
+        (local.set $row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $c)) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (block $simd_done (loop $simd
+          (br_if $simd_done (i32.ge_u (local.get $k) (local.get $c4)))
+          (local.set $v (v128.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2)))))
+          (if (local.get $square) (then
+            (local.set $v (f32x4.sub (local.get $v) (v128.load (i32.add (local.get $center) (i32.shl (local.get $k) (i32.const 2))))))
+            (local.set $v (f32x4.mul (local.get $v) (local.get $v)))))
+          (v128.store (i32.add (local.get $block) (i32.shl (local.get $k) (i32.const 2)))
+            (f32x4.add (v128.load (i32.add (local.get $block) (i32.shl (local.get $k) (i32.const 2)))) (local.get $v)))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $simd)))
+        (block $tail_done (loop $tail
+          (br_if $tail_done (i32.ge_u (local.get $k) (local.get $c)))
+          (local.set $s (f32.load (i32.add (local.get $row) (i32.shl (local.get $k) (i32.const 2)))))
+          (if (local.get $square) (then
+            (local.set $s (f32.sub (local.get $s) (f32.load (i32.add (local.get $center) (i32.shl (local.get $k) (i32.const 2))))))
+            (local.set $s (f32.mul (local.get $s) (local.get $s)))))
+          (f32.store (i32.add (local.get $block) (i32.shl (local.get $k) (i32.const 2)))
+            (f32.add (f32.load (i32.add (local.get $block) (i32.shl (local.get $k) (i32.const 2)))) (local.get $s)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $tail)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $each_row)))
+      (call $add_into (local.get $sums) (local.get $block) (local.get $c))
+      (br $blocks))))
+
+  ;; One pass of the batch-norm gradient: sumDy[k] = sum of dy[r, k] and
+  ;; sumDyCentered[k] = sum of dy[r, k] * (x[r, k] - mean[k]).
+  (func (export "gradientSums")
+    (param $dy i32) (param $x i32) (param $rows i32) (param $c i32) (param $mean i32)
+    (param $sumDy i32) (param $sumDyCentered i32) (param $blockDy i32) (param $blockDyCentered i32)
+    (local $r i32) (local $blockEnd i32) (local $k i32) (local $c4 i32) (local $offset i32) (local $at i32)
+    (local $d v128) (local $ds f32)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (call $zero (local.get $sumDy) (local.get $c))
+    (call $zero (local.get $sumDyCentered) (local.get $c))
+    (block $rows_done (loop $blocks
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $blockEnd (select (i32.add (local.get $r) (i32.const 64)) (local.get $rows)
+        (i32.lt_u (i32.add (local.get $r) (i32.const 64)) (local.get $rows))))
+      (call $zero (local.get $blockDy) (local.get $c))
+      (call $zero (local.get $blockDyCentered) (local.get $c))
+      (block $block_done (loop $each_row
+        (br_if $block_done (i32.ge_u (local.get $r) (local.get $blockEnd)))
+        (local.set $offset (i32.shl (i32.mul (local.get $r) (local.get $c)) (i32.const 2)))
+        (local.set $k (i32.const 0))
+        (block $simd_done (loop $simd
+          (br_if $simd_done (i32.ge_u (local.get $k) (local.get $c4)))
+          (local.set $at (i32.shl (local.get $k) (i32.const 2)))
+          (local.set $d (v128.load (i32.add (local.get $dy) (i32.add (local.get $offset) (local.get $at)))))
+          (v128.store (i32.add (local.get $blockDy) (local.get $at))
+            (f32x4.add (v128.load (i32.add (local.get $blockDy) (local.get $at))) (local.get $d)))
+          (v128.store (i32.add (local.get $blockDyCentered) (local.get $at))
+            (f32x4.add (v128.load (i32.add (local.get $blockDyCentered) (local.get $at)))
+              (f32x4.mul (local.get $d)
+                (f32x4.sub (v128.load (i32.add (local.get $x) (i32.add (local.get $offset) (local.get $at))))
+                  (v128.load (i32.add (local.get $mean) (local.get $at)))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $simd)))
+        (block $tail_done (loop $tail
+          (br_if $tail_done (i32.ge_u (local.get $k) (local.get $c)))
+          (local.set $at (i32.shl (local.get $k) (i32.const 2)))
+          (local.set $ds (f32.load (i32.add (local.get $dy) (i32.add (local.get $offset) (local.get $at)))))
+          (f32.store (i32.add (local.get $blockDy) (local.get $at))
+            (f32.add (f32.load (i32.add (local.get $blockDy) (local.get $at))) (local.get $ds)))
+          (f32.store (i32.add (local.get $blockDyCentered) (local.get $at))
+            (f32.add (f32.load (i32.add (local.get $blockDyCentered) (local.get $at)))
+              (f32.mul (local.get $ds)
+                (f32.sub (f32.load (i32.add (local.get $x) (i32.add (local.get $offset) (local.get $at))))
+                  (f32.load (i32.add (local.get $mean) (local.get $at)))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $tail)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $each_row)))
+      (call $add_into (local.get $sumDy) (local.get $blockDy) (local.get $c))
+      (call $add_into (local.get $sumDyCentered) (local.get $blockDyCentered) (local.get $c))
+      (br $blocks))))
+
+  ;; out[r, k] = u[r, k] * a[k] + v[r, k] * b[k] + shift[k]; with $v = 0, out = u * a + shift (b unused).
+  (func (export "channelAffine")
+    (param $u i32) (param $a i32) (param $v i32) (param $b i32) (param $shift i32)
+    (param $rows i32) (param $c i32) (param $out i32)
+    (local $r i32) (local $k i32) (local $c4 i32) (local $offset i32) (local $at i32) (local $y v128) (local $ys f32)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (block $rows_done (loop $each_row
+      (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $offset (i32.shl (i32.mul (local.get $r) (local.get $c)) (i32.const 2)))
+      (local.set $k (i32.const 0))
+      (block $simd_done (loop $simd
+        (br_if $simd_done (i32.ge_u (local.get $k) (local.get $c4)))
+        (local.set $at (i32.shl (local.get $k) (i32.const 2)))
+        (local.set $y (f32x4.add
+          (f32x4.mul (v128.load (i32.add (local.get $u) (i32.add (local.get $offset) (local.get $at))))
+            (v128.load (i32.add (local.get $a) (local.get $at))))
+          (v128.load (i32.add (local.get $shift) (local.get $at)))))
+        (if (local.get $v) (then
+          (local.set $y (f32x4.add (local.get $y)
+            (f32x4.mul (v128.load (i32.add (local.get $v) (i32.add (local.get $offset) (local.get $at))))
+              (v128.load (i32.add (local.get $b) (local.get $at))))))))
+        (v128.store (i32.add (local.get $out) (i32.add (local.get $offset) (local.get $at))) (local.get $y))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $simd)))
+      (block $tail_done (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $k) (local.get $c)))
+        (local.set $at (i32.shl (local.get $k) (i32.const 2)))
+        (local.set $ys (f32.add
+          (f32.mul (f32.load (i32.add (local.get $u) (i32.add (local.get $offset) (local.get $at))))
+            (f32.load (i32.add (local.get $a) (local.get $at))))
+          (f32.load (i32.add (local.get $shift) (local.get $at)))))
+        (if (local.get $v) (then
+          (local.set $ys (f32.add (local.get $ys)
+            (f32.mul (f32.load (i32.add (local.get $v) (i32.add (local.get $offset) (local.get $at))))
+              (f32.load (i32.add (local.get $b) (local.get $at))))))))
+        (f32.store (i32.add (local.get $out) (i32.add (local.get $offset) (local.get $at))) (local.get $ys))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $tail)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $each_row))))
+
+  ;; One kernel tap's rows of the transposed im2col: for each channel ci and image b in
+  ;; [first, first + count), writes the outH x outW values x[ci, b, y*strideH + rowOffset,
+  ;; x*strideW + colOffset] (xT is [channels, batch, inH, inW]), zero outside the rows
+  ;; [yLo, yHi) and columns [xLo, xHi) that land inside the image, one block after another.
+  (func (export "im2colTap")
+    (param $xT i32) (param $dst i32) (param $channels i32) (param $batch i32) (param $first i32) (param $count i32)
+    (param $inH i32) (param $inW i32) (param $outH i32) (param $outW i32) (param $strideH i32) (param $strideW i32)
+    (param $rowOffset i32) (param $colOffset i32) (param $yLo i32) (param $yHi i32) (param $xLo i32) (param $xHi i32)
+    (local $ci i32) (local $b i32) (local $y i32) (local $plane i32) (local $src i32) (local $end i32)
+    (local $run i32) (local $tail i32) (local $step i32)
+    (local.set $run (i32.sub (local.get $xHi) (local.get $xLo)))
+    (local.set $tail (i32.sub (local.get $outW) (local.get $xHi)))
+    (local.set $step (i32.shl (local.get $strideW) (i32.const 2)))
+    (block $channels_done (loop $each_channel
+      (br_if $channels_done (i32.ge_u (local.get $ci) (local.get $channels)))
+      (local.set $b (local.get $first))
+      (block $images_done (loop $each_image
+        (br_if $images_done (i32.ge_u (local.get $b) (i32.add (local.get $first) (local.get $count))))
+        (local.set $plane (i32.add (local.get $xT) (i32.shl
+          (i32.mul (i32.add (i32.mul (local.get $ci) (local.get $batch)) (local.get $b)) (i32.mul (local.get $inH) (local.get $inW)))
+          (i32.const 2))))
+        (call $zero (local.get $dst) (i32.mul (local.get $yLo) (local.get $outW)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $yLo) (local.get $outW)) (i32.const 2))))
+        (local.set $y (local.get $yLo))
+        (block $rows_done (loop $each_row
+          (br_if $rows_done (i32.ge_u (local.get $y) (local.get $yHi)))
+          (call $zero (local.get $dst) (local.get $xLo))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $xLo) (i32.const 2))))
+          (local.set $src (i32.add (local.get $plane) (i32.shl
+            (i32.add
+              (i32.mul (i32.add (i32.mul (local.get $y) (local.get $strideH)) (local.get $rowOffset)) (local.get $inW))
+              (i32.add (i32.mul (local.get $xLo) (local.get $strideW)) (local.get $colOffset)))
+            (i32.const 2))))
+          (if (i32.eq (local.get $strideW) (i32.const 1))
+            (then
+              (memory.copy (local.get $dst) (local.get $src) (i32.shl (local.get $run) (i32.const 2)))
+              (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2)))))
+            (else
+              (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2))))
+              (block $copied (loop $copy
+                (br_if $copied (i32.ge_u (local.get $dst) (local.get $end)))
+                (f32.store (local.get $dst) (f32.load (local.get $src)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                (local.set $src (i32.add (local.get $src) (local.get $step)))
+                (br $copy)))))
+          (call $zero (local.get $dst) (local.get $tail))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $tail) (i32.const 2))))
+          (local.set $y (i32.add (local.get $y) (i32.const 1)))
+          (br $each_row)))
+        (call $zero (local.get $dst) (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)) (i32.const 2))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $each_image)))
+      (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+      (br $each_channel))))
+)
