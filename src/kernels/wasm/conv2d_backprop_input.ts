@@ -21,6 +21,7 @@ import {
   float32View,
   runWasmKernel,
 } from './wasm_kernel_util';
+import { scatterPhase } from './simd/simd_kernels';
 
 /** One phase along one spatial axis: which taps reach the input positions q*s + r, and where in dy they read. */
 interface AxisPhase {
@@ -111,35 +112,6 @@ function dyWindow(backend: BackendWasm, dy: tf.TensorInfo, rows: AxisPhase, cols
   });
 }
 
-/** Copies phase (rh, rw)'s output [B, Qh, Qw, C] to dx[b, q*sh + rh, q'*sw + rw, c]. */
-function interleave(
-  backend: BackendWasm,
-  phaseOut: tf.TensorInfo,
-  dx: tf.TensorInfo,
-  rh: number,
-  rw: number,
-  strideHeight: number,
-  strideWidth: number,
-): void {
-  const [batch, positionsH, positionsW, channels] = phaseOut.shape;
-  const [, height, width] = dx.shape;
-  const src = float32View(backend, phaseOut);
-  const dst = float32View(backend, dx);
-  for (let b = 0; b < batch; b++) {
-    for (let q = 0; q < positionsH; q++) {
-      const i = q * strideHeight + rh;
-      if (i >= height) break;
-      for (let p = 0; p < positionsW; p++) {
-        const j = p * strideWidth + rw;
-        if (j >= width) break;
-        const from = ((b * positionsH + q) * positionsW + p) * channels;
-        const to = ((b * height + i) * width + j) * channels;
-        for (let c = 0; c < channels; c++) dst[to + c] = src[from + c];
-      }
-    }
-  }
-}
-
 function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
@@ -156,10 +128,12 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
   const colPlan = planAxis(info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, info.padInfo.left, dy.shape[2]);
   const onePhase = info.strideHeight === 1 && info.strideWidth === 1;
 
+  // Every phase with taps writes all its positions; the others' gradient is zero.
+  const tapless = rowPlan.phases.includes(null) || colPlan.phases.includes(null);
   let dx: tf.TensorInfo | null = null;
-  if (!onePhase || rowPlan.phases[0] === null || colPlan.phases[0] === null) {
+  if (!onePhase || tapless) {
     dx = backend.makeOutput(info.inShape, 'float32');
-    float32View(backend, dx).fill(0);
+    if (tapless) float32View(backend, dx).fill(0);
   }
   for (let rh = 0; rh < rowPlan.phases.length; rh++) {
     for (let rw = 0; rw < colPlan.phases.length; rw++) {
@@ -179,7 +153,7 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
       if (dx === null) {
         return phaseOut; // stride 1: the single phase is the whole gradient
       }
-      interleave(backend, phaseOut, dx, rh, rw, info.strideHeight, info.strideWidth);
+      scatterPhase(backend, phaseOut, dx, rh, rw, [info.strideHeight, info.strideWidth]);
       disposeInfos(backend, phaseOut);
     }
   }

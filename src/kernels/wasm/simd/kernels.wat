@@ -1,6 +1,7 @@
 ;; SIMD loops that tfjs's wasm backend has no kernel for, run on that backend's own
 ;; memory (imported): batch-norm moments and their gradient sums in one pass each,
-;; per-channel affine maps, and the transposed im2col of the filter gradient.
+;; per-channel affine maps, the transposed im2col of the filter gradient, and the
+;; sub-pixel scatter of the strided input gradient.
 ;;
 ;; Every tensor is float32, addressed by its byte offset in the memory; an NHWC tensor
 ;; is a [rows, c] matrix (c channels, the innermost axis). Channel loops take four
@@ -224,4 +225,34 @@
         (br $each_image)))
       (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
       (br $each_channel))))
+;; Scatters one sub-pixel phase of a strided input gradient: src [batch, rowsIn, colsIn, c]
+  ;; to dst[b, q * strideH + phaseH, p * strideW + phaseW, :] of dst [batch, height, width, c],
+  ;; dropping the positions that fall past the image.
+  (func (export "scatterPhase")
+    (param $src i32) (param $dst i32) (param $batch i32) (param $rowsIn i32) (param $colsIn i32) (param $c i32)
+    (param $height i32) (param $width i32) (param $phaseH i32) (param $phaseW i32) (param $strideH i32) (param $strideW i32)
+    (local $b i32) (local $q i32) (local $p i32) (local $i i32) (local $j i32) (local $bytes i32) (local $from i32)
+    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $from (local.get $src))
+    (block $images_done (loop $each_image
+      (br_if $images_done (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $q (i32.const 0))
+      (block $rows_done (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $q) (local.get $rowsIn)))
+        (local.set $i (i32.add (i32.mul (local.get $q) (local.get $strideH)) (local.get $phaseH)))
+        (local.set $p (i32.const 0))
+        (block $cols_done (loop $each_col
+          (br_if $cols_done (i32.ge_u (local.get $p) (local.get $colsIn)))
+          (local.set $j (i32.add (i32.mul (local.get $p) (local.get $strideW)) (local.get $phaseW)))
+          (if (i32.and (i32.lt_u (local.get $i) (local.get $height)) (i32.lt_u (local.get $j) (local.get $width)))
+            (then (memory.copy
+              (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $height)) (local.get $i)) (local.get $width)) (local.get $j)) (local.get $bytes)))
+              (local.get $from) (local.get $bytes))))
+          (local.set $from (i32.add (local.get $from) (local.get $bytes)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $each_col)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $each_row)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $each_image))))
 )

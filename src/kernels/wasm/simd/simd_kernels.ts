@@ -21,6 +21,10 @@ interface SimdExports {
     inH: number, inW: number, outH: number, outW: number, strideH: number, strideW: number,
     rowOffset: number, colOffset: number, yLo: number, yHi: number, xLo: number, xHi: number,
   ): void;
+  scatterPhase(
+    src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
+    height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
+  ): void;
 }
 
 /** Where one kernel tap reads, in the layout of `im2colTap`. */
@@ -147,5 +151,25 @@ export function im2colTap(
   exportsFor(backend).im2colTap(
     address(backend, xT), address(backend, colsT) + 4 * dst, channels, batch, first, count, inH, inW, outH, outW,
     strides[0], strides[1], tap.rowOffset, tap.colOffset, tap.yLo, tap.yHi, tap.xLo, tap.xHi,
+  );
+}
+
+/**
+ * Copies phase (phaseH, phaseW) of a strided input gradient, src [B, Qh, Qw, C], to
+ * dst[b, q * strides[0] + phaseH, p * strides[1] + phaseW, :] (dst [B, H, W, C]),
+ * dropping what falls past dst.
+ */
+export function scatterPhase(
+  backend: BackendWasm,
+  src: tf.TensorInfo,
+  dst: tf.TensorInfo,
+  phaseH: number,
+  phaseW: number,
+  strides: [number, number],
+): void {
+  const [batch, rowsIn, colsIn, c] = src.shape;
+  const [, height, width] = dst.shape;
+  exportsFor(backend).scatterPhase(
+    address(backend, src), address(backend, dst), batch, rowsIn, colsIn, c, height, width, phaseH, phaseW, strides[0], strides[1],
   );
 }
