@@ -9,7 +9,7 @@ import { assembleSimdKernels, binaryModuleSource, BINARY_MODULE_FILE } from '../
 import * as fs from 'node:fs';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
 
-const EXPORTS = ['channelAffine', 'columnSums', 'gradientSums', 'im2colTap', 'scatterPhase'];
+const EXPORTS = ['adamUpdate', 'channelAffine', 'columnSums', 'gradientSums', 'im2colTap', 'scatterPhase'];
 
 function instantiate(base64: string, memory: WebAssembly.Memory): string[] {
   const module = new WebAssembly.Module(Buffer.from(base64, 'base64'));

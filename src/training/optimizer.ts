@@ -1,6 +1,10 @@
 /**
  * The optimizer of both training stages and its exact save/restore.
  *
+ * Adam with one fused kernel per variable and step where the backend has it (wasm; see
+ * src/ops/adam_update.ts): the same float32 operations as tfjs's AdamOptimizer, so the
+ * same results, and the same state (getWeights/setWeights, serialisation).
+ *
  * tfjs's Adam keeps beta1^t and beta2^t as running products; setWeights() recomputes
  * them as pow(beta, t + 1), which can differ in the last float32 bit from the product
  * an uninterrupted run carries. A resumed run must match an uninterrupted one bit for
@@ -9,6 +13,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
+import { ADAM_UPDATE, AdamUpdateAttrs } from '../ops/adam_update';
 import { NamedTensor } from './checkpoint';
 
 /** Keras 2.0's Adam defaults, the reference's optimizer (tfjs would use epsilon 1e-7). */
@@ -17,13 +22,55 @@ export const ADAM_BETA2 = 0.999;
 export const ADAM_EPSILON = 1e-8;
 
 export function createAdam(learningRate: number): tf.AdamOptimizer {
-  return tf.train.adam(learningRate, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON);
+  return new FusedAdamOptimizer(learningRate, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON);
 }
 
-/** The running products beta1^t, beta2^t (private fields of tfjs 4.x's AdamOptimizer). */
+/** The running products beta1^t, beta2^t and the moments (private fields of tfjs 4.x's AdamOptimizer). */
 interface AdamInternals {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
+  accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+}
+
+/** A zero-filled, non-trainable moment variable for `value`, under tfjs's name for it. */
+function momentSlot(value: tf.Variable, suffix: 'm' | 'v'): { originalName: string; variable: tf.Variable } {
+  return { originalName: `${value.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+}
+
+export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+    if (tf.getKernel(ADAM_UPDATE, tf.getBackend()) === undefined) {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    const state = internals(this);
+    const named = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
+    const attrs: AdamUpdateAttrs = { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, learningRate: this.learningRate };
+    tf.tidy(() => {
+      const correction1 = tf.sub(1, state.accBeta1);
+      const correction2 = tf.sub(1, state.accBeta2);
+      named.forEach(({ name, tensor: gradient }, i) => {
+        const value = tf.engine().registeredVariables[name];
+        state.accumulatedFirstMoment[i] ??= momentSlot(value, 'm');
+        state.accumulatedSecondMoment[i] ??= momentSlot(value, 'v');
+        if (gradient == null) return;
+        const m = state.accumulatedFirstMoment[i].variable;
+        const v = state.accumulatedSecondMoment[i].variable;
+        const [newValue, newM, newV] = tf
+          .engine()
+          .runKernel(ADAM_UPDATE, { value, m, v, gradient, correction1, correction2 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        m.assign(newM);
+        v.assign(newV);
+        value.assign(newValue);
+      });
+      state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
+      state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
+    });
+    this.incrementIterations();
+  }
 }
 
 export interface AdamScalars {

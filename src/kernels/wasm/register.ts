@@ -5,6 +5,7 @@
  */
 import '@tensorflow/tfjs-backend-wasm';
 import type * as tf from '@tensorflow/tfjs';
+import { adamUpdateConfig } from './adam_update';
 import { batchNormTrainingConfig } from './batch_norm_training';
 import { batchNormTrainingGradConfig } from './batch_norm_training_grad';
 import { castConfig } from './cast';
@@ -27,6 +28,7 @@ export const wasmTrainingKernels: readonly tf.KernelConfig[] = [
   meanConfig,
   batchNormTrainingConfig,
   batchNormTrainingGradConfig,
+  adamUpdateConfig,
 ];
 
 let registered = false;

@@ -1,7 +1,7 @@
 ;; SIMD loops that tfjs's wasm backend has no kernel for, run on that backend's own
 ;; memory (imported): batch-norm moments and their gradient sums in one pass each,
 ;; per-channel affine maps, the transposed im2col of the filter gradient, and the
-;; sub-pixel scatter of the strided input gradient.
+;; sub-pixel scatter of the strided input gradient, and Adam's update.
 ;;
 ;; Every tensor is float32, addressed by its byte offset in the memory; an NHWC tensor
 ;; is a [rows, c] matrix (c channels, the innermost axis). Channel loops take four
@@ -255,4 +255,59 @@
         (br $each_row)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $each_image))))
+;; One Adam step on n values, in the order of tfjs's AdamOptimizer's ops (so with the same
+  ;; float32 roundings): m' = m * beta1 + g * oneMinusBeta1, v' = v * beta2 + g^2 * oneMinusBeta2,
+  ;; value' = (m' / correction1) / (sqrt(v' / correction2) + epsilon) * negLearningRate + value.
+  (func (export "adamUpdate")
+    (param $value i32) (param $m i32) (param $v i32) (param $g i32) (param $n i32)
+    (param $beta1 f32) (param $oneMinusBeta1 f32) (param $beta2 f32) (param $oneMinusBeta2 f32)
+    (param $correction1 f32) (param $correction2 f32) (param $epsilon f32) (param $negLearningRate f32)
+    (param $newValue i32) (param $newM i32) (param $newV i32)
+    (local $at i32) (local $end i32) (local $end4 i32)
+    (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $simd_done (loop $simd
+      (br_if $simd_done (i32.ge_u (local.get $at) (local.get $end4)))
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $at))))
+      (local.set $mv (f32x4.add
+        (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $at))) (f32x4.splat (local.get $beta1)))
+        (f32x4.mul (local.get $gv) (f32x4.splat (local.get $oneMinusBeta1)))))
+      (local.set $vv (f32x4.add
+        (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $at))) (f32x4.splat (local.get $beta2)))
+        (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (local.get $oneMinusBeta2)))))
+      (v128.store (i32.add (local.get $newM) (local.get $at)) (local.get $mv))
+      (v128.store (i32.add (local.get $newV) (local.get $at)) (local.get $vv))
+      (v128.store (i32.add (local.get $newValue) (local.get $at))
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.div
+              (f32x4.div (local.get $mv) (f32x4.splat (local.get $correction1)))
+              (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (f32x4.splat (local.get $correction2)))) (f32x4.splat (local.get $epsilon))))
+            (f32x4.splat (local.get $negLearningRate)))
+          (v128.load (i32.add (local.get $value) (local.get $at)))))
+      (local.set $at (i32.add (local.get $at) (i32.const 16)))
+      (br $simd)))
+    (block $done (loop $tail
+      (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
+      (local.set $gs (f32.load (i32.add (local.get $g) (local.get $at))))
+      (local.set $ms (f32.add
+        (f32.mul (f32.load (i32.add (local.get $m) (local.get $at))) (local.get $beta1))
+        (f32.mul (local.get $gs) (local.get $oneMinusBeta1))))
+      (local.set $vs (f32.add
+        (f32.mul (f32.load (i32.add (local.get $v) (local.get $at))) (local.get $beta2))
+        (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $oneMinusBeta2))))
+      (f32.store (i32.add (local.get $newM) (local.get $at)) (local.get $ms))
+      (f32.store (i32.add (local.get $newV) (local.get $at)) (local.get $vs))
+      (f32.store (i32.add (local.get $newValue) (local.get $at))
+        (f32.add
+          (f32.mul
+            (f32.div
+              (f32.div (local.get $ms) (local.get $correction1))
+              (f32.add (f32.sqrt (f32.div (local.get $vs) (local.get $correction2))) (local.get $epsilon)))
+            (local.get $negLearningRate))
+          (f32.load (i32.add (local.get $value) (local.get $at)))))
+      (local.set $at (i32.add (local.get $at) (i32.const 4)))
+      (br $tail))))
 )

@@ -21,6 +21,12 @@ interface SimdExports {
     inH: number, inW: number, outH: number, outW: number, strideH: number, strideW: number,
     rowOffset: number, colOffset: number, yLo: number, yHi: number, xLo: number, xHi: number,
   ): void;
+  adamUpdate(
+    value: number, m: number, v: number, g: number, n: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    correction1: number, correction2: number, epsilon: number, negLearningRate: number,
+    newValue: number, newM: number, newV: number,
+  ): void;
   scatterPhase(
     src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
     height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
@@ -171,5 +177,31 @@ export function scatterPhase(
   const [, height, width] = dst.shape;
   exportsFor(backend).scatterPhase(
     address(backend, src), address(backend, dst), batch, rowsIn, colsIn, c, height, width, phaseH, phaseW, strides[0], strides[1],
+  );
+}
+
+/** Adam's hyperparameters and bias corrections for one step (see kernels.wat's adamUpdate). */
+export interface AdamCoefficients {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+  /** 1 - beta1^t and 1 - beta2^t, as float32 values. */
+  correction1: number;
+  correction2: number;
+}
+
+/** One Adam step: writes newValue, newM, newV from value, m, v and the gradient g (all the same size). */
+export function adamUpdate(
+  backend: BackendWasm,
+  [value, m, v, g]: tf.TensorInfo[],
+  k: AdamCoefficients,
+  [newValue, newM, newV]: tf.TensorInfo[],
+): void {
+  const at = (info: tf.TensorInfo): number => address(backend, info);
+  exportsFor(backend).adamUpdate(
+    at(value), at(m), at(v), at(g), tf.util.sizeFromShape(value.shape),
+    k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.correction1, k.correction2, k.epsilon, -k.learningRate,
+    at(newValue), at(newM), at(newV),
   );
 }
