@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/training/config';
 import { buildStageModel } from '../src/training/train';
-import { controlFindings, REPORT_VARIANTS, ReportData, reportMarkdown, RunResult, summarize, VARIANT_LABELS } from '../src/reporting/report_markdown';
+import { controlFindings, dcnFindings, REPORT_VARIANTS, ReportData, reportMarkdown, RunResult, summarize, VARIANT_LABELS } from '../src/reporting/report_markdown';
 
 const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const env = { ...process.env, DEFORMCONV_BACKEND: '' };
@@ -56,6 +56,8 @@ describe('reportMarkdown', () => {
     'bn-only': [run(1, 0.97, 0.7), run(2, 0.96, 0.72)],
     'offsets-only': [run(1, 0.98, 0.8), run(2, 0.98, 0.82)],
     'offsets-bn': [run(1, 0.975, 0.9), run(2, 0.97, 0.92)],
+    dcn: [run(1, 0.98, 0.95), run(2, 0.98, 0.95)],
+    dcnv2: [run(1, 0.981, 0.905), run(2, 0.979, 0.915)],
   };
 
   it('has a row for every model, with mean ± std over seeds and the reference numbers', () => {
@@ -64,6 +66,12 @@ describe('reportMarkdown', () => {
     expect(md).toMatch(/\| Regular CNN \(no fine-tune\) \| [^|]+ \| 98\.50% \| 55\.00% \| 1 \| 98\.74% \| 57\.01% \|/);
     expect(md).toMatch(/\| BN-only control[^|]+\| [^|]+ \| 96\.50% ± 0\.71 \| 71\.00% ± 1\.41 \| 2 \| not run by the reference \| - \|/);
     expect(md).toMatch(/offsets \+ BatchNorm \(the reference's recipe\) \| [^|]+ \| 97\.25% ± 0\.35 \| 91\.00% ± 1\.41 \| 2 \| 97\.27% \| 92\.55% \|/);
+    expect(md).toContain('| DCN (DeformConv2D, offsets per kernel tap) + BatchNorm | the offset convolutions of conv12, conv21, conv22 (DeformConv2D) and BatchNorm | 98.00% ± 0.00 | 95.00% ± 0.00 | 2 | not run by the reference | - |');
+    expect(md).toMatch(/\| DCNv2 \(modulated: offsets \+ mask per tap\) \+ BatchNorm \| the offset and mask convolutions [^|]+ \| 98\.00% ± 0\.14 \| 91\.00% ± 0\.71 \| 2 \|/);
+    // Rows in order: regular, the controls, the reference's recipe, then DCN and DCNv2.
+    const rowAt = (variant: (typeof REPORT_VARIANTS)[number]): number => md.indexOf(`| ${VARIANT_LABELS[variant]} |`);
+    expect(REPORT_VARIANTS.map(rowAt)).toEqual(REPORT_VARIANTS.map(rowAt).sort((a, b) => a - b));
+    expect(md).toContain("## The paper's deformable convolution (DCN, DCNv2)");
     expect(md).toContain('![Sampling locations](offsets.png)');
     expect(md).toContain('![Training curves](curves.png)');
     expect(md).toContain('Backend: wasm (simd true, threads 1)');
@@ -83,6 +91,22 @@ describe('reportMarkdown', () => {
     expect(bnHurts.join(' ')).toContain('offsets + BatchNorm 94.00% (-4.50)');
     const noGain = controlFindings(data({ ...runs, 'offsets-bn': [run(1, 0.98, 0.552)] }));
     expect(noGain.join(' ')).toContain('did not clearly improve');
+  });
+
+  it("compares DCN and DCNv2 with the reference's offset layers and the BN-only control", () => {
+    const text = dcnFindings(data(runs)).join(' ');
+    expect(text).toContain('score 95.00% with DCN (+40.00 points over the regular CNN) and 91.00% with DCNv2 (+36.00 points over the regular CNN), against 91.00% (+36.00)');
+    // Noise: twice the largest of the standard error near 91% on 10000 images (0.29 points) and the seed spreads (1.41 points).
+    expect(text).toContain('DCN beats the reference\'s offset layers by 4.00 points; on top of BatchNorm alone (the BN-only control) its offsets add +24.00 points.');
+    expect(text).toContain('DCNv2 comes within the noise of the reference\'s offset layers');
+    expect(text).toContain('DCNv2 against DCN (what the mask adds): -4.00 points (beyond the noise).');
+    expect(text).toContain('On plain test digits: DCN 98.00% (-0.50), DCNv2 98.00% (-0.50), against the regular CNN\'s 98.50%.');
+    expect(text).toContain('here 2.83 points');
+    expect(text).not.toContain('did not clearly improve');
+    const dcnOnly = dcnFindings(data({ ...runs, dcnv2: [], dcn: [run(1, 0.98, 0.56)] })).join(' ');
+    expect(dcnOnly).toContain('DCN did not clearly improve on the regular CNN');
+    expect(dcnOnly).not.toContain('DCNv2');
+    expect(dcnFindings(data({ ...runs, dcn: [], dcnv2: [] }))).toEqual(['Not every model was measured, so the DCN rows cannot be compared.']);
   });
 
   it('summarizes with the sample standard deviation', () => {
@@ -124,6 +148,10 @@ describe('reproduce --preset smoke, then report and visualize (CLI)', () => {
     const json = JSON.parse(fs.readFileSync(path.join(tmp, 'results', 'report.json'), 'utf8')) as ReportData;
     expect(json.runs['bn-only'][0].config).toMatchObject({ control: 'bn-only', freezeBn: false, limit: 64 });
     expect(json.runs['offsets-only'][0].config).toMatchObject({ control: null, freezeBn: true, limit: 64 });
+    expect(json.runs.dcn[0].config).toMatchObject({ deformType: 'dcn', control: null, freezeBn: false, limit: 64 });
+    expect(json.runs.dcnv2[0].config).toMatchObject({ deformType: 'dcnv2', control: null, freezeBn: false, limit: 64 });
+    expect(json.runs.dcnv2[0].checkpoint).toBe(path.join(tmp, 'checkpoints', 'report', 'dcnv2-seed-1'));
+    expect(md).toContain("## The paper's deformable convolution (DCN, DCNv2)");
 
     const expected: Record<string, [number, number, number]> = {
       'offsets.png': [616, 0, 1],
@@ -152,6 +180,17 @@ describe('reproduce --preset smoke, then report and visualize (CLI)', () => {
     ]);
     expect(visualize.status, visualize.stderr).toBe(0);
     expect(fs.readdirSync(pictures).sort()).toEqual(['curves.png', 'offset-field.png', 'offsets-epochs.gif', 'offsets.png', 'scaled-samples.png']);
+
+    // A DCN checkpoint: the sampling locations of its per-tap offsets and the per-epoch GIF, no arrow field.
+    const dcnPictures = path.join(tmp, 'dcn-pictures');
+    const dcn = cli(['visualize', '--deform', path.join(tmp, 'checkpoints', 'report', 'dcnv2-seed-1'), '--out', dcnPictures, '--data-dir', dataDir]);
+    expect(dcn.status, dcn.stderr).toBe(0);
+    expect(dcn.stderr).toMatch(/--deform-type dcnv2 checkpoint: offset-field\.png not drawn/);
+    expect(fs.readdirSync(dcnPictures).sort()).toEqual(['curves.png', 'offsets-epochs.gif', 'offsets.png', 'scaled-samples.png']);
+    for (const [file, pages] of [['offsets.png', 1], ['offsets-epochs.gif', 2]] as const) {
+      const meta = await sharp(path.join(dcnPictures, file), { animated: true }).metadata();
+      expect([meta.width, meta.pages ?? 1], file).toEqual([616, pages]);
+    }
 
     const bad = cli(['visualize', '--deform', path.join(tmp, 'checkpoints', 'report', 'bn-only-seed-1'), '--out', pictures, '--data-dir', dataDir]);
     expect(bad.status).toBe(1);

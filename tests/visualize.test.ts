@@ -10,15 +10,16 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MnistSplit } from '../src/data/mnist';
 import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
+import { DeformConv2D } from '../src/layers/deform_conv2d';
 import { arrowFactor } from '../src/reporting/arrow_field';
 import { curvesFigure } from '../src/reporting/curves';
 import { listOffsetSnapshots, loadOffsetSnapshot, saveOffsetSnapshot } from '../src/reporting/offset_snapshots';
-import { cnnTraceLayers, meanOffsetFields, OffsetFields, readOffsets } from '../src/reporting/offsets';
+import { cnnTraceLayers, meanOffsetFields, OffsetFields, readOffsets, TapOffsetFields } from '../src/reporting/offsets';
 import { animationFrames, offsetFigures, scaledSamplesFigure, unitOnInk } from '../src/reporting/pictures';
 import { renderGif, renderPng, writePng } from '../src/reporting/render';
 import { samplingFigure } from '../src/reporting/sampling_figure';
 import { Figure } from '../src/reporting/svg';
-import { OffsetField, offsetAt, SamplingTrace, traceSamplingLocations } from '../src/reporting/tracer';
+import { OffsetField, offsetAt, SamplingTrace, TapOffsetField, traceSamplingLocations } from '../src/reporting/tracer';
 
 function constantField(height: number, width: number, dy: number, dx: number): OffsetField {
   const data = new Float32Array(height * width * 2);
@@ -35,6 +36,34 @@ function zeroFields(): OffsetFields {
     conv21_offset: constantField(14, 14, 0, 0),
     conv22_offset: constantField(14, 14, 0, 0),
   };
+}
+
+/** Per-tap offsets over an output grid: every tap's (dy, dx) from `tapOffset(tap)`, and a constant mask if given. */
+function tapField(height: number, width: number, tapOffset: (tap: number) => [number, number], mask?: number): TapOffsetField {
+  const data = new Float32Array(height * width * 18);
+  for (let i = 0; i < height * width; i++) {
+    for (let tap = 0; tap < 9; tap++) [data[(i * 9 + tap) * 2], data[(i * 9 + tap) * 2 + 1]] = tapOffset(tap);
+  }
+  return { height, width, data, ...(mask === undefined ? {} : { mask: new Float32Array(height * width * 9).fill(mask) }) };
+}
+
+/** DeformConv2D offsets of conv12 (14x14 output), conv21 (14x14) and conv22 (7x7), every tap's from `tapOffset`. */
+function tapFields(tapOffset: (tap: number) => [number, number], mask?: number): TapOffsetFields {
+  return { conv12: tapField(14, 14, tapOffset, mask), conv21: tapField(14, 14, tapOffset, mask), conv22: tapField(7, 7, tapOffset, mask) };
+}
+
+/** A dcn or dcnv2 CNN whose offset (and mask) convolutions have random weights, so that its taps move. */
+function movingDcnCnn(deformType: 'dcn' | 'dcnv2', seed: number): tf.LayersModel {
+  const model = buildDeformCnn({ seed, deformType });
+  model.layers
+    .filter((layer): layer is DeformConv2D => layer instanceof DeformConv2D)
+    .forEach((layer, i) => {
+      const weights = layer.getWeights();
+      const offsetKernel = layer.weights.findIndex((w) => w.originalName.endsWith('/offset_kernel'));
+      weights[offsetKernel] = tf.randomNormal(weights[offsetKernel].shape, 0, 0.3, 'float32', seed + i);
+      layer.setWeights(weights);
+    });
+  return model;
 }
 
 function positions(trace: SamplingTrace, level: number): Array<[number, number]> {
@@ -115,6 +144,42 @@ describe('traceSamplingLocations', () => {
     }
   });
 
+  it('maps zero DeformConv2D (DCN) offsets to exactly the rigid grid, with every weight 1', () => {
+    for (const unit of [{ row: 3, col: 3 }, { row: 0, col: 6 }, { row: 6, col: 0 }]) {
+      const rigid = traceSamplingLocations(cnnTraceLayers({}), unit);
+      expect(traceSamplingLocations(cnnTraceLayers({}, tapFields(() => [0, 0])), unit)).toEqual(rigid);
+      expect(rigid.levels[2].every((p) => p.weight === 1)).toBe(true);
+    }
+  });
+
+  it('moves each DCN tap by its own offset, unclipped, and multiplies DCNv2 masks along the path', () => {
+    const unit = { row: 3, col: 3 };
+    const rigid = traceSamplingLocations(cnnTraceLayers({}), unit);
+    // Tap 0 (top left) of conv22 moves by (1, -0.5); the other taps stay.
+    const conv22Only = { conv22: tapField(7, 7, (tap) => (tap === 0 ? [1, -0.5] : [0, 0])) };
+    const moved = traceSamplingLocations(cnnTraceLayers({}, conv22Only), unit);
+    expect(positions(moved, 0)).toEqual(positions(rigid, 0).map(([y, x], tap) => (tap === 0 ? [y + 1, x - 0.5] : [y, x])));
+    // The 81 conv12 points below tap 0 move twice as far in the image (conv12 has stride 2); the rest stay.
+    moved.levels[2].forEach((p, i) => {
+      const [dy, dx] = i < 81 ? [2, -1] : [0, 0];
+      expect([p.imageY, p.imageX]).toEqual([rigid.levels[2][i].imageY + dy, rigid.levels[2][i].imageX + dx]);
+    });
+    // Each tap its own offset: tap k of every layer moves by (k / 4, -k / 8).
+    const perTap = traceSamplingLocations(cnnTraceLayers({}, tapFields((tap) => [tap / 4, -tap / 8])), unit);
+    perTap.levels[0].forEach((p, tap) => expect([p.y, p.x]).toEqual([rigid.levels[0][tap].y + tap / 4, rigid.levels[0][tap].x - tap / 8]));
+    // Unclipped (zeros outside the input): a large offset leaves the grid and reads nothing.
+    const outside = traceSamplingLocations(cnnTraceLayers({}, { conv12: tapField(14, 14, () => [-100, 0]) }), unit);
+    expect(outside.levels[2].every((p, i) => p.padding && p.y === rigid.levels[2][i].y - 100)).toBe(true);
+    // A rigid tap in padding that an offset moves inside reads the input.
+    const corner = traceSamplingLocations(cnnTraceLayers({}, { conv22: tapField(7, 7, () => [0.5, 0.5]) }), { row: 0, col: 0 });
+    expect(corner.levels[0].every((p) => !p.padding)).toBe(true);
+    const masked = traceSamplingLocations(cnnTraceLayers({}, tapFields(() => [0, 0], 0.5)), unit);
+    expect(masked.levels.map((level) => level[0].weight)).toEqual([0.5, 0.25, 0.125]);
+    expect(() => traceSamplingLocations(cnnTraceLayers({}, { conv22: tapField(14, 14, () => [0, 0]) }), unit)).toThrow(
+      /per-tap offsets of 'conv22' are 14x14 .*expected 7x7x18/,
+    );
+  });
+
   it('flags taps in zero padding and does not move them', () => {
     const trace = traceSamplingLocations(cnnTraceLayers({ conv21_offset: constantField(14, 14, 3, 3) }), { row: 0, col: 0 });
     // conv21's taps of conv22's tap at row 0 reach row -1: padding, left where they are.
@@ -184,6 +249,22 @@ describe('offset read-out', () => {
     model.dispose();
   });
 
+  it("reads every DeformConv2D layer's per-tap offsets and mask as they are, and leaves capture off", () => {
+    const model = movingDcnCnn('dcnv2', 7);
+    const images = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const readout = readOffsets(model, images);
+    expect(readout.fields).toEqual([{}, {}]);
+    const conv22 = readout.tapFields[1].conv22;
+    expect([conv22.height, conv22.width, conv22.data.length, conv22.mask?.length]).toEqual([7, 7, 7 * 7 * 18, 7 * 7 * 9]);
+    expect(readout.tapFields[0].conv12.data.length).toBe(14 * 14 * 18);
+    expect(Math.max(...conv22.data.map(Math.abs))).toBeGreaterThan(0);
+    expect(conv22.mask?.every((m) => m > 0 && m < 1)).toBe(true);
+    const layer = model.getLayer('conv22') as DeformConv2D;
+    expect([layer.captureOffsets, layer.lastOffsets, layer.lastMask]).toEqual([false, null, null]);
+    images.dispose();
+    model.dispose();
+  });
+
   it('chooses the conv22 unit over the ink', () => {
     const image = new Float32Array(784);
     image[27 * 28 + 27] = 1;
@@ -211,9 +292,26 @@ describe('pictures', () => {
     const file = await writePng(path.join(tmp, 'field.png'), field);
     await expectImage(fs.readFileSync(file), field, 'png');
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
-    expect(() => offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).toThrow(/no offset layers/);
+    expect(() => offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).toThrow(/no offset layers \(ConvOffset2D\) and no DeformConv2D layers/);
     deform.dispose();
     regular.dispose();
+  });
+
+  it('draws the sampling locations of a DCN / DCNv2 CNN (each tap its own offset) and no arrow field', async () => {
+    for (const deformType of ['dcn', 'dcnv2'] as const) {
+      const deform = movingDcnCnn(deformType, 9);
+      const { sampling, field } = offsetFigures({ deform, test, index: 3, deformLabel: 'test model' });
+      expect(field).toBeUndefined();
+      expect(sampling.width).toBe(2 * 16 + 2 * 280 + 24);
+      expect(textOf(sampling)).toContain(deformType === 'dcn' ? 'DCN: learned offsets per kernel tap' : 'DCNv2: learned offsets and masks per tap');
+      expect(textOf(sampling)).toContain('one offset (dy, dx) per kernel tap');
+      // DCNv2: the dots' opacity follows their masks, so it varies.
+      const opacities = new Set([...sampling.svg.matchAll(/fill-opacity="([\d.]+)"/g)].map((m) => m[1]));
+      expect(opacities.size > 1).toBe(deformType === 'dcnv2');
+      const file = await writePng(path.join(tmp, `offsets-${deformType}.png`), sampling);
+      await expectImage(fs.readFileSync(file), sampling, 'png');
+      deform.dispose();
+    }
   });
 
   it('animates per-epoch offset snapshots as a GIF with one frame per epoch', async () => {
@@ -235,6 +333,28 @@ describe('pictures', () => {
     loadOffsetSnapshot(listOffsetSnapshots(out)[0].file, model);
     expect(tf.max(tf.abs(tf.sub(model.getLayer('conv22_offset').getWeights()[0], kernel))).dataSync()[0]).toBe(0);
     model.dispose();
+  });
+
+  it("snapshots a DCN CNN's offset (and mask) convolutions, not its frozen kernels", async () => {
+    const model = buildDeformCnn({ seed: 6, deformType: 'dcnv2' });
+    const out = path.join(tmp, 'dcn-run');
+    await saveOffsetSnapshot(out, 0, model);
+    const before = model.getLayer('conv21').getWeights().map((w) => w.dataSync().slice());
+    const moving = movingDcnCnn('dcnv2', 10);
+    model.getLayer('conv21').setWeights(moving.getLayer('conv21').getWeights());
+    await saveOffsetSnapshot(out, 1, model);
+    const frames = animationFrames(model, out, test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    expect(frames).toHaveLength(2);
+    expect(frames[0].svg).not.toEqual(frames[1].svg);
+    expect(textOf(frames[0])).toContain('DCNv2 model, test digit 0');
+    // Loading epoch 0 restores the offset convolution; the kernel stays as it is (frozen in a fine-tune, not in the snapshot).
+    loadOffsetSnapshot(listOffsetSnapshots(out)[0].file, model);
+    const names = model.getLayer('conv21').weights.map((w) => w.originalName);
+    const after = model.getLayer('conv21').getWeights().map((w) => w.dataSync());
+    const moved = moving.getLayer('conv21').getWeights().map((w) => w.dataSync());
+    names.forEach((name, i) => expect(Array.from(after[i]), name).toEqual(Array.from(name.includes('/offset_') ? before[i] : moved[i])));
+    model.dispose();
+    moving.dispose();
   });
 
   it('draws the scaled-samples grid and the curves', async () => {

@@ -18,6 +18,7 @@ import { deformConv2d } from '../ops/deform_conv2d';
 import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
 
 export interface DeformConv2DArgs extends LayerArgs {
   /** Output channels. */
@@ -102,6 +103,8 @@ export class DeformConv2D extends tf.layers.Layer {
   private bias: tf.LayerVariable | null = null;
   private offsetKernel: tf.LayerVariable | null = null;
   private offsetBias: tf.LayerVariable | null = null;
+  private captured: { offsets: tf.Tensor4D; mask: tf.Tensor4D | null } | null = null;
+  private capturing = false;
 
   constructor(args: DeformConv2DArgs) {
     super(args);
@@ -227,16 +230,55 @@ export class DeformConv2D extends tf.layers.Layer {
       const [offsets, maskLogits] = this.modulated
         ? (tf.split(predicted, [offsetCount, this.offsetGroups * this.taps], 3) as tf.Tensor4D[])
         : [predicted, null];
+      const mask = maskLogits === null ? null : tf.sigmoid(maskLogits);
+      if (this.capturing) {
+        this.replaceCaptured({ offsets: tf.keep(tf.clone(offsets)), mask: mask === null ? null : tf.keep(tf.clone(mask)) });
+      }
       return deformConv2d(x, offsets, read(this.kernel) as tf.Tensor4D, {
         strides: this.strides,
         padding: this.padding,
         dilations: this.dilationRate,
         offsetGroups: this.offsetGroups,
-        mask: maskLogits === null ? null : tf.sigmoid(maskLogits),
+        mask,
         bias: this.useBias ? (read(this.bias) as tf.Tensor1D) : null,
         maxColumnBytes: this.maxColumnBytes,
       });
     });
+  }
+
+  /**
+   * Opt-in capture for visualisation, as ConvOffset2D's: while true, every call keeps a
+   * copy of the offsets [B, Ho, Wo, 2*G*kh*kw] (and, modulated, the mask [B, Ho, Wo,
+   * G*kh*kw], after the sigmoid) it used, replacing the previous copy; false drops it.
+   */
+  get captureOffsets(): boolean {
+    return this.capturing;
+  }
+
+  set captureOffsets(value: boolean) {
+    this.capturing = value;
+    if (!value) this.replaceCaptured(null);
+  }
+
+  /** The offsets of the last call made while capturing, or null. Owned by the layer, as ConvOffset2D's `lastOffsets`. */
+  get lastOffsets(): tf.Tensor4D | null {
+    return this.captured?.offsets ?? null;
+  }
+
+  /** The mask of the last call made while capturing (null when not modulated or nothing captured). */
+  get lastMask(): tf.Tensor4D | null {
+    return this.captured?.mask ?? null;
+  }
+
+  private replaceCaptured(captured: { offsets: tf.Tensor4D; mask: tf.Tensor4D | null } | null): void {
+    if (this.captured !== null) tf.dispose([this.captured.offsets, this.captured.mask ?? []]);
+    this.captured = captured;
+  }
+
+  override dispose(): DisposeResult {
+    const result = super.dispose();
+    if (result.refCountAfterDispose === 0) this.replaceCaptured(null);
+    return result;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -1,6 +1,6 @@
 /**
- * Per-epoch snapshots of what a deformable fine-tune changes (the offset layers and the
- * BatchNorm layers), so that pictures can show the sampling locations epoch by epoch
+ * Per-epoch snapshots of what a deformable fine-tune changes (the offset layers, or the
+ * offset and mask convolutions of DeformConv2D layers, and the BatchNorm layers), so that pictures can show the sampling locations epoch by epoch
  * although a checkpoint directory keeps only its latest epoch.
  *
  * Layout: <out>/offset-history/epoch-0003.bin, one file per epoch (epoch-0000: before
@@ -13,9 +13,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
+import { DeformConv2D } from '../layers/deform_conv2d';
 import { BASE_LAYER_NAMES } from '../models/cnn';
 import { fileError, replaceFileAtomically } from '../training/checkpoint';
-import { offsetLayers } from './offsets';
+import { modelDeformType } from './offsets';
 
 export const SNAPSHOT_DIR = 'offset-history';
 const FORMAT = 'deformconv-offset-snapshot';
@@ -34,18 +35,25 @@ export interface OffsetSnapshot {
   file: string;
 }
 
-/** The layers whose weights a snapshot holds: all but the frozen base (conv11..conv22, fc1). */
-function snapshotLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  return model.layers.filter((layer) => layer.weights.length > 0 && !(BASE_LAYER_NAMES as readonly string[]).includes(layer.name));
+/**
+ * The weights a snapshot holds: all but those of the frozen base (conv11..conv22, fc1),
+ * except that of a DeformConv2D base layer it holds the offset (and mask) convolution
+ * (its weights named '<layer>/offset_kernel' and '<layer>/offset_bias').
+ */
+function snapshotWeights(model: tf.LayersModel): tf.LayerVariable[] {
+  return model.layers.flatMap((layer) => {
+    if (layer instanceof DeformConv2D) return layer.weights.filter((w) => w.originalName.startsWith(`${layer.name}/offset_`));
+    return (BASE_LAYER_NAMES as readonly string[]).includes(layer.name) ? [] : layer.weights;
+  });
 }
 
 /**
  * Writes the snapshot of `epoch` (completed epochs) into <out>/offset-history. Does
- * nothing for a model without offset layers.
+ * nothing for a model without offsets (neither offset layers nor DeformConv2D layers).
  */
 export async function saveOffsetSnapshot(out: string, epoch: number, model: tf.LayersModel): Promise<void> {
-  if (offsetLayers(model).length === 0) return;
-  const named = snapshotLayers(model).flatMap((layer) => layer.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
+  if (modelDeformType(model) === null) return;
+  const named = snapshotWeights(model).map((w) => ({ name: w.originalName, tensor: w.read() }));
   const { data, specs } = await tf.io.encodeWeights(named);
   const header: SnapshotHeader = { format: FORMAT, version: VERSION, epoch, weights: specs };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
@@ -99,16 +107,15 @@ export function loadOffsetSnapshot(file: string, model: tf.LayersModel): void {
   }
   const weights = tf.io.decodeWeights(body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer, header.weights);
   try {
-    for (const layer of snapshotLayers(model)) {
-      const values = layer.weights.map((w) => {
-        const value = weights[w.originalName];
-        if (value === undefined || !tf.util.arraysEqual(value.shape, w.shape as number[])) {
-          throw new UserError(`${file} does not fit the model: weight '${w.originalName}' is missing or has another shape`);
-        }
-        return value;
-      });
-      layer.setWeights(values);
-    }
+    const targets = snapshotWeights(model);
+    const values = targets.map((w) => {
+      const value = weights[w.originalName];
+      if (value === undefined || !tf.util.arraysEqual(value.shape, w.shape as number[])) {
+        throw new UserError(`${file} does not fit the model: weight '${w.originalName}' is missing or has another shape`);
+      }
+      return value;
+    });
+    targets.forEach((w, i) => w.write(values[i]));
   } finally {
     tf.dispose(Object.values(weights));
   }

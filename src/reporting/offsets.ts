@@ -1,14 +1,16 @@
 /**
  * The learned offsets of a deformable CNN, read out for pictures: each offset layer's
- * per-channel offsets combined into one field per image (the mean over channels), and
- * the CNN's geometry for the sampling-location tracer.
+ * per-channel offsets combined into one field per image (the mean over channels), or
+ * each DeformConv2D layer's per-tap offsets (and mask) as they are, and the CNN's
+ * geometry for the sampling-location tracer.
  */
 
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { ConvOffset2D } from '../layers/conv_offset2d';
-import { CONV_BLOCKS, forward, INPUT_SHAPE } from '../models/cnn';
-import { OffsetField, sameOutputSize, TraceLayer } from './tracer';
+import { DeformConv2D } from '../layers/deform_conv2d';
+import { CONV_BLOCKS, DeformType, forward, INPUT_SHAPE } from '../models/cnn';
+import { OffsetField, sameOutputSize, TapOffsetField, TraceLayer } from './tracer';
 
 /** How the pictures combine the per-channel offsets; their captions quote it. */
 export const CHANNEL_COMBINATION = 'the mean offset over channels';
@@ -16,9 +18,14 @@ export const CHANNEL_COMBINATION = 'the mean offset over channels';
 /** Offset fields of one image, by offset layer name ('conv12_offset', ...). */
 export type OffsetFields = Record<string, OffsetField>;
 
+/** Per-tap offsets of one image, by DeformConv2D layer name ('conv12', ...). */
+export type TapOffsetFields = Record<string, TapOffsetField>;
+
 export interface OffsetReadout {
-  /** One entry per image. */
+  /** One entry per image: the offset layers' fields (a 'seed' deformable CNN; else empty). */
   fields: OffsetFields[];
+  /** One entry per image: the DeformConv2D layers' offsets (a dcn or dcnv2 CNN; else empty). */
+  tapFields: TapOffsetFields[];
   /** The model's class probabilities, one row per image. */
   probabilities: Float32Array[];
 }
@@ -37,31 +44,74 @@ export function meanOffsetFields(offsets: tf.Tensor4D): OffsetField[] {
   return Array.from({ length: batch }, (_, b) => ({ height, width, data: data.slice(b * size, (b + 1) * size) }));
 }
 
+/**
+ * [B, Ho, Wo, 18] per-tap offsets of a 3x3 DeformConv2D (and its [B, Ho, Wo, 9] mask, or
+ * null) as one TapOffsetField per batch entry.
+ */
+export function tapOffsetFields(offsets: tf.Tensor4D, mask: tf.Tensor4D | null): TapOffsetField[] {
+  const [batch, height, width, channels] = offsets.shape;
+  if (channels !== 18 || (mask !== null && !tf.util.arraysEqual(mask.shape, [batch, height, width, 9]))) {
+    throw new UserError(
+      `per-tap offsets must be [B, Ho, Wo, 18] with mask [B, Ho, Wo, 9] (a 3x3 DeformConv2D, one offset group), ` +
+        `got [${offsets.shape}]${mask === null ? '' : ` and [${mask.shape}]`}`,
+    );
+  }
+  const data = offsets.dataSync() as Float32Array;
+  const masks = mask === null ? null : (mask.dataSync() as Float32Array);
+  const size = height * width;
+  return Array.from({ length: batch }, (_, b) => ({
+    height,
+    width,
+    data: data.slice(b * size * 18, (b + 1) * size * 18),
+    ...(masks === null ? {} : { mask: masks.slice(b * size * 9, (b + 1) * size * 9) }),
+  }));
+}
+
 /** The offset layers of a model, in order. */
 export function offsetLayers(model: tf.LayersModel): ConvOffset2D[] {
   return model.layers.filter((layer): layer is ConvOffset2D => layer instanceof ConvOffset2D);
 }
 
+/** The DeformConv2D layers of a model, in order. */
+export function deformConvLayers(model: tf.LayersModel): DeformConv2D[] {
+  return model.layers.filter((layer): layer is DeformConv2D => layer instanceof DeformConv2D);
+}
+
+/** How a model deforms its convolutions (as buildDeformCnn's deformType), or null: no offsets at all. */
+export function modelDeformType(model: tf.LayersModel): DeformType | null {
+  const deformConvs = deformConvLayers(model);
+  if (deformConvs.length > 0) return deformConvs.some((layer) => layer.modulated) ? 'dcnv2' : 'dcn';
+  return offsetLayers(model).length > 0 ? 'seed' : null;
+}
+
 /**
  * Runs `model` (inference mode) on `images` [N, 28, 28, 1] and returns every offset
- * layer's mean offset field per image, with the predictions.
+ * layer's mean offset field and every DeformConv2D layer's per-tap offsets, per image,
+ * with the predictions.
  */
 export function readOffsets(model: tf.LayersModel, images: tf.Tensor4D): OffsetReadout {
-  const layers = offsetLayers(model);
+  const layers = [...offsetLayers(model), ...deformConvLayers(model)];
   for (const layer of layers) layer.captureOffsets = true;
   try {
     const probs = tf.tidy(() => forward(model, images, false)) as tf.Tensor2D;
     const rows = probs.arraySync().map((row) => Float32Array.from(row));
     probs.dispose();
     const fields: OffsetFields[] = rows.map(() => ({}));
+    const tapFields: TapOffsetFields[] = rows.map(() => ({}));
     for (const layer of layers) {
       const captured = layer.lastOffsets;
       if (captured === null) throw new Error(`offset layer '${layer.name}' captured nothing`);
-      meanOffsetFields(captured).forEach((field, i) => {
-        fields[i][layer.name] = field;
-      });
+      if (layer instanceof DeformConv2D) {
+        tapOffsetFields(captured, layer.lastMask).forEach((field, i) => {
+          tapFields[i][layer.name] = field;
+        });
+      } else {
+        meanOffsetFields(captured).forEach((field, i) => {
+          fields[i][layer.name] = field;
+        });
+      }
     }
-    return { fields, probabilities: rows };
+    return { fields, tapFields, probabilities: rows };
   } finally {
     for (const layer of layers) layer.captureOffsets = false;
   }
@@ -69,20 +119,23 @@ export function readOffsets(model: tf.LayersModel, images: tf.Tensor4D): OffsetR
 
 /**
  * The reference CNN's conv12, conv21, conv22 as tracer layers, top (conv22) first, with
- * the offsets of their offset layers ('<conv>_offset') from `fields`, or rigid where
- * `fields` lacks them (the regular CNN: pass {}).
+ * the offsets of their offset layers ('<conv>_offset') from `fields`, or their own
+ * per-tap offsets (DeformConv2D layers '<conv>') from `tapFields`, or rigid where both
+ * lack them (the regular CNN: pass {}).
  */
-export function cnnTraceLayers(fields: OffsetFields): TraceLayer[] {
+export function cnnTraceLayers(fields: OffsetFields, tapFields: TapOffsetFields = {}): TraceLayer[] {
   const layers: TraceLayer[] = [];
   let [height, width] = INPUT_SHAPE;
   for (const block of CONV_BLOCKS) {
     if (block.name !== 'conv11') {
+      const tapOffsets = tapFields[block.name];
       layers.push({
         name: block.name,
         stride: block.strides,
         inputHeight: height,
         inputWidth: width,
         offsets: fields[`${block.name}_offset`] ?? null,
+        ...(tapOffsets === undefined ? {} : { tapOffsets }),
       });
     }
     height = sameOutputSize(height, block.strides);

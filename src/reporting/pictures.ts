@@ -2,7 +2,8 @@
  * The pictures of `deformconv visualize` (and of the report), built from checkpoints and
  * the test set:
  *   offsets.png         sampling locations of one conv22 unit, regular vs deformable, plain and scaled digit
- *   offset-field.png    mean offset per pixel of each offset layer, as arrows
+ *                       (the reference's offset layers, or DCN / DCNv2's DeformConv2D layers)
+ *   offset-field.png    mean offset per pixel of each offset layer, as arrows (the reference's offset layers only)
  *   offsets-epochs.gif  the deformable sampling locations after each fine-tune epoch (needs offset snapshots)
  *   scaled-samples.png  test digits, plain and as the fixed scaled test set shows them
  *   curves.png          loss and accuracy per epoch of both stages, from the metrics JSON
@@ -12,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { imagesAsFloat, MnistSplit } from '../data/mnist';
-import { INPUT_SHAPE } from '../models/cnn';
+import { DeformType, INPUT_SHAPE } from '../models/cnn';
 import { UserError } from '../errors';
 import { evalImages, evalSet, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, scaledTestParams } from '../evaluation/evaluate';
 import { METRICS_FILE } from '../training/checkpoint';
@@ -20,7 +21,7 @@ import { loadTrainedModel, TrainingState } from '../training/train';
 import { arrowFieldFigure, FieldRow } from './arrow_field';
 import { CurvePoint, CurveSeries, CurveStage, curvesFigure } from './curves';
 import { listOffsetSnapshots, loadOffsetSnapshot } from './offset_snapshots';
-import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, offsetLayers, OffsetReadout, readOffsets } from './offsets';
+import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsets } from './offsets';
 import { writeGif, writePng } from './render';
 import { samplesGridFigure } from './samples_grid';
 import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
@@ -119,7 +120,7 @@ function variantTitle(pair: DigitPair, variant: number): string {
 }
 
 export interface OffsetFigureInput {
-  /** The deformable CNN (with offset layers). */
+  /** The deformable CNN (with offset layers, or DeformConv2D layers). */
   deform: tf.LayersModel;
   /** The regular CNN, for its predictions (its grid is rigid whatever its weights). */
   regular?: tf.LayersModel;
@@ -131,12 +132,67 @@ export interface OffsetFigureInput {
   deformLabel: string;
 }
 
-/** The sampling-location picture and the arrow-field picture for one test digit. */
-export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; field: Figure; units: [Unit, Unit] } {
-  if (offsetLayers(input.deform).length === 0) {
+/** What a DeformConv2D CNN's sampling-location points are (DCN and DCNv2 captions). */
+const TAP_POINTS =
+  'Its conv12, conv21 and conv22 are DeformConv2D layers, which learn one offset (dy, dx) per kernel tap at each output ' +
+  'position, so each point is exactly where its tap samples, nothing combined (where a lower unit sits at a moved, ' +
+  'fractional position, the offsets of the four nearest output positions are blended bilinearly). Points that read ' +
+  'only the zeros outside the input are not drawn.';
+
+/** How the pictures name a kind of deformable CNN and say how its points are placed. */
+interface DeformKindText {
+  /** In curve labels. */
+  short: string;
+  /** In titles and captions. */
+  name: string;
+  /** Above its panel of the sampling-location picture. */
+  heading: string;
+  /** The animation's caption: how its points are placed. */
+  points: string;
+  /** The sampling-location caption: how its points are placed. */
+  caption: string;
+}
+
+const DEFORM_KINDS: Readonly<Record<DeformType, DeformKindText>> = {
+  seed: {
+    short: 'deformable',
+    name: 'deformable CNN',
+    heading: 'deformable CNN: learned offsets',
+    points: `channels combined by ${CHANNEL_COMBINATION}`,
+    caption:
+      `Its offset layers learn one offset per channel; the picture combines the channels by ${CHANNEL_COMBINATION} (at ` +
+      `each pixel, the mean (dy, dx) of all channels, bilinearly interpolated between pixels), so each point is where that ` +
+      `mean offset moves a tap; single channels sample elsewhere around it. Taps in zero padding are not drawn.`,
+  },
+  dcn: {
+    short: 'DCN',
+    name: 'DCN model',
+    heading: 'DCN: learned offsets per kernel tap',
+    points: 'each tap moved by its own offset (DCN)',
+    caption: TAP_POINTS,
+  },
+  dcnv2: {
+    short: 'DCNv2',
+    name: 'DCNv2 model',
+    heading: 'DCNv2: learned offsets and masks per tap',
+    points: "each tap moved by its own offset, a dot's opacity following the product of the masks along its path (DCNv2)",
+    caption:
+      `${TAP_POINTS} DCNv2 also multiplies each tap's sample by a learned mask in (0, 1): a red dot's opacity is ` +
+      'proportional to the product of the masks along its path (the largest product at full strength).',
+  },
+};
+
+/**
+ * The sampling-location picture for one test digit, and the arrow-field picture for a
+ * CNN with the reference's offset layers (undefined for DCN: its offsets are per kernel
+ * tap at each output position, not one field over a layer's input grid).
+ */
+export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; field: Figure | undefined; units: [Unit, Unit] } {
+  const kind = modelDeformType(input.deform);
+  if (kind === null) {
     throw new UserError(
-      'the model given as the deformable CNN has no offset layers (ConvOffset2D); the offset pictures are drawn for the ' +
-        "reference's offset layers, not for a regular, bn-only or --deform-type dcn/dcnv2 checkpoint",
+      'the model given as the deformable CNN has no offset layers (ConvOffset2D) and no DeformConv2D layers; the offset ' +
+        'pictures need a deformable checkpoint, not a regular or bn-only one',
     );
   }
   const pair = digitPair(input.test, input.index);
@@ -145,17 +201,17 @@ export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; fie
     const regular = input.regular === undefined ? undefined : readOffsets(input.regular, pair.batch);
     const units = pair.images.map((image) => input.unit ?? unitOnInk(image, input.test.height, input.test.width)) as [Unit, Unit];
     const sampling = samplingFigure({
-      rows: traceRows(pair, units, deform, regular),
-      caption: samplingCaption(input.deformLabel, units),
+      rows: traceRows(pair, units, kind, deform, regular),
+      caption: samplingCaption(kind, input.deformLabel, units),
     });
-    const field = arrowFieldFigure({ rows: fieldRows(pair, deform), caption: fieldCaption(input.deformLabel) });
+    const field = kind === 'seed' ? arrowFieldFigure({ rows: fieldRows(pair, deform), caption: fieldCaption(input.deformLabel) }) : undefined;
     return { sampling, field, units };
   } finally {
     pair.batch.dispose();
   }
 }
 
-function traceRows(pair: DigitPair, units: Unit[], deform: OffsetReadout, regular: OffsetReadout | undefined): TraceRow[] {
+function traceRows(pair: DigitPair, units: Unit[], kind: DeformType, deform: OffsetReadout, regular: OffsetReadout | undefined): TraceRow[] {
   return pair.images.map((image, v) => ({
     title: variantTitle(pair, v),
     panels: [
@@ -166,10 +222,10 @@ function traceRows(pair: DigitPair, units: Unit[], deform: OffsetReadout, regula
         trace: traceSamplingLocations(cnnTraceLayers({}), units[v]),
       },
       {
-        heading: 'deformable CNN: learned offsets',
+        heading: DEFORM_KINDS[kind].heading,
         subheading: prediction(deform.probabilities[v]),
         ...digitImage(image),
-        trace: traceSamplingLocations(cnnTraceLayers(deform.fields[v]), units[v]),
+        trace: traceSamplingLocations(cnnTraceLayers(deform.fields[v], deform.tapFields[v]), units[v]),
       },
     ],
   }));
@@ -186,14 +242,11 @@ function unitsText(units: Unit[]): string {
     : `unit (${plain.row}, ${plain.col}) of conv22's 7x7 output for the plain digit, (${scaled.row}, ${scaled.col}) for the scaled one`;
 }
 
-function samplingCaption(deformLabel: string, units: Unit[]): string {
+function samplingCaption(kind: DeformType, deformLabel: string, units: Unit[]): string {
   return (
     `Where one output unit looks: ${unitsText(units)} (the unit nearest the ink's centre unless chosen), traced down through ` +
     `conv22 (stride 2), conv21 and conv12 (stride 2) to the input, as in Dai et al. 2017, Fig. 6. Left: the regular CNN, ` +
-    `whose grids are rigid. Right: the deformable CNN (${deformLabel}). Its offset layers learn one offset per channel; ` +
-    `the picture combines the channels by ${CHANNEL_COMBINATION} (at each pixel, the mean (dy, dx) of all channels, ` +
-    `bilinearly interpolated between pixels), so each point is where that mean offset moves a tap; single channels ` +
-    `sample elsewhere around it. Taps in zero padding are not drawn. ${samplingLegend('conv22', 3)}`
+    `whose grids are rigid. Right: the ${DEFORM_KINDS[kind].name} (${deformLabel}). ${DEFORM_KINDS[kind].caption} ${samplingLegend('conv22', 3)}`
   );
 }
 
@@ -238,6 +291,7 @@ export function animationFrames(
 ): Figure[] {
   const snapshots = listOffsetSnapshots(checkpointDir);
   if (snapshots.length < 2) return [];
+  const kind = modelDeformType(model) ?? 'seed';
   const pair = digitPair(test, index);
   try {
     return snapshots.map((snapshot) => {
@@ -245,12 +299,12 @@ export function animationFrames(
       const readout = readOffsets(model, pair.batch);
       const rows: TraceRow[] = [
         {
-          title: `deformable CNN, test digit ${pair.index} (label ${pair.label})`,
+          title: `${DEFORM_KINDS[kind].name}, test digit ${pair.index} (label ${pair.label})`,
           panels: pair.images.map((image, v) => ({
             heading: VARIANT_NAMES[v],
             subheading: prediction(readout.probabilities[v]),
             ...digitImage(image),
-            trace: traceSamplingLocations(cnnTraceLayers(readout.fields[v]), units[v]),
+            trace: traceSamplingLocations(cnnTraceLayers(readout.fields[v], readout.tapFields[v]), units[v]),
           })),
         },
       ];
@@ -259,7 +313,7 @@ export function animationFrames(
         title: when,
         rows,
         caption:
-          `Sampling locations of ${unitsText(units)} as the fine-tune goes on; channels combined by ${CHANNEL_COMBINATION}. ` +
+          `Sampling locations of ${unitsText(units)} as the fine-tune goes on; ${DEFORM_KINDS[kind].points}. ` +
           samplingLegend('conv22', 3),
       });
     });
@@ -371,7 +425,14 @@ export async function writePictures(options: WritePicturesOptions): Promise<Part
       const deformLabel = `${options.deform}, ${epoch} fine-tune epoch${epoch === 1 ? '' : 's'}${config.freezeBn ? ', BatchNorm frozen' : ''}`;
       const figures = offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
       written.offsets = await writePng(target('offsets'), figures.sampling);
-      written.field = await writePng(target('field'), figures.field);
+      if (figures.field !== undefined) {
+        written.field = await writePng(target('field'), figures.field);
+      } else {
+        log(
+          `${options.deform} is a --deform-type ${config.deformType} checkpoint: ${PICTURE_FILES.field} not drawn (DeformConv2D ` +
+            `offsets are per kernel tap at each output position, not one field per pixel; ${PICTURE_FILES.offsets} shows them)`,
+        );
+      }
       const frames = animationFrames(deform.model, options.deform, options.test, index, figures.units, config.epochs);
       if (frames.length > 0) {
         const delays = frames.map((_, i) => (i === frames.length - 1 ? LAST_FRAME_DELAY_MS : FRAME_DELAY_MS));
@@ -397,5 +458,6 @@ export async function writePictures(options: WritePicturesOptions): Promise<Part
 
 function deformCurve(dir: string): CurveSeries {
   const metrics = readStageMetrics(dir);
-  return { label: metrics.config.freezeBn ? 'deformable, offsets only' : 'deformable, offsets + BN', epochs: metrics.epochs };
+  const { short } = DEFORM_KINDS[metrics.config.deformType ?? 'seed'];
+  return { label: `${short}, offsets${metrics.config.freezeBn ? ' only' : ' + BN'}`, epochs: metrics.epochs };
 }

@@ -7,6 +7,8 @@
  *   bn-only       the regular CNN (no offset layers), BatchNorm alone trainable;
  *   offsets-only  the deformable CNN with BatchNorm frozen (--freeze-bn);
  *   offsets-bn    the deformable CNN as the reference (reproduce's run is its first seed);
+ *   dcn, dcnv2    the deformable CNN with --deform-type dcn / dcnv2 (the paper's deformable
+ *                 convolution: conv12, conv21, conv22 as DeformConv2D layers), BatchNorm trainable;
  * each with `runs` seeds (reproduce's seed, +1, ...), into checkpoints/report/<variant>-seed-<s>.
  * Runs already trained are reused and unfinished ones resumed, and each evaluation is
  * cached beside its checkpoint, so an interrupted report continues where it stopped.
@@ -37,6 +39,8 @@ const FINETUNES: ReadonlyArray<{ variant: Exclude<ReportVariant, 'regular'>; set
   { variant: 'bn-only', settings: { control: 'bn-only', freezeBn: false } },
   { variant: 'offsets-only', settings: { control: null, freezeBn: true } },
   { variant: 'offsets-bn', settings: { control: null, freezeBn: false } },
+  { variant: 'dcn', settings: { deformType: 'dcn', control: null, freezeBn: false } },
+  { variant: 'dcnv2', settings: { deformType: 'dcnv2', control: null, freezeBn: false } },
 ];
 
 /** What `reproduce` wrote to results/metrics.json (the fields the report reads). */
@@ -148,6 +152,8 @@ export async function runReport(options: ReportOptions = {}): Promise<ReportResu
     'bn-only': [],
     'offsets-only': [],
     'offsets-bn': [],
+    dcn: [],
+    dcnv2: [],
   };
   const seeds = Array.from({ length: runs }, (_, k) => metrics.seed + k);
   for (const seed of seeds) {

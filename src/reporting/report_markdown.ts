@@ -1,24 +1,33 @@
 /**
- * results/REPORT.md: the extended results table (the reference's two models plus the
- * control runs that separate the offsets from BatchNorm re-adapting), what the control
- * shows, the run configurations, backend and time taken, and the pictures. Pure: it
- * formats a ReportData, which report.ts measures.
+ * results/REPORT.md: the extended results table (the reference's two models, the control
+ * runs that separate the offsets from BatchNorm re-adapting, and the paper's deformable
+ * convolution, DCN and DCNv2, in place of the reference's offset layers), what the control
+ * and the DCN rows show, the run configurations, backend and time taken, and the
+ * pictures. Pure: it formats a ReportData, which report.ts measures.
  */
 
 import { Accuracies } from '../evaluation/table';
 import { PICTURE_FILES, PictureName } from './pictures';
 
-/** The four models of the extended table. */
-export type ReportVariant = 'regular' | 'bn-only' | 'offsets-only' | 'offsets-bn';
+/** The models of the extended table. */
+export type ReportVariant = 'regular' | 'bn-only' | 'offsets-only' | 'offsets-bn' | 'dcn' | 'dcnv2';
 
-export const REPORT_VARIANTS: readonly ReportVariant[] = ['regular', 'bn-only', 'offsets-only', 'offsets-bn'];
+export const REPORT_VARIANTS: readonly ReportVariant[] = ['regular', 'bn-only', 'offsets-only', 'offsets-bn', 'dcn', 'dcnv2'];
+
+/** The rows with the paper's deformable convolution (finetune-deform --deform-type dcn|dcnv2). */
+const DCN_VARIANTS = ['dcn', 'dcnv2'] as const;
 
 export const VARIANT_LABELS: Readonly<Record<ReportVariant, string>> = {
   regular: 'Regular CNN (no fine-tune)',
   'bn-only': 'BN-only control: regular CNN, BatchNorm fine-tuned',
   'offsets-only': 'Deformable CNN, offsets only (--freeze-bn)',
   'offsets-bn': "Deformable CNN, offsets + BatchNorm (the reference's recipe)",
+  dcn: 'DCN (DeformConv2D, offsets per kernel tap) + BatchNorm',
+  dcnv2: 'DCNv2 (modulated: offsets + mask per tap) + BatchNorm',
 };
+
+/** The DCN rows' short names in the prose. */
+const DCN_NAMES: Readonly<Record<(typeof DCN_VARIANTS)[number], string>> = { dcn: 'DCN', dcnv2: 'DCNv2' };
 
 /** What each variant trains on scaled MNIST. */
 export const VARIANT_TRAINS: Readonly<Record<ReportVariant, string>> = {
@@ -26,6 +35,8 @@ export const VARIANT_TRAINS: Readonly<Record<ReportVariant, string>> = {
   'bn-only': 'BatchNorm (gamma, beta, moving statistics)',
   'offsets-only': 'the 3 offset layers',
   'offsets-bn': 'the 3 offset layers and BatchNorm',
+  dcn: 'the offset convolutions of conv12, conv21, conv22 (DeformConv2D) and BatchNorm',
+  dcnv2: 'the offset and mask convolutions of conv12, conv21, conv22 (DeformConv2D) and BatchNorm',
 };
 
 /** One trained model, measured. */
@@ -110,10 +121,21 @@ function standardError(p: number, n: number): number {
   return Math.sqrt((p * (1 - p)) / n);
 }
 
+/**
+ * What "noise" means in the findings: twice the larger of the sampling standard error of
+ * an accuracy near `near`'s mean and the seed-to-seed standard deviations of `compared`.
+ */
+function noiseLevel(near: Summary, compared: readonly Summary[], count: number): number {
+  return 2 * Math.max(standardError(near.mean, count), ...compared.map((s) => s.std ?? 0));
+}
+
+/** The models of the control, in the order the prose names them. */
+const CONTROL_VARIANTS = ['regular', 'bn-only', 'offsets-only', 'offsets-bn'] as const;
+
 /** The paragraph that says what the control shows, from the scaled-test means. */
 export function controlFindings(data: ReportData): string[] {
   const scaled = (v: ReportVariant): Summary | undefined => variantSummary(data.runs[v], 'scaled');
-  const [regular, bnOnly, offsetsOnly, both] = REPORT_VARIANTS.map(scaled);
+  const [regular, bnOnly, offsetsOnly, both] = CONTROL_VARIANTS.map(scaled);
   if (regular === undefined || bnOnly === undefined || offsetsOnly === undefined || both === undefined) {
     return ['Not every model was measured, so the control cannot be read.'];
   }
@@ -124,7 +146,7 @@ export function controlFindings(data: ReportData): string[] {
       `${pct(offsetsOnly.mean)} (${points(gain(offsetsOnly))}); offsets and BatchNorm together, the reference's recipe, reach ` +
       `${pct(both.mean)} (${points(gain(both))}).`,
   ];
-  const noise = 2 * Math.max(standardError(both.mean, data.test.count), ...[bnOnly, offsetsOnly, both].map((s) => s.std ?? 0));
+  const noise = noiseLevel(both, [bnOnly, offsetsOnly, both], data.test.count);
   if (gain(both) <= noise) {
     lines.push(
       `The reference's recipe did not clearly improve on the regular CNN in this run (within ${(noise * 100).toFixed(2)} points), ` +
@@ -156,7 +178,7 @@ export function controlFindings(data: ReportData): string[] {
       lines.push('Either part alone comes within the noise of the two together.');
     }
   }
-  const plain = REPORT_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
+  const plain = CONTROL_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
   lines.push(
     `On plain test digits (what the fine-tunes may forget): regular ${pct(plain[0].mean)}, BN-only ${pct(plain[1].mean)} ` +
       `(${points(plain[1].mean - plain[0].mean)}), offsets only ${pct(plain[2].mean)} (${points(plain[2].mean - plain[0].mean)}), ` +
@@ -170,6 +192,66 @@ export function controlFindings(data: ReportData): string[] {
       (runs > 1
         ? `Each fine-tune ran with ${runs} seeds (mean ± standard deviation).`
         : 'Each fine-tune ran once (one seed); `deformconv report --runs K` repeats them with K seeds for a spread.'),
+  );
+  return lines;
+}
+
+/**
+ * The paragraph on the DCN rows: the paper's deformable convolution against the
+ * reference's offset layers (and the BN-only control), from the scaled-test means.
+ */
+export function dcnFindings(data: ReportData): string[] {
+  const summary = (v: ReportVariant, test: 'plain' | 'scaled'): Summary | undefined => variantSummary(data.runs[v], test);
+  const regular = summary('regular', 'scaled');
+  const reference = summary('offsets-bn', 'scaled');
+  const bnOnly = summary('bn-only', 'scaled');
+  const measured = DCN_VARIANTS.flatMap((v) => {
+    const scaled = summary(v, 'scaled');
+    return scaled === undefined ? [] : [{ name: DCN_NAMES[v], scaled, plain: summary(v, 'plain') as Summary }];
+  });
+  if (regular === undefined || reference === undefined || measured.length === 0) {
+    return ['Not every model was measured, so the DCN rows cannot be compared.'];
+  }
+  const noise = noiseLevel(reference, [reference, ...(bnOnly === undefined ? [] : [bnOnly]), ...measured.map((m) => m.scaled)], data.test.count);
+  const withinNoise = (difference: number): boolean => Math.abs(difference) <= noise;
+  const against = (difference: number, what: string): string =>
+    withinNoise(difference)
+      ? `comes within the noise of ${what}`
+      : `${difference > 0 ? 'beats' : 'falls short of'} ${what} by ${Math.abs(difference * 100).toFixed(2)} points`;
+  const lines = [
+    "With the paper's deformable convolution in place of the reference's offset layers, and the same recipe, the scaled " +
+      `test digits score ${measured.map((m) => `${pct(m.scaled.mean)} with ${m.name} (${points(m.scaled.mean - regular.mean)} points over the regular CNN)`).join(' and ')}, ` +
+      `against ${pct(reference.mean)} (${points(reference.mean - regular.mean)}) with the reference's per-channel offsets.`,
+  ];
+  const notImproved = measured.filter((m) => m.scaled.mean - regular.mean <= noise).map((m) => m.name);
+  if (notImproved.length > 0) {
+    lines.push(
+      `${notImproved.join(' and ')} did not clearly improve on the regular CNN in this run (within ${(noise * 100).toFixed(2)} points); ` +
+        'train longer (see the run configuration).',
+    );
+  }
+  lines.push(
+    measured
+      .map((m) => {
+        const overBn = bnOnly === undefined ? undefined : m.scaled.mean - bnOnly.mean;
+        return (
+          `${m.name} ${against(m.scaled.mean - reference.mean, "the reference's offset layers")}` +
+          (overBn === undefined
+            ? ''
+            : `; on top of BatchNorm alone (the BN-only control) its offsets add ${points(overBn)} points${withinNoise(overBn) ? ', within the noise' : ''}`) +
+          '.'
+        );
+      })
+      .join(' '),
+  );
+  if (measured.length === 2) {
+    const maskAdds = measured[1].scaled.mean - measured[0].scaled.mean;
+    lines.push(`DCNv2 against DCN (what the mask adds): ${points(maskAdds)} points (${withinNoise(maskAdds) ? 'within' : 'beyond'} the noise).`);
+  }
+  const regularPlain = summary('regular', 'plain') as Summary;
+  lines.push(
+    `On plain test digits: ${measured.map((m) => `${m.name} ${pct(m.plain.mean)} (${points(m.plain.mean - regularPlain.mean)})`).join(', ')}, ` +
+      `against the regular CNN's ${pct(regularPlain.mean)}. "Noise" is as defined above, here ${(noise * 100).toFixed(2)} points.`,
   );
   return lines;
 }
@@ -243,10 +325,22 @@ export function reportMarkdown(data: ReportData): string {
       'trainable; the offsets-only row freezes BatchNorm (it then normalises with the regular CNN\'s statistics).',
     '',
   );
+  lines.push("## The paper's deformable convolution (DCN, DCNv2)", '');
+  lines.push(...dcnFindings(data).flatMap((line) => [line, '']));
+  lines.push(
+    "Why these rows: the reference's offset layer is not the paper's deformable convolution. It gives one (dy, dx) per " +
+      'channel and pixel and resamples the feature map in front of an ordinary convolution; Dai et al. give one (dy, dx) ' +
+      'per kernel tap at each output position, shared by the channels, and DCNv2 (Zhu et al.) adds a learned mask per tap. ' +
+      'The DCN rows (`finetune-deform --deform-type dcn|dcnv2`) make conv12, conv21 and conv22 DeformConv2D layers that ' +
+      'keep their trained weights, frozen, with offset (and mask) convolutions that start at zero offsets, so the model ' +
+      'starts out computing exactly the regular CNN; those convolutions and BatchNorm then learn with the recipe above.',
+    '',
+  );
   lines.push('## Run configuration', '');
   lines.push(
-    'All fine-tunes start from the same regular-CNN checkpoint, freeze conv11, conv12, conv21, conv22 and fc1, use Adam and ' +
-      'draw fresh random zoom/shift transforms every epoch. The regular CNN is trained once; `--runs` repeats only the fine-tunes.',
+    'All fine-tunes start from the same regular-CNN checkpoint, freeze conv11, conv12, conv21, conv22 and fc1 (in the DCN ' +
+      'rows, the kernels and biases of the DeformConv2D layers), use Adam and draw fresh random zoom/shift transforms every ' +
+      'epoch. The regular CNN is trained once; `--runs` repeats only the fine-tunes.',
     '',
   );
   lines.push('| Model | Epochs | Training images | Batch | Learning rate | Augmentation resampling | Seeds | Training time per run | Evaluation time per run |');
@@ -255,13 +349,13 @@ export function reportMarkdown(data: ReportData): string {
   lines.push('');
   lines.push(`Backend: ${backendText(data.backend)}.`);
   if (data.reportBackend !== undefined && data.reportBackend.name !== data.backend.name) {
-    lines.push(`The report's own runs (controls and extra seeds) ran on ${backendText(data.reportBackend)}.`);
+    lines.push(`The report's own runs (controls, DCN rows and extra seeds) ran on ${backendText(data.reportBackend)}.`);
   }
   lines.push('');
   const r = data.seconds.reproduce;
   lines.push(
     `Time taken: \`reproduce\` ${duration(r.total)} (regular CNN ${duration(r.regular)}, fine-tune ${duration(r.deform)}, ` +
-      `evaluation ${duration(r.evaluation)}); \`report\` ${duration(data.seconds.report)} (the control runs, extra seeds, ` +
+      `evaluation ${duration(r.evaluation)}); \`report\` ${duration(data.seconds.report)} (the control runs, DCN runs, extra seeds, ` +
       'their evaluation and the pictures; runs already trained are reused).',
     '',
   );
@@ -271,7 +365,12 @@ export function reportMarkdown(data: ReportData): string {
   }
   lines.push('');
   lines.push('## Pictures', '');
-  lines.push(`The offset pictures show test digit ${data.pictureIndex} and the deformable CNN of the reference's recipe (first seed).`, '');
+  lines.push(
+    `The offset pictures show test digit ${data.pictureIndex} and the deformable CNN of the reference's recipe (first seed). ` +
+      '`deformconv visualize --deform <a DCN checkpoint above>` draws the sampling locations of a DCN row the same way, ' +
+      'with each tap moved by its own offset.',
+    '',
+  );
   for (const name of Object.keys(PICTURE_FILES) as PictureName[]) {
     const file = data.pictures[name];
     if (file === undefined) continue;
@@ -283,7 +382,7 @@ export function reportMarkdown(data: ReportData): string {
   lines.push('## Reference', '');
   lines.push(
     "The reference's numbers are from the Keras/TensorFlow project of EXPERIMENT.md (a 2017 GPU run; its scaled test set " +
-      'was redrawn at every evaluation). It did not run either control.',
+      'was redrawn at every evaluation). It did not run either control, nor the paper\'s deformable convolution (DCN).',
     '',
   );
   return lines.join('\n');

@@ -1,7 +1,8 @@
 /**
  * The sampling-location picture (Dai et al. 2017, Fig. 6 style): a digit with the
  * traced unit (green), its 9 sampling points in the top layer (blue rings) and the 9^3
- * points they reach at the input (red dots), one panel per model.
+ * points they reach at the input (red dots), one panel per model. A dot's opacity is
+ * proportional to its weight (DCNv2's masks; all equal otherwise).
  */
 
 import { SamplingTrace } from './tracer';
@@ -39,6 +40,8 @@ const ROW_TITLE = 24;
 const HEADING = 34;
 const ROW_GAP = 14;
 const CAPTION_SIZE = 12;
+/** Opacity of the heaviest red dot: points stay visible where few coincide, darker where many do. */
+const POINT_OPACITY = 0.45;
 
 /** The standard legend of the picture, for captions. */
 export function samplingLegend(topName: string, levels: number): string {
@@ -85,9 +88,11 @@ function tracePanel(panel: TracePanel, x0: number, y0: number): string {
   const sy = (imageY: number): number => y0 + (imageY + 0.5) * cell;
   // Light ink (strength 0.45), so the points over it stay visible.
   const parts = [grayImage(panel.image, panel.height, panel.width, x0, y0, cell, 0.45)];
-  const bottom = trace.levels[trace.levels.length - 1];
+  const bottom = trace.levels[trace.levels.length - 1].filter((p) => !p.padding);
+  const heaviest = Math.max(0, ...bottom.map((p) => p.weight));
   for (const p of bottom) {
-    if (!p.padding) parts.push(el('circle', { cx: sx(p.imageX), cy: sy(p.imageY), r: 1.9, fill: COLORS.point, 'fill-opacity': 0.45 }));
+    const opacity = heaviest > 0 ? (POINT_OPACITY * p.weight) / heaviest : POINT_OPACITY;
+    parts.push(el('circle', { cx: sx(p.imageX), cy: sy(p.imageY), r: 1.9, fill: COLORS.point, 'fill-opacity': opacity }));
   }
   if (trace.levels.length > 1) {
     for (const p of trace.levels[0]) {

@@ -18,8 +18,9 @@ const MAX_RUNS = 20;
 export function reportCommand(): Command {
   return new Command('report')
     .description(
-      'after reproduce: fine-tune the controls (BN-only regular CNN; deformable CNN with --freeze-bn) with the same recipe, ' +
-        'evaluate all four models, draw the pictures and write <out>/results/REPORT.md',
+      'after reproduce: fine-tune the controls (BN-only regular CNN; deformable CNN with --freeze-bn) and the paper\'s ' +
+        'deformable convolution (--deform-type dcn and dcnv2) with the same recipe, evaluate all six models, draw the ' +
+        'pictures and write <out>/results/REPORT.md',
     )
     .option('--out <dir>', "reproduce's --out (holds checkpoints/ and results/)", '.')
     .option('--runs <k>', 'repeat each fine-tune with K seeds and report mean and standard deviation', intInRange(1, MAX_RUNS), 1)

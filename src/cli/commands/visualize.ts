@@ -32,9 +32,10 @@ export function visualizeCommand(): Command {
   return new Command('visualize')
     .description(
       `draw ${Object.values(PICTURE_FILES).join(', ')}: the sampling locations and offset fields of the deformable CNN on a ` +
-        'test digit, the per-epoch animation, the scaled test digits and the training curves',
+        'test digit, the per-epoch animation, the scaled test digits and the training curves (for a --deform-type dcn/dcnv2 ' +
+        'checkpoint, the sampling locations of its per-tap offsets, without the offset field)',
     )
-    .option('--deform <dir>', `deformable-CNN checkpoint (default ${STAGE_SPECS.deform.defaults.out}, skipped if absent)`)
+    .option('--deform <dir>', `deformable-CNN checkpoint, any --deform-type (default ${STAGE_SPECS.deform.defaults.out}, skipped if absent)`)
     .option('--regular <dir>', `regular-CNN checkpoint, for its predictions and curves (default ${STAGE_SPECS.regular.defaults.out}, skipped if absent)`)
     .option('--index <n>', 'the test digit to draw the offsets on', nonNegativeInt, 0)
     .option('--unit <row,col>', "the conv22 unit to trace (default: the unit nearest the digit's ink)", parseUnit)
