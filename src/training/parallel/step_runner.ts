@@ -168,16 +168,17 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
 
   /** Averages the replicas' gradients and moving statistics, weighted by shard size. */
   const combine = (own: tf.Tensor[], sizes: number[], total: number): void => {
-    const ownFlat = new Float32Array(gradLayout.total + stateLayout.total);
-    gradLayout.write(own, ownFlat);
-    stateLayout.write(stateVariables, ownFlat.subarray(gradLayout.total));
-    const sources = [ownFlat, ...workers.slice(0, sizes.length - 1).map((w) => w.results)];
-    const sum = new Float64Array(ownFlat.length);
-    sources.forEach((source, k) => {
-      const weight = sizes[k] / total;
-      for (let i = 0; i < sum.length; i++) sum[i] += weight * source[i];
-    });
-    const average = Float32Array.from(sum);
+    const average = new Float32Array(gradLayout.total + stateLayout.total);
+    gradLayout.write(own, average);
+    stateLayout.write(stateVariables, average.subarray(gradLayout.total));
+    // One pass, summing in double precision: the sum of size-weighted terms rounds once.
+    const others = workers.slice(0, sizes.length - 1).map((w) => w.results);
+    const shares = sizes.map((size) => size / total);
+    for (let i = 0; i < average.length; i++) {
+      let sum = shares[0] * average[i];
+      for (let k = 0; k < others.length; k++) sum += shares[k + 1] * others[k][i];
+      average[i] = sum;
+    }
     tf.tidy(() => {
       optimizer.applyGradients(
         variables.map((v, i) => ({ name: v.name, tensor: tf.tensor(gradLayout.view(average, i), v.shape, 'float32') })),
