@@ -1,39 +1,18 @@
 /** The compiled CLI as a user runs it (npm ci builds dist/ through `prepare`). */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { CliRun, expectOneLineError, runCli } from './helpers/cli';
 import { installed } from './helpers/packages';
 
-const CLI = path.resolve(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'deformconv-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI in the scratch directory, with DEBUG and DEFORMCONV_BACKEND unset unless given. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const { DEBUG: _debug, DEFORMCONV_BACKEND: _backend, ...base } = process.env;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: scratch, env: { ...base, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
-
-/** The failure is exactly one line on stderr, starting with "error: ". */
-function expectOneLineError(run: Run, code: number, pattern: RegExp): void {
-  expect(run.code, run.stderr).toBe(code);
-  const errorLines = run.stderr.split('\n').filter((line) => line.startsWith('error: '));
-  expect(errorLines).toHaveLength(1);
-  expect(errorLines[0]).toMatch(pattern);
-  expect(run.stderr).not.toMatch(/^\s+at /m);
+/** Runs the CLI in the scratch directory. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { cwd: scratch, env });
 }
 
 describe.concurrent('help', () => {

@@ -79,12 +79,13 @@ export function output(run: CliRun): string {
   return `${run.stderr}${run.stdout}`;
 }
 
-/** The failure is exactly one `error: ` line on stderr matching `pattern`, with the exit code `code`. */
+/** The failure is exactly one `error: ` line on stderr matching `pattern`, no stack trace, and the exit code `code`. */
 export function expectOneLineError(run: CliRun, code: number, pattern: RegExp): void {
   expect(run.code, output(run)).toBe(code);
   const errorLines = run.stderr.split('\n').filter((line) => line.startsWith('error: '));
   expect(errorLines, run.stderr).toHaveLength(1);
   expect(errorLines[0]).toMatch(pattern);
+  expect(run.stderr).not.toMatch(/^\s+at /m);
 }
 
 /**
