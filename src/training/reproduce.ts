@@ -43,7 +43,7 @@ export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   },
   quick: {
     description:
-      'for a 2-core CPU (about 25 minutes on wasm): 3 epochs of the regular CNN on all 60,000 images and ' +
+      'for a 2-core CPU (about 20 minutes on wasm): 3 epochs of the regular CNN on all 60,000 images and ' +
       '1 fine-tune epoch on 15,000 scaled ones, both data-parallel over 2 threads; full test sets',
     stages: {
       regular: { epochs: 3, valLimit: 2000, threads: 2 },
