@@ -9,10 +9,14 @@
  *   npm run bench                 a table
  *   npm run bench -- --json       one JSON object on stdout
  *   options: --threads N (default: the machine's cores), --batch N (32),
- *            --rounds N (timed rounds, 5), --backend NAME (wasm)
+ *            --rounds N (timed rounds, 5), --burst N (consecutive calls per figure and
+ *            round, 3), --backend NAME (wasm)
  *
  * Timings are medians over warm rounds; within a round every figure is taken once, one
  * after the other, so ratios between figures hold even on a machine whose load drifts.
+ * A figure is the mean of a burst of consecutive calls, as a training loop makes them:
+ * a single call after the other figures' work finds the worker threads idle and cold,
+ * which a training run never does.
  * Inputs are random (no MNIST needed): speed does not depend on the values.
  */
 import * as os from 'node:os';
@@ -39,6 +43,7 @@ interface Options {
   threads: number;
   batch: number;
   rounds: number;
+  burst: number;
   backend: BackendChoice;
 }
 
@@ -57,6 +62,7 @@ function parseOptions(argv: string[]): Options {
       threads: { type: 'string' },
       batch: { type: 'string' },
       rounds: { type: 'string' },
+      burst: { type: 'string' },
       backend: { type: 'string' },
     },
   });
@@ -65,6 +71,7 @@ function parseOptions(argv: string[]): Options {
     threads: positiveInteger(values.threads, 'threads', os.availableParallelism()),
     batch: positiveInteger(values.batch, 'batch', 32),
     rounds: positiveInteger(values.rounds, 'rounds', 5),
+    burst: positiveInteger(values.burst, 'burst', 3),
     backend: parseBackendChoice(values.backend ?? 'wasm', '--backend'),
   };
 }
@@ -72,14 +79,17 @@ function parseOptions(argv: string[]): Options {
 
 type Timed = Record<string, () => Promise<void>>;
 
-/** Runs every task once per round, `warmup` untimed rounds first; the median ms of each. */
-async function timeRounds(tasks: Timed, warmup: number, rounds: number): Promise<Record<string, number>> {
+/**
+ * Runs every task `burst` times in a row per round, `warmup` untimed rounds first; the
+ * median over rounds of each task's mean ms per call.
+ */
+async function timeRounds(tasks: Timed, warmup: number, rounds: number, burst: number): Promise<Record<string, number>> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(tasks).map((k) => [k, []]));
   for (let round = 0; round < warmup + rounds; round++) {
     for (const [name, task] of Object.entries(tasks)) {
       const start = performance.now();
-      await task();
-      if (round >= warmup) times[name].push(performance.now() - start);
+      for (let call = 0; call < burst; call++) await task();
+      if (round >= warmup) times[name].push((performance.now() - start) / burst);
     }
   }
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
@@ -104,6 +114,7 @@ async function benchModel(
   batch: number,
   warmup: number,
   rounds: number,
+  burst: number,
 ): Promise<{ forward: number; train1: number; train: number; threads: number }> {
   const { xs, ys } = randomBatch(batch);
   const inference = build();
@@ -137,7 +148,7 @@ async function benchModel(
         await many.step(xs, ys);
       };
     }
-    const medians = await timeRounds(tasks, warmup, rounds);
+    const medians = await timeRounds(tasks, warmup, rounds, burst);
     return { forward: medians.forward, train1: medians.train1, train: medians.train ?? medians.train1, threads: many.threads };
   } finally {
     await Promise.all(runners.map((r) => r.dispose()));
@@ -160,10 +171,10 @@ async function main(): Promise<void> {
   // Data-parallel workers exist for backends that use one core (wasm, cpu).
   const threads = backend.name === 'wasm' || backend.name === 'cpu' ? options.threads : 1;
   log(`${formatBackend(backend)}; ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores`);
-  log(`batch ${options.batch}, ${threads} thread(s), ${options.rounds} timed rounds...`);
+  log(`batch ${options.batch}, ${threads} thread(s), ${options.rounds} timed rounds of ${options.burst} calls...`);
 
   log('regular CNN...');
-  const regular = await benchModel(() => buildRegularCnn({ seed: 1 }), 1e-3, threads, options.batch, 3, options.rounds * 2);
+  const regular = await benchModel(() => buildRegularCnn({ seed: 1 }), 1e-3, threads, options.batch, 3, options.rounds * 2, options.burst);
   log('deformable CNN (fine-tune: offsets and BatchNorm learn)...');
   const deform = await benchModel(
     () => buildDeformCnn({ seed: 1, trainableBase: false }),
@@ -172,6 +183,7 @@ async function main(): Promise<void> {
     options.batch,
     1,
     options.rounds,
+    options.burst,
   );
   log('deformSample...');
   const sample: DeformSampleBenchResult = await benchDeformSample({ timedRuns: options.rounds });
@@ -215,6 +227,7 @@ async function main(): Promise<void> {
       load_average_1min: [loadBefore, os.loadavg()[0]].map((l) => Math.round(l * 100) / 100),
     },
     rounds: options.rounds,
+    burst: options.burst,
   };
 
   if (options.json) {
