@@ -57,7 +57,12 @@ function exportsFor(backend: BackendWasm): SimdExports {
     const memory = (backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
     if (memory === undefined) throw new Error("this tfjs wasm backend does not expose its memory ('asm.memory'); deformconv's wasm kernels need it");
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(decodeBase64(shared ? SIMD_KERNELS_SHARED_MEMORY_BASE64 : SIMD_KERNELS_BASE64));
+    let module: WebAssembly.Module;
+    try {
+      module = new WebAssembly.Module(decodeBase64(shared ? SIMD_KERNELS_SHARED_MEMORY_BASE64 : SIMD_KERNELS_BASE64));
+    } catch (err) {
+      throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`);
+    }
     kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
     instances.set(backend, kernels);
   }
