@@ -9,19 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
+import { packageRoot } from '../src/version';
 
-/** The repository root: the nearest folder above this file with a package.json (this runs from scripts/ and dist/scripts/). */
-function repositoryRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-const SIMD_DIR = path.join(repositoryRoot(), 'src', 'kernels', 'wasm', 'simd');
+const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
 export const WAT_FILE = path.join(SIMD_DIR, 'kernels.wat');
 export const BINARY_MODULE_FILE = path.join(SIMD_DIR, 'kernels_binary.ts');
 

