@@ -9,6 +9,7 @@
  * order t*Cin + c, with c = g*Cg + cg.
  */
 import * as tf from '@tensorflow/tfjs';
+import { cornerIndices } from './bilinear_portable';
 import { columnsShape, DeformConvGeometry } from './kernel_names';
 
 /** Linear interpolation along one axis with zeros outside it, shaped like the coordinates. */
@@ -106,17 +107,7 @@ function sampling(x: tf.Tensor4D, offsets: tf.Tensor4D, mask: tf.Tensor4D | null
     tf.reshape(tf.range(0, batch * imageRows, imageRows, 'int32'), [batch, 1, 1, 1, 1]),
     tf.range(0, groups, 1, 'int32'),
   );
-  // int32 scalars: plain numbers would turn the index arithmetic into float32.
-  const rowStride = tf.scalar(width * groups, 'int32');
-  const colStride = tf.scalar(groups, 'int32');
-  const index = (row: tf.Tensor, col: tf.Tensor) =>
-    tf.add(batchAndGroup, tf.add(tf.mul(row, rowStride), tf.mul(col, colStride)));
-  const indices = tf.stack([
-    index(rows.lo, cols.lo),
-    index(rows.lo, cols.hi),
-    index(rows.hi, cols.lo),
-    index(rows.hi, cols.hi),
-  ]);
+  const indices = cornerIndices(batchAndGroup, rows, cols, width * groups, groups);
   const image = tf.reshape(x, [batch * imageRows, channels / groups]);
   return {
     rows,

@@ -9,6 +9,7 @@
  * corners is cheaper than the four that autodiff would build.
  */
 import * as tf from '@tensorflow/tfjs';
+import { cornerIndices } from './bilinear_portable';
 
 /** Linear interpolation along one axis, as tensors shaped like the coordinates. */
 interface AxisWeights {
@@ -55,17 +56,7 @@ function corners(x: tf.Tensor4D, offsets: tf.Tensor4D): Corners {
     tf.reshape(tf.range(0, batch * imageSize, imageSize, 'int32'), [batch, 1, 1, 1]),
     tf.reshape(tf.range(0, channels, 1, 'int32'), [1, 1, 1, channels]),
   );
-  // int32 scalars: plain numbers would turn the index arithmetic into float32.
-  const rowStride = tf.scalar(width * channels, 'int32');
-  const colStride = tf.scalar(channels, 'int32');
-  const index = (row: tf.Tensor, col: tf.Tensor) =>
-    tf.add(batchAndChannel, tf.add(tf.mul(row, rowStride), tf.mul(col, colStride)));
-  const indices = tf.stack([
-    index(rows.lo, cols.lo),
-    index(rows.lo, cols.hi),
-    index(rows.hi, cols.lo),
-    index(rows.hi, cols.hi),
-  ]);
+  const indices = cornerIndices(batchAndChannel, rows, cols, width * channels, channels);
   return { rows, cols, indices, values: tf.unstack(tf.gather(tf.reshape(x, [-1]), indices)) };
 }
 
