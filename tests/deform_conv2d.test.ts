@@ -7,6 +7,7 @@ import { UserError } from '../src/errors';
 import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2d';
 import { DeformConv2dOptions, deformConv2d, deformConv2dPortable } from '../src/ops/deform_conv2d';
 import { mulberry32 as rng } from './helpers/random';
+import { worstError } from './helpers/close';
 
 type Op = typeof deformConv2d;
 type Shape4 = [number, number, number, number];
@@ -231,16 +232,8 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   expect(actual.length, what).toBe(expected.length);
   let scale = 1;
   for (let k = 0; k < expected.length; k++) scale = Math.max(scale, Math.abs(expected[k]));
-  let worst = 0;
-  let worstAt = -1;
-  for (let k = 0; k < actual.length; k++) {
-    const error = Math.abs(actual[k] - expected[k]);
-    if (!(error <= worst)) {
-      worst = error;
-      worstAt = k;
-    }
-  }
-  expect(worst, `${what}: worst error at element ${worstAt} (scale ${scale})`).toBeLessThanOrEqual(tolerance * scale);
+  const { error, at } = worstError(actual, expected);
+  expect(error, `${what}: worst error at element ${at} (scale ${scale})`).toBeLessThanOrEqual(tolerance * scale);
 }
 
 function expectRunsClose(actual: Run, expected: Run, tolerance: number, what: string): void {

@@ -6,6 +6,7 @@ import { BilinearPoint } from '../src/ops/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
 import { mulberry32 as rng } from './helpers/random';
+import { worstError } from './helpers/close';
 
 type Shape = [number, number, number, number];
 type Sampler = (x: tf.Tensor4D, offsets: tf.Tensor4D) => tf.Tensor4D;
@@ -119,16 +120,8 @@ function run(sampler: Sampler, shape: Shape, x: Float32Array, offsets: Float32Ar
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
   expect(actual.length, what).toBe(expected.length);
-  let worst = 0;
-  let worstAt = -1;
-  for (let k = 0; k < actual.length; k++) {
-    const error = Math.abs(actual[k] - expected[k]);
-    if (!(error <= worst)) {
-      worst = error;
-      worstAt = k;
-    }
-  }
-  expect(worst, `${what}: worst error at element ${worstAt}`).toBeLessThanOrEqual(tolerance);
+  const { error, at } = worstError(actual, expected);
+  expect(error, `${what}: worst error at element ${at}`).toBeLessThanOrEqual(tolerance);
 }
 
 const SHAPES: Shape[] = [

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { wasmTrainingKernels } from '../src/kernels/wasm/register';
 import { BatchNormalization } from '../src/layers/batch_normalization';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, batchNormTraining } from '../src/ops/batch_norm_training';
+import { worstError } from './helpers/close';
 import { mulberry32 } from './helpers/random';
 
 const TOLERANCE = 1e-4;
@@ -34,12 +35,8 @@ async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Pr
 
 function expectClose(actual: { shape: number[]; values: Float32Array }, expected: { shape: number[]; values: Float32Array }, label: string): void {
   expect(actual.shape, label).toEqual(expected.shape);
-  let scale = 0;
-  let error = 0;
-  for (let i = 0; i < expected.values.length; i++) {
-    scale = Math.max(scale, Math.abs(expected.values[i]));
-    error = Math.max(error, Math.abs(actual.values[i] - expected.values[i]));
-  }
+  const scale = expected.values.reduce((max, v) => Math.max(max, Math.abs(v)), 0);
+  const { error } = worstError(actual.values, expected.values);
   expect(error, `${label}: max error ${error} vs largest value ${scale}`).toBeLessThanOrEqual(TOLERANCE * Math.max(scale, 1e-6));
 }
 
