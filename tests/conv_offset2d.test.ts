@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors';
 import { ConvOffset2D } from '../src/layers/conv_offset2d';
+import { saveAndLoad } from './helpers/models';
 
 const INPUT: [number, number, number] = [6, 5, 3];
 
@@ -107,14 +108,7 @@ describe('ConvOffset2D', () => {
   it('round-trips through model.save and tf.loadLayersModel', async () => {
     const model = classifier({ trainable: false });
     const { xs, ys } = randomBatch(4, 4);
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (saved) => {
-        artifacts = saved;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
+    const loaded = await saveAndLoad(model);
     const layer = loaded.getLayer('offsets');
     expect(layer).toBeInstanceOf(ConvOffset2D);
     expect(layer.trainable).toBe(false);

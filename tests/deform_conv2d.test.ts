@@ -8,6 +8,7 @@ import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2
 import { DeformConv2dOptions, deformConv2d, deformConv2dPortable } from '../src/ops/deform_conv2d';
 import { mulberry32 as rng } from './helpers/random';
 import { worstError } from './helpers/close';
+import { saveAndLoad } from './helpers/models';
 
 type Op = typeof deformConv2d;
 type Shape4 = [number, number, number, number];
@@ -603,14 +604,7 @@ describe('DeformConv2D layer', () => {
       maxColumnBytes: 4096,
     });
     const m = model(layer);
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await m.save(
-      tf.io.withSaveHandler(async (saved) => {
-        artifacts = saved;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
+    const loaded = await saveAndLoad(m);
     const copy = loaded.getLayer('dcn') as DeformConv2D;
     expect(copy).toBeInstanceOf(DeformConv2D);
     // Serialization writes an unset initializer seed as null.

@@ -17,6 +17,7 @@ import { transferRegularWeights } from '../src/models/from_regular';
 import { namedWeights } from '../src/models/transfer';
 import { createAdam } from '../src/training/optimizer';
 import { createStepRunner } from '../src/training/parallel/step_runner';
+import { batch, snapshot } from './helpers/models';
 
 const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
@@ -31,16 +32,6 @@ const LAYERS = [
 const BN_WEIGHTS = ['conv11_bn', 'conv12_bn', 'conv21_bn', 'conv22_bn'].flatMap((l) => [`${l}/gamma`, `${l}/beta`]);
 const OFFSET_WEIGHTS = DEFORMED_CONV_NAMES.flatMap((l) => [`${l}/offset_kernel`, `${l}/offset_bias`]);
 
-/** Copies of every weight's values, by name. */
-function snapshot(model: tf.LayersModel): Record<string, Float32Array> {
-  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().dataSync().slice() as Float32Array]));
-}
-
-function batch(n: number, seed: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const xs = tf.randomUniform([n, 28, 28, 1], 0, 1, 'float32', seed) as tf.Tensor4D;
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10), 'int32'), 10) as tf.Tensor2D;
-  return { xs, ys };
-}
 
 /** A deformable model of `deformType` for the fine-tune, started from a seeded regular CNN. */
 function fineTuneModel(deformType: 'dcn' | 'dcnv2', freezeBn = false): { model: tf.LayersModel; regular: tf.LayersModel } {

@@ -7,6 +7,7 @@ import { buildDeformCnn, buildRegularCnn, forward, OFFSET_LAYER_NAMES } from '..
 import { namedWeights, transferWeights } from '../src/models/transfer';
 import { createAdam } from '../src/training/optimizer';
 import { createStepRunner } from '../src/training/parallel/step_runner';
+import { batch, snapshot } from './helpers/models';
 
 const REGULAR_LAYERS = [
   'conv11', 'conv11_relu', 'conv11_bn',
@@ -20,16 +21,6 @@ function layerNames(model: tf.LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name);
 }
 
-/** Copies of every weight's values, by name. */
-function snapshot(model: tf.LayersModel): Record<string, Float32Array> {
-  return Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().dataSync().slice() as Float32Array]));
-}
-
-function batch(n: number, seed: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const xs = tf.randomUniform([n, 28, 28, 1], 0, 1, 'float32', seed) as tf.Tensor4D;
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10), 'int32'), 10) as tf.Tensor2D;
-  return { xs, ys };
-}
 
 beforeAll(async () => {
   await useBackend('wasm');
