@@ -3,7 +3,7 @@
  *
  * A drop-in replacement: same constructor arguments, config, weights (gamma, beta,
  * moving_mean, moving_variance) and results as tf.layers.batchNormalization; in training
- * mode over the last axis it normalises with the fused op (two passes forward, two
+ * mode over the last axis it normalises with the fused op (three passes forward, two
  * backward, instead of some thirty on wasm). It registers under the class name
  * 'BatchNormalization', so models deserialised after this module loads use it too.
  */

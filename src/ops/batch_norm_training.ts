@@ -3,10 +3,10 @@
  *
  * tfjs-layers composes training-mode batch norm from moments (Mean, Sub, Square, Mean)
  * and FusedBatchNorm; their gradients add up to some thirty passes over the activation,
- * more time than the convolution next to it on wasm. Here the forward pass is one
- * statistics pass plus one normalising pass, and the backward pass two, on backends that
- * register the kernels below (wasm); any other backend gets the same composition as
- * tfjs-layers.
+ * more time than the convolution next to it on wasm. Here the forward pass is two
+ * statistics passes (mean, then squared deviations) and one normalising pass, and the
+ * backward pass two, on backends that register the kernels below (wasm); any other
+ * backend gets the same composition as tfjs-layers.
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
