@@ -22,11 +22,11 @@
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import '../src/kernels/wasm/register';
+import '../src/kernels/wasm/replace_tfjs_kernels';
 import { BackendChoice, formatBackend, parseBackendChoice, useBackend } from '../src/backend/select';
 import { UserError } from '../src/errors';
 import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
-import { createAdam } from '../src/training/optimizer';
+import { createAdam } from '../src/optimizers/adam';
 import { createStepRunner, StepRunner } from '../src/training/parallel/step_runner';
 import { benchDeformSample, DeformSampleBenchResult } from './bench/deform_sample';
 import { benchDeformConv2d } from './bench/deform_conv2d';

@@ -1,78 +1,31 @@
 /**
  * deformconv: deformable convolution for TensorFlow.js.
- * The library entry: everything a user imports from 'deformconv'.
+ *
+ * The library entry, safe in browsers, Web Workers and Node: the ops, the layers and
+ * the optimizer a model author needs. Importing it registers this package's kernels for
+ * the cpu and wasm backends by name (as tfjs's backend packages register theirs); it
+ * registers no backend and changes no backend priority. On any other backend (webgl,
+ * webgpu, tensorflow) the ops run a portable composition of standard tf ops.
+ *
+ * The experiment lives apart: `deformconv/experiment` (browser-safe models,
+ * augmentation, tracer, evaluation math) and `deformconv/node` (data, training,
+ * checkpoints, pictures). `deformconv/wasm` loads the wasm backend with faster training
+ * kernels.
  */
-export { DeformconvError, UserError, EnvironmentError } from './errors';
+export { InvalidInputError } from './errors';
 export { deformSample } from './ops/deform_sample';
-export { ConvOffset2D } from './layers/conv_offset2d';
-export type { ConvOffset2DArgs } from './layers/conv_offset2d';
 export { deformConv2d, DEFAULT_MAX_COLUMN_BYTES } from './ops/deform_conv2d';
 export type { DeformConv2dOptions } from './ops/deform_conv2d';
-export { DeformConv2D, deformConv2DFromConv2D } from './layers/deform_conv2d';
-export type { DeformConv2DArgs, FromConv2DOptions } from './layers/deform_conv2d';
-export { useBackend, probeBackends, parseBackendChoice, formatBackend, backendDetails, backendRecord, BACKEND_CHOICES, BACKEND_ENV_VAR, BACKEND_PACKAGES, AUTO_ORDER } from './backend/select';
-export type { BackendChoice, BackendName, BackendDescription, BackendProbe } from './backend/select';
-export { loadMnist, loadMnistSplit, mnistBatch, imagesAsFloat, mnistDir, downloadCommandFor, DEFAULT_DATA_DIR, NUM_CLASSES } from './data/mnist';
-export type { MnistSplit, MnistData, MnistBatch, LabelEncoding, LoadOptions } from './data/mnist';
-export { parseIdxImages, parseIdxLabels, readIdxImages, readIdxLabels, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx';
-export type { IdxImages, IdxLabels } from './data/idx';
-export { MNIST_FILES, mnistFile, checkFile, sha256OfFile } from './data/checksums';
-export type { MnistFile, MnistSplitName, FileStatus } from './data/checksums';
-export { downloadMnist, fetchFromMirrors, normalizeMirror, mnistPackageDir, DEFAULT_MIRRORS, DOWNLOAD_DEFAULTS, DATA_SOURCES, SILENT_REPORTER } from './data/download';
-export type { DataSource, DownloadOptions, DownloadReporter, DownloadResult, DownloadedFile } from './data/download';
-export { deformconvVersion } from './version';
-export { registerWasmTrainingKernels, wasmTrainingKernels } from './kernels/wasm/register';
 export { batchNormTraining } from './ops/batch_norm_training';
 export type { BatchNormTrainingResult } from './ops/batch_norm_training';
+export { ConvOffset2D } from './layers/conv_offset2d';
+export type { ConvOffset2DArgs } from './layers/conv_offset2d';
+export { DeformConv2D, deformConv2DFromConv2D } from './layers/deform_conv2d';
+export type { DeformConv2DArgs, FromConv2DOptions } from './layers/deform_conv2d';
 export { BatchNormalization, batchNormalization } from './layers/batch_normalization';
 export type { BatchNormalizationArgs } from './layers/batch_normalization';
 export { Conv2D, conv2d } from './layers/conv2d';
 export type { Conv2DArgs } from './layers/conv2d';
-export { createStepRunner, shardSizes } from './training/parallel/step_runner';
-export type { StepRunner, StepRunnerOptions, StepRunResult } from './training/parallel/step_runner';
-export { buildRegularCnn, buildDeformCnn, setTrainable, forward, CONV_BLOCKS, OFFSET_LAYER_NAMES, BASE_LAYER_NAMES, INPUT_SHAPE, OFFSET_INIT_STDDEV, DEFORMED_CONV_NAMES, DEFORM_TYPES } from './models/cnn';
-export type { CnnOptions, DeformType } from './models/cnn';
-export { transferRegularWeights } from './models/from_regular';
-export { transferWeights, namedWeights } from './models/transfer';
-export type { TransferOptions } from './models/transfer';
-export { zoomShift, sampleZoomShift, INTERPOLATIONS, SCALED_MNIST_RANGES } from './augment/zoom_shift';
-export type { ZoomShiftParams, ZoomShiftOptions, ZoomShiftRanges, Interpolation } from './augment/zoom_shift';
-export { Rng } from './augment/random';
-export type { RngState } from './augment/random';
-export { train, trainRegular, finetuneDeform, buildStageModel, loadTrainedModel } from './training/train';
-export type { TrainOptions, TrainResult, TrainingState, EpochRecord, SourceRecord } from './training/train';
-export { STAGES, STAGE_SPECS, resolveConfig, resumeConfig, CHANGEABLE_ON_RESUME, DEFAULT_SEED, DEFAULT_BATCH_SIZE, CONTROLS } from './training/config';
-export type { Stage, StageSpec, TrainConfig, Control } from './training/config';
-export { saveCheckpoint, readCheckpoint, latestCheckpointName } from './training/checkpoint';
-export type { CheckpointContents, LoadedCheckpoint, NamedTensor } from './training/checkpoint';
-export { createAdam, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON } from './training/optimizer';
-export { reproduce, PRESETS, PRESET_SPECS } from './training/reproduce';
-export type { Preset, PresetSpec, ReproduceOptions, ReproduceResult } from './training/reproduce';
-export { evaluate, evalSet, evalImages, scaledTestParams, countCorrect, SCALED_TEST_SEED, SCALED_TEST_INTERPOLATION, TEST_VARIANTS } from './evaluation/evaluate';
-export type { EvalSet, EvalResult, TestVariant } from './evaluation/evaluate';
-export { evaluateCheckpoints, evaluateModel } from './evaluation/checkpoints';
-export type { EvaluateCheckpointsOptions } from './evaluation/checkpoints';
-export { accuracyTable, REFERENCE_ACCURACY } from './evaluation/table';
-export type { Accuracies, AccuracyReport, ModelName } from './evaluation/table';
-export { traceSamplingLocations, offsetAt, toImage, imageScale, sameOutputSize, samePadBefore } from './reporting/tracer';
-export type { OffsetField, TapOffsetField, TraceLayer, SamplePoint, SamplingTrace } from './reporting/tracer';
-export { readOffsets, meanOffsetFields, tapOffsetFields, offsetLayers, deformConvLayers, modelDeformType, cnnTraceLayers, cnnUnitGrid, CHANNEL_COMBINATION } from './reporting/offsets';
-export type { OffsetFields, TapOffsetFields, OffsetReadout } from './reporting/offsets';
-export { renderPng, renderGif, writePng, writeGif } from './reporting/render';
-export type { Figure } from './reporting/svg';
-export { samplingFigure } from './reporting/sampling_figure';
-export type { SamplingFigureOptions, TraceRow, TracePanel } from './reporting/sampling_figure';
-export { arrowFieldFigure } from './reporting/arrow_field';
-export type { ArrowFieldOptions, FieldRow, FieldPanel } from './reporting/arrow_field';
-export { samplesGridFigure } from './reporting/samples_grid';
-export type { SamplesGridOptions, DigitRow, LabelledDigit } from './reporting/samples_grid';
-export { curvesFigure } from './reporting/curves';
-export type { CurvesOptions, CurveStage, CurveSeries, CurvePoint } from './reporting/curves';
-export { writePictures, offsetFigures, animationFrames, scaledSamplesFigure, trainingCurvesFigure, readStageMetrics, unitOnInk, PICTURE_FILES } from './reporting/pictures';
-export type { WritePicturesOptions, OffsetFigureInput, PictureName, Unit, StageMetrics } from './reporting/pictures';
-export { saveOffsetSnapshot, listOffsetSnapshots, loadOffsetSnapshot, SNAPSHOT_DIR } from './reporting/offset_snapshots';
-export type { OffsetSnapshot } from './reporting/offset_snapshots';
-export { runReport, REPORT_FILE } from './reporting/report';
-export type { ReportOptions, ReportResult } from './reporting/report';
-export { reportMarkdown, controlFindings, dcnFindings, summarize, REPORT_VARIANTS } from './reporting/report_markdown';
-export type { ReportData, ReportVariant, RunResult, Summary } from './reporting/report_markdown';
+export { useFastLayersWhenLoading } from './layers/fast_layers';
+export { createAdam, FusedAdamOptimizer, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON } from './optimizers/adam';
+export * as kernelNames from './kernels/kernel_names';

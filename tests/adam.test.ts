@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import '../src/kernels/wasm/register';
-import { ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, createAdam, FusedAdamOptimizer } from '../src/training/optimizer';
+import '../src/kernels/wasm/replace_tfjs_kernels';
+import { ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, createAdam, FusedAdamOptimizer } from '../src/optimizers/adam';
 import { mulberry32 } from './helpers/random';
 
 function values(seed: number, shape: number[]): tf.Tensor {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors';
-import { BilinearPoint } from '../src/ops/bilinear';
+import { BilinearPoint } from '../src/kernels/typed/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
 import { mulberry32 as rng } from './helpers/random';

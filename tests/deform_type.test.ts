@@ -11,11 +11,11 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/backend/select';
 // Training on wasm needs the package's backprop kernels.
-import '../src/kernels/wasm/register';
+import '../src/kernels/wasm/replace_tfjs_kernels';
 import { buildDeformCnn, buildRegularCnn, DEFORMED_CONV_NAMES, forward } from '../src/models/cnn';
 import { transferRegularWeights } from '../src/models/from_regular';
 import { namedWeights } from '../src/models/transfer';
-import { createAdam } from '../src/training/optimizer';
+import { createAdam } from '../src/optimizers/adam';
 import { createStepRunner } from '../src/training/parallel/step_runner';
 import { batch, snapshot } from './helpers/models';
 

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from '../src/backend/select';
 import { EnvironmentError, UserError } from '../src/errors';
-import { imagesAsFloat, loadMnist, loadMnistSplit, mnistBatch, MnistData } from '../src/data/mnist';
+import { loadMnist, loadMnistSplit } from '../src/data/mnist';
+import { imagesAsFloat, mnistBatch, MnistData } from '../src/data/mnist_split';
 import { PACKAGE_DATA } from './helpers/packages';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'deformconv-mnist-'));

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../src/kernels/wasm/register';
+import '../src/kernels/wasm/replace_tfjs_kernels';
 import { BatchNormalization } from '../src/layers/batch_normalization';
 import { createStepRunner, shardSizes } from '../src/training/parallel/step_runner';
 import { shardGradients, trainableVariables } from '../src/training/parallel/replica';

@@ -8,18 +8,18 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MnistSplit } from '../src/data/mnist';
+import { MnistSplit } from '../src/data/mnist_split';
 import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
 import { DeformConv2D } from '../src/layers/deform_conv2d';
 import { arrowFactor } from '../src/reporting/arrow_field';
 import { curvesFigure } from '../src/reporting/curves';
-import { listOffsetSnapshots, loadOffsetSnapshot, saveOffsetSnapshot } from '../src/reporting/offset_snapshots';
-import { cnnTraceLayers, meanOffsetFields, OffsetFields, readOffsets, TapOffsetFields } from '../src/reporting/offsets';
+import { listOffsetSnapshots, loadOffsetSnapshot, saveOffsetSnapshot } from '../src/training/offset_snapshots';
+import { cnnTraceLayers, meanOffsetFields, OffsetFields, readOffsets, TapOffsetFields } from '../src/tracing/offsets';
 import { animationFrames, offsetFigures, scaledSamplesFigure, unitOnInk } from '../src/reporting/pictures';
 import { renderGif, renderPng, writePng } from '../src/reporting/render';
 import { samplingFigure } from '../src/reporting/sampling_figure';
 import { Figure } from '../src/reporting/svg';
-import { OffsetField, offsetAt, SamplingTrace, TapOffsetField, traceSamplingLocations } from '../src/reporting/tracer';
+import { OffsetField, offsetAt, SamplingTrace, TapOffsetField, traceSamplingLocations } from '../src/tracing/tracer';
 
 function constantField(height: number, width: number, dy: number, dx: number): OffsetField {
   const data = new Float32Array(height * width * 2);

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { wasmTrainingKernels } from '../src/kernels/wasm/register';
+import { wasmReplacementKernels as wasmTrainingKernels } from '../src/kernels/wasm/replace_tfjs_kernels';
 import { BatchNormalization } from '../src/layers/batch_normalization';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, batchNormTraining } from '../src/ops/batch_norm_training';
 import { worstError } from './helpers/close';

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { timeTensorStep } from './timing';
 import '@tensorflow/tfjs-backend-wasm';
-import '../../src/kernels/wasm/register';
+import '../../src/kernels/wasm/replace_tfjs_kernels';
 import { deformConv2d } from '../../src/ops/deform_conv2d';
 
 export interface DeformConv2dBenchOptions {

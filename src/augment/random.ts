@@ -6,7 +6,7 @@
  * through splitmix32 so that nearby seeds give unrelated streams.
  */
 
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 
 /** The serialisable state of an {@link Rng}: four unsigned 32-bit integers. */
 export type RngState = [number, number, number, number];
@@ -20,7 +20,7 @@ export class Rng {
   /** `seed` is any integer (it is reduced to 32 bits). */
   constructor(seed: number) {
     if (!Number.isInteger(seed)) {
-      throw new UserError(`random seed must be an integer, got ${seed}`);
+      throw new InvalidInputError(`random seed must be an integer, got ${seed}`);
     }
     let s = seed >>> 0;
     const splitmix32 = (): number => {
@@ -54,7 +54,7 @@ export class Rng {
       state.length !== 4 ||
       !state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
     ) {
-      throw new UserError(`random state must be four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
+      throw new InvalidInputError(`random state must be four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
     }
     [this.a, this.b, this.c, this.d] = state as RngState;
   }

@@ -23,7 +23,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { Rng } from './random';
 
 /** One image's transform; shifts are in pixels (rows, columns). */
@@ -54,19 +54,19 @@ export function zoomShift(
 ): tf.Tensor4D {
   const interpolation = options.interpolation ?? 'nearest';
   if (!INTERPOLATIONS.includes(interpolation)) {
-    throw new UserError(`zoomShift: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got '${interpolation}'`);
+    throw new InvalidInputError(`zoomShift: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got '${interpolation}'`);
   }
   if (images.rank !== 4) {
-    throw new UserError(`zoomShift: images must be [N, H, W, C], got shape [${images.shape}]`);
+    throw new InvalidInputError(`zoomShift: images must be [N, H, W, C], got shape [${images.shape}]`);
   }
   const [n, height, width, channels] = images.shape;
   if (params.length !== n) {
-    throw new UserError(`zoomShift: got ${params.length} parameter sets for ${n} images (shape [${images.shape}])`);
+    throw new InvalidInputError(`zoomShift: got ${params.length} parameter sets for ${n} images (shape [${images.shape}])`);
   }
   params.forEach((p, i) => {
     for (const key of ['zoomRow', 'zoomCol', 'shiftRow', 'shiftCol'] as const) {
       if (!Number.isFinite(p[key])) {
-        throw new UserError(`zoomShift: params[${i}].${key} must be a finite number, got ${p[key]}`);
+        throw new InvalidInputError(`zoomShift: params[${i}].${key} must be a finite number, got ${p[key]}`);
       }
     }
   });
@@ -146,7 +146,7 @@ export function sampleZoomShift(
   ranges: ZoomShiftRanges = SCALED_MNIST_RANGES,
 ): ZoomShiftParams[] {
   if (!Number.isInteger(n) || n < 0) {
-    throw new UserError(`sampleZoomShift: n must be a non-negative integer, got ${n}`);
+    throw new InvalidInputError(`sampleZoomShift: n must be a non-negative integer, got ${n}`);
   }
   const [zoomMin, zoomMax] = ranges.zoomRange;
   const [height, width] = ranges.size;

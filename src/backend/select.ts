@@ -1,9 +1,12 @@
 /**
  * Backend selection: which tfjs backend runs the math, and a record of it.
  *
- * The optional backend packages (@tensorflow/tfjs-node, @tensorflow/tfjs-node-gpu) may be
- * absent, and the wasm one costs a module load, so each is required only when it is picked
- * or probed. All of them register into the one tfjs engine that `@tensorflow/tfjs` exposes.
+ * Node only (the CLI and the `deformconv/node` entry): in a browser an app picks its
+ * backend with tf.setBackend. The backend packages (@tensorflow/tfjs-node,
+ * @tensorflow/tfjs-node-gpu, @tensorflow/tfjs-backend-wasm) are optional and cost a module
+ * load, so each is required only when it is picked or probed. All of them register into
+ * the one tfjs engine that `@tensorflow/tfjs` exposes. Picking wasm also loads this
+ * package's faster wasm training kernels (the `deformconv/wasm` entry).
  */
 import * as tf from '@tensorflow/tfjs';
 import { EnvironmentError, UserError } from '../errors';
@@ -51,7 +54,8 @@ export interface BackendProbe {
 export function parseBackendChoice(value: string | undefined, source = BACKEND_ENV_VAR): BackendChoice {
   if (value === undefined || value === '') return 'auto';
   if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
-  throw new UserError(`${source} is '${value}'; expected one of ${BACKEND_CHOICES.join(', ')}`);
+  const browserOnly = value === 'webgl' || value === 'webgpu' ? ` (${value} runs in browsers, where an app picks it with tf.setBackend)` : '';
+  throw new UserError(`${source} is '${String(value)}'; expected one of ${BACKEND_CHOICES.join(', ')}${browserOnly}`);
 }
 
 /**
@@ -60,7 +64,8 @@ export function parseBackendChoice(value: string | undefined, source = BACKEND_E
  * Throws EnvironmentError (naming the package to install) when an explicit choice cannot load.
  */
 export async function useBackend(choice?: BackendChoice): Promise<BackendDescription> {
-  const resolved = choice ?? parseBackendChoice(process.env[BACKEND_ENV_VAR]);
+  // Checked here too: JavaScript callers are not held to the type.
+  const resolved = choice === undefined ? parseBackendChoice(process.env[BACKEND_ENV_VAR]) : parseBackendChoice(choice, 'useBackend()');
   if (resolved !== 'auto') return activate(resolved);
   const problems: string[] = [];
   for (const name of AUTO_ORDER) {
@@ -146,6 +151,7 @@ async function activate(name: BackendName): Promise<BackendDescription> {
     case 'wasm': {
       const pkg = BACKEND_PACKAGES[name];
       const wasm = requireBackendPackage(name, pkg) as { getThreadsCount(): number; version_wasm: string };
+      await import('../kernels/wasm/replace_tfjs_kernels');
       await setTfBackend(name, 'wasm');
       const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
       return { name, package: pkg, version: wasm.version_wasm, simd, threads: wasm.getThreadsCount() };

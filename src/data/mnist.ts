@@ -3,35 +3,16 @@
  * turned into float32 [0, 1] NHWC batches only when a batch is asked for.
  */
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { EnvironmentError, UserError } from '../errors';
 import { checkFile, mnistFile, MnistFile, MnistSplitName } from './checksums';
 import { readIdxImages, readIdxLabels } from './idx';
+import { IMAGE_SIZE, MnistData, MnistSplit, NUM_CLASSES } from './mnist_split';
 
 export const DEFAULT_DATA_DIR = 'data';
-export const NUM_CLASSES = 10;
-/** Height and width of every MNIST image; the models are built for it. */
-export const IMAGE_SIZE = 28;
 
 /** Where the four raw IDX files live inside a data directory. */
 export function mnistDir(dataDir: string = DEFAULT_DATA_DIR): string {
   return path.join(dataDir, 'mnist');
-}
-
-export interface MnistSplit {
-  name: MnistSplitName;
-  count: number;
-  height: number;
-  width: number;
-  /** count * height * width pixels, 0..255, image after image, row-major. */
-  images: Uint8Array;
-  /** count class indices, 0..9. */
-  labels: Uint8Array;
-}
-
-export interface MnistData {
-  train: MnistSplit;
-  test: MnistSplit;
 }
 
 export interface LoadOptions {
@@ -79,44 +60,4 @@ async function checkedPath(dataDir: string, file: MnistFile, verify: boolean): P
 /** The command that puts the data in `dataDir`, for messages. */
 export function downloadCommandFor(dataDir: string): string {
   return path.normalize(dataDir) === DEFAULT_DATA_DIR ? 'deformconv download' : `deformconv download --data-dir ${dataDir}`;
-}
-
-/** Pixels of the given images as float32 in [0, 1], NHWC order with one channel, in a new array. */
-export function imagesAsFloat(split: MnistSplit, indices: ArrayLike<number>): Float32Array {
-  const size = split.height * split.width;
-  const out = new Float32Array(indices.length * size);
-  for (let b = 0; b < indices.length; b++) {
-    const index = checkIndex(split, indices[b]);
-    const source = split.images.subarray(index * size, (index + 1) * size);
-    for (let p = 0; p < size; p++) out[b * size + p] = source[p] / 255;
-  }
-  return out;
-}
-
-export type LabelEncoding = 'one-hot' | 'int';
-
-export interface MnistBatch {
-  /** [n, height, width, 1] float32 in [0, 1]. */
-  xs: tf.Tensor4D;
-  /** [n, 10] float32 one-hot, or [n] int32 class indices. */
-  ys: tf.Tensor2D | tf.Tensor1D;
-}
-
-/** A batch of tensors for the given indices; the caller disposes them. */
-export function mnistBatch(split: MnistSplit, indices: ArrayLike<number>, labels: LabelEncoding = 'one-hot'): MnistBatch {
-  const xs = tf.tensor4d(imagesAsFloat(split, indices), [indices.length, split.height, split.width, 1], 'float32');
-  if (labels === 'int') {
-    const ints = Int32Array.from({ length: indices.length }, (_, b) => split.labels[checkIndex(split, indices[b])]);
-    return { xs, ys: tf.tensor1d(ints, 'int32') };
-  }
-  const oneHot = new Float32Array(indices.length * NUM_CLASSES);
-  for (let b = 0; b < indices.length; b++) oneHot[b * NUM_CLASSES + split.labels[checkIndex(split, indices[b])]] = 1;
-  return { xs, ys: tf.tensor2d(oneHot, [indices.length, NUM_CLASSES]) };
-}
-
-function checkIndex(split: MnistSplit, index: number): number {
-  if (!Number.isInteger(index) || index < 0 || index >= split.count) {
-    throw new RangeError(`index ${index} is outside the ${split.name} split (0..${split.count - 1})`);
-  }
-  return index;
 }

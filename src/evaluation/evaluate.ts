@@ -12,9 +12,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../augment/random';
 import { Interpolation, sampleZoomShift, zoomShift, ZoomShiftParams } from '../augment/zoom_shift';
-import { imagesAsFloat, MnistSplit } from '../data/mnist';
-import { UserError } from '../errors';
+import { imagesAsFloat, MnistSplit } from '../data/mnist_split';
+import { InvalidInputError } from '../errors';
 import { forward } from '../models/cnn';
+import type { Accuracies } from './table';
 
 /** The seed of the scaled test set (recorded in every metrics file). */
 export const SCALED_TEST_SEED = 20170306;
@@ -47,7 +48,7 @@ export function scaledTestParams(count: number, seed: number = SCALED_TEST_SEED)
 /** The plain or scaled version of the first `count` images of `split` (all by default). */
 export function evalSet(split: MnistSplit, variant: TestVariant, count: number = split.count): EvalSet {
   if (!Number.isInteger(count) || count < 1 || count > split.count) {
-    throw new UserError(`evaluation size must be 1..${split.count} (the ${split.name} split), got ${count}`);
+    throw new InvalidInputError(`evaluation size must be 1..${split.count} (the ${split.name} split), got ${count}`);
   }
   return { variant, split, count, params: variant === 'scaled' ? scaledTestParams(count) : undefined };
 }
@@ -91,4 +92,13 @@ export async function evaluate(model: tf.LayersModel, set: EvalSet, batchSize = 
 /** How many rows of `probs` have their maximum at the one-hot label. */
 export function countCorrect(probs: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
   return tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(oneHot, -1)), 'float32'));
+}
+
+/** Accuracy of `model` on the first `limit` plain and scaled test images. */
+export async function evaluateModel(model: tf.LayersModel, test: MnistSplit, limit?: number): Promise<Accuracies> {
+  const accuracies = {} as Accuracies;
+  for (const variant of TEST_VARIANTS) {
+    accuracies[variant] = (await evaluate(model, evalSet(test, variant, limit ?? test.count))).accuracy;
+  }
+  return accuracies;
 }

@@ -3,7 +3,7 @@
  */
 
 import type { DeformType } from '../models/cnn';
-import { TestVariant } from './evaluate';
+import type { TestVariant } from './evaluate';
 
 export type ModelName = 'regular' | 'deform';
 

@@ -57,10 +57,6 @@ export class BatchNormalization extends TfjsBatchNormalizationClass {
     });
   }
 }
-// fromConfig is inherited from tf.layers.Layer; the cast only restores what the runtime lookup of the base class hides from the types.
-tf.serialization.registerClass(
-  BatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>,
-);
 
 /** The factory, like tf.layers.batchNormalization. */
 export function batchNormalization(args: BatchNormalizationArgs = {}): BatchNormalization {

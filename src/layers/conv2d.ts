@@ -7,8 +7,8 @@
  * when the tape needs it: not the input gradient of the first layer (the images), not
  * the kernel gradient of a frozen layer, the bulk of a fine-tune's backward pass. Same
  * constructor arguments, config, weights and results as tf.layers.conv2d; inference
- * (nothing recording gradients) keeps the fused op. It registers under the class name
- * 'Conv2D', so models deserialised after this module loads use it too.
+ * (nothing recording gradients) keeps the fused op. Its class name is tfjs's 'Conv2D', so
+ * a saved model loads with or without this package (see useFastLayersWhenLoading).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -46,8 +46,6 @@ export class Conv2D extends TfjsConv2DClass {
     });
   }
 }
-// fromConfig is inherited from tf.layers.Layer; the cast only restores what the runtime lookup of the base class hides from the types.
-tf.serialization.registerClass(Conv2D as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 
 /** The factory, like tf.layers.conv2d. */
 export function conv2d(args: Conv2DArgs): Conv2D {

@@ -5,7 +5,7 @@
  * offset positions (deformSample). The output has the input's shape.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { deformSample } from '../ops/deform_sample';
 import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
 
@@ -37,7 +37,7 @@ export class ConvOffset2D extends tf.layers.Layer {
   constructor(args: ConvOffset2DArgs) {
     super(args);
     if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new UserError(`ConvOffset2D: filters must be a positive integer (the input channels), got ${args.filters}`);
+      throw new InvalidInputError(`ConvOffset2D: filters must be a positive integer (the input channels), got ${args.filters}`);
     }
     this.filters = args.filters;
     this.kernelInitializer = toInitializer(
@@ -50,7 +50,7 @@ export class ConvOffset2D extends tf.layers.Layer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     if (shape.length !== 4 || shape[3] !== this.filters) {
-      throw new UserError(
+      throw new InvalidInputError(
         `ConvOffset2D '${this.name}': expects input [batch, height, width, ${this.filters}], got [${shape.map(String).join(', ')}]`,
       );
     }

@@ -13,7 +13,7 @@
  * rest the mask logits.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { deformConv2d } from '../ops/deform_conv2d';
 import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
 
@@ -60,7 +60,7 @@ type Pair = [number, number];
 function toPair(layer: string, name: string, value: number | Pair | undefined, fallback: number): Pair {
   const pair: Pair = value === undefined ? [fallback, fallback] : typeof value === 'number' ? [value, value] : value;
   if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => Number.isInteger(v) && v >= 1)) {
-    throw new UserError(`DeformConv2D '${layer}': ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(`DeformConv2D '${layer}': ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
   }
   return [pair[0], pair[1]];
 }
@@ -110,7 +110,7 @@ export class DeformConv2D extends tf.layers.Layer {
     super(args);
     const name = this.name;
     if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new UserError(`DeformConv2D '${name}': filters must be a positive integer, got ${JSON.stringify(args.filters)}`);
+      throw new InvalidInputError(`DeformConv2D '${name}': filters must be a positive integer, got ${JSON.stringify(args.filters)}`);
     }
     this.filters = args.filters;
     this.kernelSize = toPair(name, 'kernelSize', args.kernelSize, 1);
@@ -118,11 +118,11 @@ export class DeformConv2D extends tf.layers.Layer {
     this.dilationRate = toPair(name, 'dilationRate', args.dilationRate, 1);
     this.padding = args.padding ?? 'valid';
     if (this.padding !== 'valid' && this.padding !== 'same') {
-      throw new UserError(`DeformConv2D '${name}': padding must be 'valid' or 'same', got ${JSON.stringify(args.padding)}`);
+      throw new InvalidInputError(`DeformConv2D '${name}': padding must be 'valid' or 'same', got ${JSON.stringify(args.padding)}`);
     }
     this.offsetGroups = args.offsetGroups ?? 1;
     if (!Number.isInteger(this.offsetGroups) || this.offsetGroups < 1) {
-      throw new UserError(`DeformConv2D '${name}': offsetGroups must be a positive integer, got ${JSON.stringify(args.offsetGroups)}`);
+      throw new InvalidInputError(`DeformConv2D '${name}': offsetGroups must be a positive integer, got ${JSON.stringify(args.offsetGroups)}`);
     }
     this.modulated = args.modulated ?? false;
     this.useBias = args.useBias ?? true;
@@ -147,7 +147,7 @@ export class DeformConv2D extends tf.layers.Layer {
     const shape = firstShape(inputShape);
     const channels = shape[3];
     if (shape.length !== 4 || channels == null || channels % this.offsetGroups !== 0) {
-      throw new UserError(
+      throw new InvalidInputError(
         `DeformConv2D '${this.name}': expects input [batch, height, width, channels] with channels known and divisible by ` +
           `offsetGroups = ${this.offsetGroups}, got [${shape.map(String).join(', ')}]`,
       );
@@ -331,10 +331,10 @@ export function deformConv2DFromConv2D(conv: tf.layers.Layer, options: FromConv2
   const config = conv.getConfig();
   const where = `deformConv2DFromConv2D('${conv.name}')`;
   if (conv.getClassName() !== 'Conv2D' || !conv.built) {
-    throw new UserError(`${where}: expects a built Conv2D layer, got a ${conv.built ? '' : 'not built '}${conv.getClassName()}`);
+    throw new InvalidInputError(`${where}: expects a built Conv2D layer, got a ${conv.built ? '' : 'not built '}${conv.getClassName()}`);
   }
   if ((config.dataFormat ?? 'channelsLast') !== 'channelsLast' || (config.activation ?? 'linear') !== 'linear') {
-    throw new UserError(
+    throw new InvalidInputError(
       `${where}: only channelsLast convolutions without activation convert, got dataFormat ${config.dataFormat}, activation ${config.activation}`,
     );
   }

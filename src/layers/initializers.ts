@@ -3,7 +3,7 @@
  * own layers accept, and back to the form their configs serialize to.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 
 export type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
@@ -21,12 +21,12 @@ export function toInitializer(spec: InitializerSpec | undefined, fallback: () =>
   if (spec instanceof tf.serialization.Serializable) return spec as Initializer;
   if (typeof spec === 'string') {
     const factory = (tf.initializers as unknown as Record<string, InitializerFactory | undefined>)[spec];
-    if (typeof factory !== 'function') throw new UserError(`${what}: unknown initializer '${spec}'`);
+    if (typeof factory !== 'function') throw new InvalidInputError(`${what}: unknown initializer '${spec}'`);
     return factory({});
   }
   const className = spec.className;
   const entry = typeof className === 'string' ? tf.serialization.SerializationMap.getMap().classNameMap[className] : undefined;
-  if (entry === undefined) throw new UserError(`${what}: unknown initializer ${JSON.stringify(spec)}`);
+  if (entry === undefined) throw new InvalidInputError(`${what}: unknown initializer ${JSON.stringify(spec)}`);
   const [cls, fromConfig] = entry;
   return fromConfig(cls, (spec.config ?? {}) as tf.serialization.ConfigDict) as Initializer;
 }

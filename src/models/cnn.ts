@@ -18,8 +18,12 @@ import { BatchNormalization } from '../layers/batch_normalization';
 import { Conv2D } from '../layers/conv2d';
 import { ConvOffset2D } from '../layers/conv_offset2d';
 import { DeformConv2D } from '../layers/deform_conv2d';
-import { UserError } from '../errors';
+import { useFastLayersWhenLoading } from '../layers/fast_layers';
+import { InvalidInputError } from '../errors';
 import { seedFor } from './seeds';
+
+// The models rebuild from their JSON (in the training workers) with the fast layers they were built with.
+useFastLayersWhenLoading();
 
 export const INPUT_SHAPE: [number, number, number] = [28, 28, 1];
 export const NUM_CLASSES = 10;
@@ -83,7 +87,7 @@ export function buildRegularCnn(options: CnnOptions = {}): tf.Sequential {
 export function buildDeformCnn(options: CnnOptions = {}): tf.Sequential {
   const deformType = options.deformType ?? 'seed';
   if (!DEFORM_TYPES.includes(deformType)) {
-    throw new UserError(`deformType must be one of ${DEFORM_TYPES.join(', ')}, got '${String(deformType)}'`);
+    throw new InvalidInputError(`deformType must be one of ${DEFORM_TYPES.join(', ')}, got '${String(deformType)}'`);
   }
   return buildCnn(deformType === 'seed' ? 'deform_cnn' : `${deformType}_cnn`, deformType, options);
 }

@@ -16,7 +16,7 @@ import { transferWeights } from './transfer';
 /**
  * Loads a regular CNN's weights (`regular`, named "conv11/kernel", ...) into `target`, a
  * model of buildDeformCnn({ deformType }). Strict as transferWeights: a missing, extra or
- * misshapen weight throws a UserError naming it (`sourceLabel` names the source), and
+ * misshapen weight throws a InvalidInputError naming it (`sourceLabel` names the source), and
  * leaves `target` untouched.
  */
 export function transferRegularWeights(

@@ -6,7 +6,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 
 /** A model's weights by name ("conv11/kernel", ...): its live variables, not copies. */
 export function namedWeights(model: tf.LayersModel): tf.NamedTensorMap {
@@ -27,7 +27,7 @@ export interface TransferOptions {
 
 /**
  * Copies `source`'s weights into `target`, matching by layer and weight name.
- * Throws a UserError naming the first missing layer, missing weight, shape mismatch,
+ * Throws a InvalidInputError naming the first missing layer, missing weight, shape mismatch,
  * unexpected new layer, or leftover source layer; on error the target is untouched.
  */
 export function transferWeights(
@@ -46,20 +46,20 @@ export function transferWeights(
     if (layer.weights.length === 0) continue;
     if (newLayers.has(layer.name)) {
       if (sourceLayers.has(layer.name)) {
-        throw new UserError(`${label} already has layer '${layer.name}'; expected a model without it (a regular CNN)`);
+        throw new InvalidInputError(`${label} already has layer '${layer.name}'; expected a model without it (a regular CNN)`);
       }
       continue;
     }
     if (!sourceLayers.has(layer.name)) {
-      throw new UserError(`${label} has no layer '${layer.name}' (the ${target.name} model needs it)`);
+      throw new InvalidInputError(`${label} has no layer '${layer.name}' (the ${target.name} model needs it)`);
     }
     const values = layer.weights.map((w) => {
       const value = weights[w.originalName];
       if (value === undefined) {
-        throw new UserError(`${label} has no weight '${w.originalName}' (layer '${layer.name}' is there)`);
+        throw new InvalidInputError(`${label} has no weight '${w.originalName}' (layer '${layer.name}' is there)`);
       }
       if (!tf.util.arraysEqual(value.shape, w.shape as number[])) {
-        throw new UserError(
+        throw new InvalidInputError(
           `weight '${w.originalName}' has shape [${value.shape}] in ${label} but [${w.shape}] in the ${target.name} model`,
         );
       }
@@ -71,7 +71,7 @@ export function transferWeights(
 
   const leftover = Object.keys(weights).filter((name) => !used.has(name));
   if (leftover.length > 0) {
-    throw new UserError(
+    throw new InvalidInputError(
       `${label} has weights the ${target.name} model lacks: ${leftover.slice(0, 4).join(', ')}${leftover.length > 4 ? ', ...' : ''}`,
     );
   }

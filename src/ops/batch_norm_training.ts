@@ -9,20 +9,10 @@
  * backend gets the same composition as tfjs-layers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import '../kernels/wasm/register_batch_norm';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/kernel_names';
+import { InvalidInputError } from '../errors';
 
-/**
- * Inputs: x [..., C], scale [C], offset [C]; attr varianceEpsilon.
- * Outputs: [y (x's shape), mean [C], variance [C]], statistics over all axes but the last,
- * the variance biased (divided by the count), as tfjs-layers and Keras normalise with.
- */
-export const BATCH_NORM_TRAINING = 'BatchNormTraining';
-
-/**
- * The gradient of all three outputs at once. Inputs: dy, dMean, dVariance, x, mean,
- * variance, scale; attr varianceEpsilon. Outputs: [dx, dScale, dOffset].
- */
-export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
 
 export interface BatchNormTrainingResult {
   y: tf.Tensor;
@@ -33,11 +23,11 @@ export interface BatchNormTrainingResult {
 function checkArguments(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): void {
   const channels = x.shape[x.rank - 1];
   if (x.rank < 2 || x.dtype !== 'float32') {
-    throw new UserError(`batchNormTraining: x must be float32 of rank >= 2, got ${x.dtype} [${x.shape.join(', ')}]`);
+    throw new InvalidInputError(`batchNormTraining: x must be float32 of rank >= 2, got ${x.dtype} [${x.shape.join(', ')}]`);
   }
   for (const [name, value] of [['scale', scale], ['offset', offset]] as const) {
     if (value.rank !== 1 || value.shape[0] !== channels) {
-      throw new UserError(
+      throw new InvalidInputError(
         `batchNormTraining: ${name} must have shape [${channels}] for x [${x.shape.join(', ')}], got [${value.shape.join(', ')}]`,
       );
     }

@@ -13,11 +13,11 @@
  * Importing this module registers the fused im2col/col2im kernels for cpu and wasm.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
-import './deform_conv2d_cpu';
-import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from './kernel_names';
+import '../kernels/cpu/register';
+import '../kernels/wasm/register_deform';
+import { InvalidInputError } from '../errors';
+import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from '../kernels/kernel_names';
 import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
-import './deform_conv2d_wasm';
 
 /** Default cap on one column buffer: 128 MiB (float32), about 2^25 elements. */
 export const DEFAULT_MAX_COLUMN_BYTES = 128 * 1024 * 1024;
@@ -79,17 +79,17 @@ function describe(value: unknown): string {
 
 function checkTensor(name: string, value: unknown, rank: number): asserts value is tf.Tensor {
   if (!(value instanceof tf.Tensor) || value.rank !== rank) {
-    throw new UserError(`deformConv2d: ${name} must be a rank-${rank} tensor, got ${describe(value)}`);
+    throw new InvalidInputError(`deformConv2d: ${name} must be a rank-${rank} tensor, got ${describe(value)}`);
   }
   if (value.dtype !== 'float32') {
-    throw new UserError(`deformConv2d: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
+    throw new InvalidInputError(`deformConv2d: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
   }
 }
 
 function pair(name: string, value: number | [number, number] | undefined): [number, number] {
   const [a, b]: [number, number] = value === undefined ? [1, 1] : typeof value === 'number' ? [value, value] : value;
   if (!Number.isInteger(a) || !Number.isInteger(b) || a < 1 || b < 1) {
-    throw new UserError(`deformConv2d: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(`deformConv2d: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
   }
   return [a, b];
 }
@@ -104,7 +104,7 @@ function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same'
     value[0].every((p) => p === 0) &&
     value[3].every((p) => p === 0);
   if (value === 'valid' || value === 'same' || isCount(value) || explicit) return value;
-  throw new UserError(
+  throw new InvalidInputError(
     `deformConv2d: padding must be 'valid', 'same', a non-negative integer or [[0, 0], [top, bottom], [left, right], [0, 0]], got ${JSON.stringify(padding)}`,
   );
 }
@@ -121,11 +121,11 @@ function checkArguments(
   checkTensor('weights', weights, 4);
   const [batch, inHeight, inWidth, inChannels] = x.shape;
   if (x.size === 0 || weights.size === 0) {
-    throw new UserError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
+    throw new InvalidInputError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
   }
   const [kernelHeight, kernelWidth, weightChannels, outChannels] = weights.shape;
   if (weightChannels !== inChannels) {
-    throw new UserError(
+    throw new InvalidInputError(
       `deformConv2d: weights must be [kh, kw, Cin, Cout] with Cin = ${inChannels} (x of ${describe(x)}), got ${describe(weights)}`,
     );
   }
@@ -140,7 +140,7 @@ function checkArguments(
   );
   const { outHeight, outWidth } = info;
   if (!(outHeight >= 1 && outWidth >= 1)) {
-    throw new UserError(
+    throw new InvalidInputError(
       `deformConv2d: no output positions for x of ${describe(x)} and a ${kernelHeight}x${kernelWidth} kernel ` +
         `(strides [${strides}], dilations [${dilations}], padding ${JSON.stringify(options.padding ?? 'valid')})`,
     );
@@ -148,14 +148,14 @@ function checkArguments(
   const taps = kernelHeight * kernelWidth;
   const offsetGroups = options.offsetGroups ?? (offsets as tf.Tensor4D).shape[3] / (2 * taps);
   if (!Number.isInteger(offsetGroups) || offsetGroups < 1 || inChannels % offsetGroups !== 0) {
-    throw new UserError(
+    throw new InvalidInputError(
       `deformConv2d: offsetGroups must be a positive integer dividing Cin = ${inChannels}, got ${offsetGroups}` +
         (options.offsetGroups === undefined ? ` (inferred from offsets of ${describe(offsets)}: channels / (2*kh*kw))` : ''),
     );
   }
   const expected = [batch, outHeight, outWidth, 2 * offsetGroups * taps];
   if (!tf.util.arraysEqual(offsets.shape, expected)) {
-    throw new UserError(
+    throw new InvalidInputError(
       `deformConv2d: offsets must have shape [B, Ho, Wo, 2*G*kh*kw] = [${expected.join(', ')}] for x of ${describe(x)}, ` +
         `weights of ${describe(weights)} and ${offsetGroups} offset group(s), got ${describe(offsets)}`,
     );
@@ -164,7 +164,7 @@ function checkArguments(
     checkTensor('mask', options.mask, 4);
     const expectedMask = [batch, outHeight, outWidth, offsetGroups * taps];
     if (!tf.util.arraysEqual(options.mask.shape, expectedMask)) {
-      throw new UserError(
+      throw new InvalidInputError(
         `deformConv2d: mask must have shape [B, Ho, Wo, G*kh*kw] = [${expectedMask.join(', ')}], got ${describe(options.mask)}`,
       );
     }
@@ -172,12 +172,12 @@ function checkArguments(
   if (options.bias != null) {
     checkTensor('bias', options.bias, 1);
     if (options.bias.shape[0] !== outChannels) {
-      throw new UserError(`deformConv2d: bias must have shape [Cout] = [${outChannels}], got ${describe(options.bias)}`);
+      throw new InvalidInputError(`deformConv2d: bias must have shape [Cout] = [${outChannels}], got ${describe(options.bias)}`);
     }
   }
   const maxColumnBytes = options.maxColumnBytes ?? DEFAULT_MAX_COLUMN_BYTES;
   if (!(maxColumnBytes > 0)) {
-    throw new UserError(`deformConv2d: maxColumnBytes must be positive, got ${options.maxColumnBytes}`);
+    throw new InvalidInputError(`deformConv2d: maxColumnBytes must be positive, got ${options.maxColumnBytes}`);
   }
   return {
     inHeight,

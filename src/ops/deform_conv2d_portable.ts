@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { cornerIndices } from './bilinear_portable';
-import { columnsShape, DeformConvGeometry } from './kernel_names';
+import { columnsShape, DeformConvGeometry } from '../kernels/kernel_names';
 
 /** Linear interpolation along one axis with zeros outside it, shaped like the coordinates. */
 interface AxisWeights {

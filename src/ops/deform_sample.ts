@@ -5,11 +5,11 @@
  * so every user of the package gets them.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
-import './deform_sample_cpu';
+import '../kernels/cpu/register';
+import '../kernels/wasm/register_deform';
+import { InvalidInputError } from '../errors';
 import { deformSamplePortable } from './deform_sample_portable';
-import './deform_sample_wasm';
-import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from './kernel_names';
+import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from '../kernels/kernel_names';
 
 function describe(value: unknown): string {
   return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
@@ -18,16 +18,16 @@ function describe(value: unknown): string {
 function checkArguments(x: unknown, offsets: unknown): void {
   for (const [name, value] of [['x', x], ['offsets', offsets]] as const) {
     if (!(value instanceof tf.Tensor) || value.rank !== 4) {
-      throw new UserError(`deformSample: ${name} must be a rank-4 tensor, got ${describe(value)}`);
+      throw new InvalidInputError(`deformSample: ${name} must be a rank-4 tensor, got ${describe(value)}`);
     }
     if (value.dtype !== 'float32') {
-      throw new UserError(`deformSample: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
+      throw new InvalidInputError(`deformSample: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
     }
   }
   const [batch, height, width, channels] = (x as tf.Tensor).shape;
   const expected = [batch, height, width, 2 * channels];
   if (!tf.util.arraysEqual((offsets as tf.Tensor).shape, expected)) {
-    throw new UserError(
+    throw new InvalidInputError(
       `deformSample: offsets must have shape [B, H, W, 2C] = [${expected.join(', ')}] for x of ` +
         `${describe(x)}, got ${describe(offsets)}`,
     );

@@ -6,7 +6,7 @@
  * offset.
  */
 
-import { OffsetField } from './tracer';
+import { OffsetField } from '../tracing/tracer';
 import {
   arrow,
   arrowMarker,

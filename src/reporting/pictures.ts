@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { imagesAsFloat, MnistSplit } from '../data/mnist';
+import { imagesAsFloat, MnistSplit } from '../data/mnist_split';
 import { DeformType, INPUT_SHAPE } from '../models/cnn';
 import { UserError } from '../errors';
 import { evalImages, evalSet, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, scaledTestParams } from '../evaluation/evaluate';
@@ -20,13 +20,13 @@ import { METRICS_FILE } from '../training/checkpoint';
 import { loadTrainedModel, TrainingState } from '../training/train';
 import { arrowFieldFigure, FieldRow } from './arrow_field';
 import { CurvePoint, CurveSeries, CurveStage, curvesFigure } from './curves';
-import { listOffsetSnapshots, loadOffsetSnapshot } from './offset_snapshots';
-import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsets } from './offsets';
+import { listOffsetSnapshots, loadOffsetSnapshot } from '../training/offset_snapshots';
+import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsets } from '../tracing/offsets';
 import { writeGif, writePng } from './render';
 import { samplesGridFigure } from './samples_grid';
 import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
 import { Figure } from './svg';
-import { imageScale, toImage, traceSamplingLocations } from './tracer';
+import { imageScale, toImage, traceSamplingLocations } from '../tracing/tracer';
 
 export const PICTURE_FILES = {
   offsets: 'offsets.png',

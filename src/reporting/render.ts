@@ -6,10 +6,24 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
-import { UserError } from '../errors';
-import { fileError, replaceFileAtomically } from '../training/checkpoint';
+import type SharpModule from 'sharp';
+import { EnvironmentError, UserError } from '../errors';
+import { fileError, replaceFileAtomically } from '../files/atomic';
 import { Figure } from './svg';
+
+/**
+ * sharp, loaded on first use: it is an optional dependency (a library-only install skips
+ * it), so only drawing a picture needs it.
+ */
+function sharp(...args: Parameters<typeof SharpModule>): ReturnType<typeof SharpModule> {
+  let module: typeof SharpModule;
+  try {
+    module = require('sharp') as typeof SharpModule;
+  } catch (err) {
+    throw new EnvironmentError(`drawing pictures needs the optional package sharp, which failed to load (${(err as Error).message.split('\n')[0]}); run npm install sharp`);
+  }
+  return module(...args);
+}
 
 /** The figure as PNG bytes. */
 export async function renderPng(figure: Figure): Promise<Buffer> {

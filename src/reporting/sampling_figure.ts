@@ -5,7 +5,7 @@
  * proportional to its weight (DCNv2's masks; all equal otherwise).
  */
 
-import { SamplingTrace } from './tracer';
+import { SamplingTrace } from '../tracing/tracer';
 import { COLORS, el, Figure, grayImage, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
 
 export interface TracePanel {

@@ -19,13 +19,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { EnvironmentError, UserError } from '../errors';
-
-/** A tensor with a name, as Optimizer.getWeights() returns them. */
-export interface NamedTensor {
-  name: string;
-  tensor: tf.Tensor;
-}
+import { UserError } from '../errors';
+import { ensureWritableDir, fileError, replaceFileAtomically, syncDir, TMP_PREFIX, writeDurable, writeJsonAtomically } from '../files/atomic';
+import { OptimizerWeight } from '../optimizers/adam';
 
 export const POINTER_FILE = 'checkpoint.json';
 export const METRICS_FILE = 'metrics.json';
@@ -33,7 +29,6 @@ const MODEL_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
 const OPTIMIZER_FILE = 'optimizer.bin';
 const STATE_FILE = 'state.json';
-const TMP_PREFIX = '.tmp-';
 const STATE_FORMAT = 'deformconv-checkpoint';
 const STATE_VERSION = 1;
 
@@ -42,7 +37,7 @@ export interface CheckpointContents<S> {
   name: string;
   model: tf.LayersModel;
   /** The optimizer's weights in its own order (optimizer.getWeights()). */
-  optimizerWeights: NamedTensor[];
+  optimizerWeights: OptimizerWeight[];
   /** Anything JSON: the training state. */
   state: S;
   /** Anything JSON: written to <out>/metrics.json after the commit. */
@@ -56,7 +51,7 @@ export interface LoadedCheckpoint<S> {
   /** The model's weights by name ("conv11/kernel", ...). The caller disposes them. */
   weights: tf.NamedTensorMap;
   /** The optimizer's weights, in the order they were saved. The caller disposes them. */
-  optimizerWeights: NamedTensor[];
+  optimizerWeights: OptimizerWeight[];
   state: S;
 }
 
@@ -67,19 +62,9 @@ interface StateFile<S> {
   state: S;
 }
 
-/**
- * Fails early, before any training, if `out` cannot hold checkpoints: creates it and
- * writes and removes a probe file.
- */
-export function ensureWritableDir(out: string): void {
-  try {
-    fs.mkdirSync(out, { recursive: true });
-    const probe = path.join(out, `${TMP_PREFIX}probe-${process.pid}`);
-    fs.writeFileSync(probe, '');
-    fs.rmSync(probe, { force: true });
-  } catch (err) {
-    throw fileError(err, `cannot write checkpoints to ${out}`);
-  }
+/** Fails early, before any training, if `out` cannot hold checkpoints. */
+export function ensureCheckpointDir(out: string): void {
+  ensureWritableDir(out, `cannot write checkpoints to ${out}`);
 }
 
 /** The name of the latest complete checkpoint in `out`, or undefined if it holds none. */
@@ -141,7 +126,7 @@ export async function saveCheckpoint<S>(out: string, contents: CheckpointContent
   }
   // Committed. What follows only tidies up; failures here lose nothing.
   try {
-    replaceFileAtomically(path.join(out, METRICS_FILE), JSON.stringify(contents.metrics, null, 2) + '\n');
+    writeJsonAtomically(path.join(out, METRICS_FILE), contents.metrics);
     for (const entry of fs.readdirSync(out)) {
       if (entry !== contents.name && isCheckpointDirName(entry)) {
         fs.rmSync(path.join(out, entry), { recursive: true, force: true });
@@ -247,56 +232,3 @@ function removeStaleTemporaries(out: string): void {
   }
 }
 
-function writeDurable(file: string, data: string | Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Writes `file` by writing a temporary sibling and renaming it over the old one. */
-export function replaceFileAtomically(file: string, data: string | Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `${TMP_PREFIX}${path.basename(file)}-${process.pid}`);
-  try {
-    writeDurable(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  syncDir(path.dirname(file));
-}
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** A file-system failure as a one-line error: a full disk is the environment, a bad path the user. */
-export function fileError(err: unknown, what: string): Error {
-  const e = err as NodeJS.ErrnoException;
-  if (e instanceof UserError || e instanceof EnvironmentError) return e;
-  switch (e.code) {
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new EnvironmentError(`${what}: no space left on device`);
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new UserError(`${what}: permission denied`);
-    case 'ENOENT':
-      return new UserError(`${what}: no such file or directory`);
-    case 'ENOTDIR':
-    case 'EEXIST':
-      return new UserError(`${what}: a path component is not a directory`);
-    default:
-      return e.code ? new EnvironmentError(`${what}: ${e.code} ${e.message}`) : e;
-  }
-}

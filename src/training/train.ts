@@ -12,27 +12,25 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-// Training on wasm needs this package's backprop kernels.
-import '../kernels/wasm/register';
 import { Rng, RngState } from '../augment/random';
 import { sampleZoomShift, zoomShift, ZoomShiftParams } from '../augment/zoom_shift';
 import { backendRecord, BackendDescription } from '../backend/select';
-import { MnistData, mnistBatch } from '../data/mnist';
+import { MnistData, mnistBatch } from '../data/mnist_split';
 import { UserError } from '../errors';
 import { evalSet, evaluate, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, TestVariant } from '../evaluation/evaluate';
 import { buildDeformCnn, buildRegularCnn, DeformType } from '../models/cnn';
 import { transferRegularWeights } from '../models/from_regular';
 import { transferWeights } from '../models/transfer';
-import { saveOffsetSnapshot } from '../reporting/offset_snapshots';
+import { saveOffsetSnapshot } from './offset_snapshots';
 import {
-  ensureWritableDir,
+  ensureCheckpointDir,
   latestCheckpointName,
   LoadedCheckpoint,
   readCheckpoint,
   saveCheckpoint,
 } from './checkpoint';
 import { resolveConfig, resumeConfig, Stage, STAGE_SPECS, STAGES, TrainConfig } from './config';
-import { AdamScalars, adamScalars, createAdam, restoreAdam } from './optimizer';
+import { AdamScalars, adamScalars, createAdam, restoreAdam } from '../optimizers/adam';
 import { trainableVariables } from './parallel/replica';
 import { createStepRunner, StepRunner, StepRunResult } from './parallel/step_runner';
 import { EpochProgress, formatDuration } from './progress';
@@ -164,7 +162,7 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
   let config: TrainConfig;
   try {
     config = checkpoint ? resumeConfig(checkpoint.state.config, { ...given, out }) : resolveConfig(stage, { ...given, out });
-    ensureWritableDir(out);
+    ensureCheckpointDir(out);
   } catch (err) {
     if (checkpoint) disposeCheckpoint(checkpoint);
     throw err;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { loadMnistSplit } from '../../data/mnist';
 import { UserError } from '../../errors';
-import { evaluateCheckpoints } from '../../evaluation/checkpoints';
+import { evaluateCheckpoints } from '../../experiment/evaluate_checkpoints';
 import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../../evaluation/evaluate';
 import { accuracyTable, ModelName } from '../../evaluation/table';
 import { STAGE_SPECS } from '../../training/config';

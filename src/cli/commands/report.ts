@@ -1,6 +1,6 @@
 /** `deformconv report`: the control experiment and results/REPORT.md, after `reproduce`. */
 import { Command } from 'commander';
-import { runReport } from '../../reporting/report';
+import { runReport } from '../../experiment/report';
 import { startBackend } from '../backend';
 import { dataDirOption, intInRange, nonNegativeInt } from '../flags';
 import { runInterruptible } from '../interrupt';

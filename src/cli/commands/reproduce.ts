@@ -1,6 +1,6 @@
 /** `deformconv reproduce`: the whole experiment: data, train, fine-tune, evaluate, table, results/metrics.json. */
 import { Command, Option } from 'commander';
-import { Preset, PRESET_SPECS, PRESETS, reproduce } from '../../training/reproduce';
+import { Preset, PRESET_SPECS, PRESETS, reproduce } from '../../experiment/reproduce';
 import { startBackend } from '../backend';
 import { dataDirOption, intInRange, nonNegativeInt } from '../flags';
 import { runInterruptible } from '../interrupt';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadMnistSplit } from '../../data/mnist';
 import { UserError } from '../../errors';
-import { cnnUnitGrid } from '../../reporting/offsets';
+import { cnnUnitGrid } from '../../tracing/offsets';
 import { PICTURE_FILES, Unit, writePictures } from '../../reporting/pictures';
 import { STAGE_SPECS } from '../../training/config';
 import { startBackend } from '../backend';

@@ -1,6 +1,6 @@
-/** AdamUpdate for wasm (see src/ops/adam_update.ts): one pass of the SIMD module's adamUpdate. */
+/** AdamUpdate for wasm (see src/kernels/kernel_names.ts): one pass of the SIMD module's adamUpdate. */
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE, AdamUpdateAttrs } from '../../ops/adam_update';
+import { ADAM_UPDATE, AdamUpdateAttrs } from '../kernel_names';
 import { adamUpdate } from './simd/simd_kernels';
 import { WASM, WasmKernelArgs, float32View } from './wasm_kernel_util';
 

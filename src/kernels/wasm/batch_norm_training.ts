@@ -1,11 +1,11 @@
 /**
- * BatchNormTraining for wasm (see src/ops/batch_norm_training.ts): three SIMD passes
+ * BatchNormTraining for wasm (see src/ops/batch_norm_training.ts; name in src/kernels/kernel_names.ts): three SIMD passes
  * (kernels.wat): the per-channel sums give the mean, the sums of squared deviations the
  * variance (the mean of (x - mean)^2, not E[x^2] - mean^2, which cancels), and one
  * affine pass writes y = x * gain + (offset - mean * gain).
  */
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_NORM_TRAINING } from '../../ops/batch_norm_training';
+import { BATCH_NORM_TRAINING } from '../kernel_names';
 import { channelAffine, columnSums } from './simd/simd_kernels';
 import { WASM, WasmKernelArgs, disposeInfos, float32View } from './wasm_kernel_util';
 

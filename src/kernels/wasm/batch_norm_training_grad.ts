@@ -10,7 +10,7 @@
  *   dScale  = rstd * sum(dy * xc),   dOffset = sum(dy).
  */
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_NORM_TRAINING_GRAD } from '../../ops/batch_norm_training';
+import { BATCH_NORM_TRAINING_GRAD } from '../kernel_names';
 import { channelAffine, gradientSums } from './simd/simd_kernels';
 import { WASM, WasmKernelArgs, disposeInfos, float32View } from './wasm_kernel_util';
 

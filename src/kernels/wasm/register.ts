@@ -1,43 +1,22 @@
 /**
- * Registers this package's wasm kernels, replacing tfjs's where it has slow ones
- * (tfjs's own stay reachable for the cases a replacement leaves to them).
- * Runs once, at import: importing the package is enough.
+ * Registers this package's own kernels for tfjs's 'wasm' backend, by name: the
+ * deformable kernels, batch norm's and Adam's. None replaces a tfjs kernel and none needs
+ * the backend imported (its instance arrives with every call), so importing the library
+ * registers no backend; `deformconv/wasm` (replace_tfjs_kernels.ts) is the part that does.
  */
-import '@tensorflow/tfjs-backend-wasm';
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { DEFORM_KERNELS } from '../typed/deform_kernels';
 import { adamUpdateConfig } from './adam_update';
 import { batchNormTrainingConfig } from './batch_norm_training';
 import { batchNormTrainingGradConfig } from './batch_norm_training_grad';
-import { castConfig } from './cast';
-import { conv2DBackpropFilterConfig } from './conv2d_backprop_filter';
-import { conv2DBackpropInputConfig } from './conv2d_backprop_input';
-import { identityConfig } from './identity';
-import { meanConfig } from './mean';
-import { sumConfig } from './sum';
-import { tileConfig } from './tile';
-import { replaceWasmKernel } from './wasm_kernel_util';
+import { WASM, wasmKernelFunc } from './wasm_kernel_util';
 
-/** The kernels this package registers for the wasm backend. */
-export const wasmTrainingKernels: readonly tf.KernelConfig[] = [
-  conv2DBackpropInputConfig,
-  conv2DBackpropFilterConfig,
-  identityConfig,
-  castConfig,
-  tileConfig,
-  sumConfig,
-  meanConfig,
+/** The kernels registered under names of this package's own. */
+export const wasmOwnKernels: readonly tf.KernelConfig[] = [
+  ...DEFORM_KERNELS.map((kernel) => ({ kernelName: kernel.kernelName, backendName: WASM, kernelFunc: wasmKernelFunc(kernel) })),
   batchNormTrainingConfig,
   batchNormTrainingGradConfig,
   adamUpdateConfig,
 ];
 
-let registered = false;
-
-/** Idempotent; runs at import. */
-export function registerWasmTrainingKernels(): void {
-  if (registered) return;
-  registered = true;
-  wasmTrainingKernels.forEach(replaceWasmKernel);
-}
-
-registerWasmTrainingKernels();
+wasmOwnKernels.forEach((config) => tf.registerKernel(config));

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { kernelResult, TypedKernel } from '../typed/typed_kernel';
 
 export const WASM = 'wasm';
 
@@ -99,4 +100,20 @@ export function runTfjsWasmKernel(kernelName: string, args: WasmKernelArgs): tf.
 export function shareData(backend: BackendWasm, x: tf.TensorInfo): tf.TensorInfo {
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/**
+ * A typed kernel as a wasm kernel function: outputs allocated on the heap first (an
+ * allocation may grow the heap and detach views), then every array viewed in place.
+ */
+export function wasmKernelFunc(kernel: TypedKernel): tf.KernelFunc {
+  return ({ inputs, backend, attrs = {} }) => {
+    const wasm = backend as unknown as BackendWasm;
+    const infos = kernel.outputShapes(inputs, attrs).map((shape) => wasm.makeOutput(shape, 'float32'));
+    const outputs = infos.map((info) => float32View(wasm, info));
+    for (const index of kernel.accumulatedOutputs) outputs[index].fill(0);
+    const arrays = kernel.inputNames.map((name) => (inputs[name] === undefined ? null : float32View(wasm, inputs[name])));
+    kernel.compute(arrays, outputs, inputs, attrs);
+    return kernelResult(infos);
+  };
 }

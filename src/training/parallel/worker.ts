@@ -4,8 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-// The package entry registers its layers and kernels, so the model builds and runs as in the main thread.
-import '../../index';
+// The models' module registers their layer classes, so the model rebuilds from its JSON as in the main thread.
+import '../../models/cnn';
 import { useBackend } from '../../backend/select';
 import { FromWorker, ToWorker, WorkerInit } from './protocol';
 import { FlatLayout, loadFlatWeights, shardGradients, statefulWeights, trainableVariables } from './replica';

@@ -13,13 +13,13 @@ import { backendRecord, BackendDescription } from '../backend/select';
 import { downloadMnist, DownloadReporter } from '../data/download';
 import { loadMnist } from '../data/mnist';
 import { UserError } from '../errors';
-import { evaluateModel } from '../evaluation/checkpoints';
+import { evaluateModel } from '../evaluation/evaluate';
 import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
 import { accuracyTable, AccuracyReport, REFERENCE_ACCURACY } from '../evaluation/table';
-import { fileError, replaceFileAtomically } from './checkpoint';
-import { DEFAULT_SEED, Stage, TrainConfig } from './config';
-import { formatDuration } from './progress';
-import { train, TrainResult } from './train';
+import { fileError, writeJsonAtomically } from '../files/atomic';
+import { DEFAULT_SEED, Stage, TrainConfig } from '../training/config';
+import { formatDuration } from '../training/progress';
+import { train, TrainResult } from '../training/train';
 
 export type Preset = 'paper' | 'quick' | 'smoke';
 export const PRESETS: readonly Preset[] = ['paper', 'quick', 'smoke'];
@@ -171,7 +171,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     };
     try {
       fs.mkdirSync(path.dirname(metricsFile), { recursive: true });
-      replaceFileAtomically(metricsFile, `${JSON.stringify(metrics, null, 2)}\n`);
+      writeJsonAtomically(metricsFile, metrics);
     } catch (err) {
       throw fileError(err, `cannot write ${metricsFile}`);
     }

@@ -15,8 +15,8 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { DeformConv2D } from '../layers/deform_conv2d';
 import { BASE_LAYER_NAMES } from '../models/cnn';
-import { fileError, replaceFileAtomically } from '../training/checkpoint';
-import { modelDeformType } from './offsets';
+import { fileError, replaceFileAtomically } from '../files/atomic';
+import { modelDeformType } from '../tracing/offsets';
 
 export const SNAPSHOT_DIR = 'offset-history';
 const FORMAT = 'deformconv-offset-snapshot';

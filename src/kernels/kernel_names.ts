@@ -65,3 +65,39 @@ export type DeformIm2ColInputs = Record<'x' | 'offsets', TensorInfo> & { mask?: 
  */
 export const DEFORM_COL2IM = 'DeformCol2Im';
 export type DeformCol2ImInputs = Record<'dColumns' | 'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
+
+// Batch normalisation with the batch's own statistics (batchNormTraining).
+
+/**
+ * Inputs: x [..., C], scale [C], offset [C]; attr varianceEpsilon.
+ * Outputs: [y (x's shape), mean [C], variance [C]], statistics over all axes but the last,
+ * the variance biased (divided by the count), as tfjs-layers and Keras normalise with.
+ */
+export const BATCH_NORM_TRAINING = 'BatchNormTraining';
+
+/**
+ * The gradient of all three outputs at once. Inputs: dy, dMean, dVariance, x, mean,
+ * variance, scale; attr varianceEpsilon. Outputs: [dx, dScale, dOffset].
+ */
+export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
+
+// Adam (createAdam).
+
+/**
+ * adamUpdate: one Adam step of one variable as a single kernel, on backends that register
+ * it (wasm). tfjs's AdamOptimizer spends about a dozen elementwise ops per variable and
+ * step; on wasm their dispatch costs more than their arithmetic.
+ *
+ * Inputs: value, m, v, gradient (one shape), correction1 = 1 - beta1^t and
+ * correction2 = 1 - beta2^t (float32 scalars); attrs beta1, beta2, epsilon, learningRate.
+ * Outputs: [newValue, newM, newV], computed with the same float32 operations, in the same
+ * order, as tfjs's AdamOptimizer.
+ */
+export const ADAM_UPDATE = 'AdamUpdate';
+
+export interface AdamUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+}

@@ -6,7 +6,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { ConvOffset2D } from '../layers/conv_offset2d';
 import { DeformConv2D } from '../layers/deform_conv2d';
 import { CONV_BLOCKS, DeformType, forward, INPUT_SHAPE } from '../models/cnn';
@@ -36,7 +36,7 @@ export interface OffsetReadout {
  */
 export function meanOffsetFields(offsets: tf.Tensor4D): OffsetField[] {
   const [batch, height, width, twoC] = offsets.shape;
-  if (twoC % 2 !== 0) throw new UserError(`offsets must have an even last dimension (dy, dx per channel), got [${offsets.shape}]`);
+  if (twoC % 2 !== 0) throw new InvalidInputError(`offsets must have an even last dimension (dy, dx per channel), got [${offsets.shape}]`);
   const mean = tf.tidy(() => tf.mean(tf.reshape(offsets, [batch, height, width, twoC / 2, 2]), 3));
   const data = mean.dataSync() as Float32Array;
   mean.dispose();
@@ -51,7 +51,7 @@ export function meanOffsetFields(offsets: tf.Tensor4D): OffsetField[] {
 export function tapOffsetFields(offsets: tf.Tensor4D, mask: tf.Tensor4D | null): TapOffsetField[] {
   const [batch, height, width, channels] = offsets.shape;
   if (channels !== 18 || (mask !== null && !tf.util.arraysEqual(mask.shape, [batch, height, width, 9]))) {
-    throw new UserError(
+    throw new InvalidInputError(
       `per-tap offsets must be [B, Ho, Wo, 18] with mask [B, Ho, Wo, 9] (a 3x3 DeformConv2D, one offset group), ` +
         `got [${offsets.shape}]${mask === null ? '' : ` and [${mask.shape}]`}`,
     );

@@ -33,7 +33,7 @@
  * Zero offsets therefore give exactly the rigid grid of the regular CNN.
  */
 
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 
 /** Offsets over a grid: data[(y * width + x) * 2] is dy, [.. + 1] is dx, in pixels of that grid. */
 export interface OffsetField {
@@ -116,7 +116,7 @@ export function traceSamplingLocations(layers: readonly TraceLayer[], unit: { ro
   const rows = sameOutputSize(top.inputHeight, top.stride);
   const cols = sameOutputSize(top.inputWidth, top.stride);
   if (!isIndex(unit.row, rows) || !isIndex(unit.col, cols)) {
-    throw new UserError(`trace: unit (${unit.row}, ${unit.col}) is outside ${top.name}'s ${rows}x${cols} output`);
+    throw new InvalidInputError(`trace: unit (${unit.row}, ${unit.col}) is outside ${top.name}'s ${rows}x${cols} output`);
   }
 
   let parents: Array<{ y: number; x: number; padding: boolean; weight: number }> = [{ y: unit.row, x: unit.col, padding: false, weight: 1 }];
@@ -212,17 +212,17 @@ function bilinearAt(data: Float32Array, height: number, width: number, channels:
 }
 
 function checkLayers(layers: readonly TraceLayer[]): void {
-  if (layers.length === 0) throw new UserError('trace: no layers to trace');
+  if (layers.length === 0) throw new InvalidInputError('trace: no layers to trace');
   layers.forEach((layer, i) => {
     if (!Number.isInteger(layer.stride) || layer.stride < 1) {
-      throw new UserError(`trace: layer '${layer.name}' has stride ${layer.stride}; expected a positive integer`);
+      throw new InvalidInputError(`trace: layer '${layer.name}' has stride ${layer.stride}; expected a positive integer`);
     }
     if (!(layer.inputHeight >= 1 && layer.inputWidth >= 1)) {
-      throw new UserError(`trace: layer '${layer.name}' has input ${layer.inputHeight}x${layer.inputWidth}`);
+      throw new InvalidInputError(`trace: layer '${layer.name}' has input ${layer.inputHeight}x${layer.inputWidth}`);
     }
     const o = layer.offsets;
     if (o !== null && (o.height !== layer.inputHeight || o.width !== layer.inputWidth || o.data.length !== o.height * o.width * 2)) {
-      throw new UserError(
+      throw new InvalidInputError(
         `trace: offsets of '${layer.name}' are ${o.height}x${o.width} (${o.data.length} values); ` +
           `expected ${layer.inputHeight}x${layer.inputWidth}x2, the layer's input`,
       );
@@ -231,9 +231,9 @@ function checkLayers(layers: readonly TraceLayer[]): void {
     if (t !== undefined) {
       const h = sameOutputSize(layer.inputHeight, layer.stride);
       const w = sameOutputSize(layer.inputWidth, layer.stride);
-      if (o !== null) throw new UserError(`trace: layer '${layer.name}' has both an offset field and per-tap offsets`);
+      if (o !== null) throw new InvalidInputError(`trace: layer '${layer.name}' has both an offset field and per-tap offsets`);
       if (t.height !== h || t.width !== w || t.data.length !== h * w * 2 * TAPS || (t.mask !== undefined && t.mask.length !== h * w * TAPS)) {
-        throw new UserError(
+        throw new InvalidInputError(
           `trace: per-tap offsets of '${layer.name}' are ${t.height}x${t.width} (${t.data.length} values` +
             `${t.mask === undefined ? '' : `, mask ${t.mask.length}`}); expected ${h}x${w}x${2 * TAPS}` +
             `${t.mask === undefined ? '' : ` and mask ${h}x${w}x${TAPS}`}, the layer's output`,
@@ -245,7 +245,7 @@ function checkLayers(layers: readonly TraceLayer[]): void {
       const h = sameOutputSize(below.inputHeight, below.stride);
       const w = sameOutputSize(below.inputWidth, below.stride);
       if (h !== layer.inputHeight || w !== layer.inputWidth) {
-        throw new UserError(
+        throw new InvalidInputError(
           `trace: '${below.name}' outputs ${h}x${w} but '${layer.name}' above it takes ${layer.inputHeight}x${layer.inputWidth}`,
         );
       }

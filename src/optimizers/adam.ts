@@ -1,8 +1,8 @@
 /**
- * The optimizer of both training stages and its exact save/restore.
+ * Adam for training with this package's layers, and its exact save/restore.
  *
  * Adam with one fused kernel per variable and step where the backend has it (wasm; see
- * src/ops/adam_update.ts): the same float32 operations as tfjs's AdamOptimizer, so the
+ * src/kernels/kernel_names.ts): the same float32 operations as tfjs's AdamOptimizer, so the
  * same results, and the same state (getWeights/setWeights, serialisation).
  *
  * tfjs's Adam keeps beta1^t and beta2^t as running products; setWeights() recomputes
@@ -12,9 +12,12 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
-import { ADAM_UPDATE, AdamUpdateAttrs } from '../ops/adam_update';
-import { NamedTensor } from './checkpoint';
+import { InvalidInputError } from '../errors';
+import { ADAM_UPDATE, AdamUpdateAttrs } from '../kernels/kernel_names';
+import '../kernels/wasm/register_adam';
+
+/** One of an optimizer's weights, as getWeights() returns them. */
+export type OptimizerWeight = Awaited<ReturnType<tf.Optimizer['getWeights']>>[number];
 
 /** Keras 2.0's Adam defaults, the reference's optimizer (tfjs would use epsilon 1e-7). */
 export const ADAM_BETA1 = 0.9;
@@ -97,7 +100,7 @@ export function adamScalars(optimizer: tf.AdamOptimizer): AdamScalars {
  */
 export async function restoreAdam(
   optimizer: tf.AdamOptimizer,
-  weights: NamedTensor[],
+  weights: OptimizerWeight[],
   scalars: AdamScalars,
   variables: readonly tf.Variable[],
   label: string,
@@ -105,14 +108,14 @@ export async function restoreAdam(
   // [iterations, first moments..., second moments...]; no moments before the first step.
   const moments = weights.slice(1);
   if (weights.length === 0 || (moments.length !== 0 && moments.length !== 2 * variables.length)) {
-    throw new UserError(
+    throw new InvalidInputError(
       `${label}: optimizer state holds ${Math.max(0, moments.length)} moment tensors, expected ${2 * variables.length}`,
     );
   }
   moments.forEach(({ name, tensor }, i) => {
     const variable = variables[i % variables.length];
     if (!tf.util.arraysEqual(tensor.shape, variable.shape)) {
-      throw new UserError(`${label}: optimizer tensor '${name}' has shape [${tensor.shape}], expected [${variable.shape}]`);
+      throw new InvalidInputError(`${label}: optimizer tensor '${name}' has shape [${tensor.shape}], expected [${variable.shape}]`);
     }
   });
   await optimizer.setWeights(weights);

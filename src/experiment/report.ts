@@ -20,15 +20,16 @@ import * as path from 'node:path';
 import { backendRecord, BackendDescription } from '../backend/select';
 import { loadMnist } from '../data/mnist';
 import { UserError } from '../errors';
-import { evaluateModel } from '../evaluation/checkpoints';
+import { evaluateModel } from '../evaluation/evaluate';
 import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
 import { Accuracies, REFERENCE_ACCURACY } from '../evaluation/table';
-import { fileError, latestCheckpointName, replaceFileAtomically } from '../training/checkpoint';
+import { latestCheckpointName } from '../training/checkpoint';
+import { fileError, replaceFileAtomically, writeJsonAtomically } from '../files/atomic';
 import { DEFAULT_SEED, TrainConfig } from '../training/config';
 import { train } from '../training/train';
-import { CurveSeries } from './curves';
-import { readStageMetrics, writePictures } from './pictures';
-import { ReportData, reportMarkdown, ReportVariant, RunResult, VARIANT_LABELS } from './report_markdown';
+import { CurveSeries } from '../reporting/curves';
+import { readStageMetrics, writePictures } from '../reporting/pictures';
+import { ReportData, reportMarkdown, ReportVariant, RunResult, VARIANT_LABELS } from '../reporting/report_markdown';
 
 export const REPORT_FILE = 'REPORT.md';
 export const REPORT_JSON = 'report.json';
@@ -115,7 +116,7 @@ function readCachedEvaluation(dir: string, count: number): CachedEvaluation | un
 function writeJson(file: string, value: unknown): void {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    replaceFileAtomically(file, `${JSON.stringify(value, null, 2)}\n`);
+    writeJsonAtomically(file, value);
   } catch (err) {
     throw fileError(err, `cannot write ${file}`);
   }

@@ -4,7 +4,7 @@
  * bilinear core in 'zero' border mode (torchvision's deform_conv2d).
  */
 import { BilinearPoint } from './bilinear';
-import type { DeformConvGeometry } from './kernel_names';
+import type { DeformConvGeometry } from '../kernel_names';
 
 /** A sample point on x's images, zero outside them (torchvision's border). */
 function samplePoint({ inHeight, inWidth, inChannels }: DeformConvGeometry): BilinearPoint {

@@ -2,12 +2,11 @@
  * `eval`: the accuracy of trained checkpoints on the plain and the scaled test set.
  */
 
-import * as tf from '@tensorflow/tfjs';
-import { MnistSplit } from '../data/mnist';
+import { MnistSplit } from '../data/mnist_split';
 import { UserError } from '../errors';
 import { loadTrainedModel } from '../training/train';
-import { evalSet, evaluate, TEST_VARIANTS } from './evaluate';
-import { Accuracies, AccuracyReport, ModelName } from './table';
+import { evaluateModel } from '../evaluation/evaluate';
+import { AccuracyReport, ModelName } from '../evaluation/table';
 
 export interface EvaluateCheckpointsOptions {
   /** Checkpoint directory of each model to evaluate (train-regular / finetune-deform --out). */
@@ -38,13 +37,4 @@ export async function evaluateCheckpoints(options: EvaluateCheckpointsOptions): 
     }
   }
   return report;
-}
-
-/** Accuracy of `model` on the first `limit` plain and scaled test images. */
-export async function evaluateModel(model: tf.LayersModel, test: MnistSplit, limit?: number): Promise<Accuracies> {
-  const accuracies = {} as Accuracies;
-  for (const variant of TEST_VARIANTS) {
-    accuracies[variant] = (await evaluate(model, evalSet(test, variant, limit ?? test.count))).accuracy;
-  }
-  return accuracies;
 }

@@ -1,0 +1,66 @@
+/**
+ * MNIST in memory: the splits as loaded (uint8 pixels, class labels) and the float32
+ * batches made from them. No file access, so it runs in a browser as in Node.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { MnistSplitName } from './checksums';
+
+export const NUM_CLASSES = 10;
+/** Height and width of every MNIST image; the models are built for it. */
+export const IMAGE_SIZE = 28;
+
+export interface MnistSplit {
+  name: MnistSplitName;
+  count: number;
+  height: number;
+  width: number;
+  /** count * height * width pixels, 0..255, image after image, row-major. */
+  images: Uint8Array;
+  /** count class indices, 0..9. */
+  labels: Uint8Array;
+}
+
+export interface MnistData {
+  train: MnistSplit;
+  test: MnistSplit;
+}
+
+/** Pixels of the given images as float32 in [0, 1], NHWC order with one channel, in a new array. */
+export function imagesAsFloat(split: MnistSplit, indices: ArrayLike<number>): Float32Array {
+  const size = split.height * split.width;
+  const out = new Float32Array(indices.length * size);
+  for (let b = 0; b < indices.length; b++) {
+    const index = checkIndex(split, indices[b]);
+    const source = split.images.subarray(index * size, (index + 1) * size);
+    for (let p = 0; p < size; p++) out[b * size + p] = source[p] / 255;
+  }
+  return out;
+}
+
+export type LabelEncoding = 'one-hot' | 'int';
+
+export interface MnistBatch {
+  /** [n, height, width, 1] float32 in [0, 1]. */
+  xs: tf.Tensor4D;
+  /** [n, 10] float32 one-hot, or [n] int32 class indices. */
+  ys: tf.Tensor2D | tf.Tensor1D;
+}
+
+/** A batch of tensors for the given indices; the caller disposes them. */
+export function mnistBatch(split: MnistSplit, indices: ArrayLike<number>, labels: LabelEncoding = 'one-hot'): MnistBatch {
+  const xs = tf.tensor4d(imagesAsFloat(split, indices), [indices.length, split.height, split.width, 1], 'float32');
+  if (labels === 'int') {
+    const ints = Int32Array.from({ length: indices.length }, (_, b) => split.labels[checkIndex(split, indices[b])]);
+    return { xs, ys: tf.tensor1d(ints, 'int32') };
+  }
+  const oneHot = new Float32Array(indices.length * NUM_CLASSES);
+  for (let b = 0; b < indices.length; b++) oneHot[b * NUM_CLASSES + split.labels[checkIndex(split, indices[b])]] = 1;
+  return { xs, ys: tf.tensor2d(oneHot, [indices.length, NUM_CLASSES]) };
+}
+
+function checkIndex(split: MnistSplit, index: number): number {
+  if (!Number.isInteger(index) || index < 0 || index >= split.count) {
+    throw new RangeError(`index ${index} is outside the ${split.name} split (0..${split.count - 1})`);
+  }
+  return index;
+}
