@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Conv2D } from '../src/layers/conv2d';
+import { useFastLayersWhenLoading } from '../src/layers/fast_layers';
 import { mulberry32 } from './helpers/random';
 
 function random(shape: number[], seed: number): tf.Tensor {
@@ -62,8 +63,12 @@ describe('Conv2D layer', () => {
     expect(kernels.filter((k) => k === 'Conv2DBackpropInput')).toHaveLength(1);
   });
 
-  it('deserialises as this class, with the same config', async () => {
+  it("deserialises as tfjs's Conv2D by default, and as this class after useFastLayersWhenLoading", async () => {
     const model = tf.sequential({ layers: [new Conv2D({ ...ARGS, inputShape: [7, 7, 3] })] });
+    const plain = await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) });
+    expect(plain.layers[0]).not.toBeInstanceOf(Conv2D);
+    expect(plain.layers[0].getConfig()).toEqual(model.layers[0].getConfig());
+    useFastLayersWhenLoading();
     const restored = await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) });
     expect(restored.layers[0]).toBeInstanceOf(Conv2D);
     expect(restored.layers[0].getConfig()).toEqual(model.layers[0].getConfig());

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/errors';
+import { InvalidInputError } from '../src/errors';
 import { ConvOffset2D } from '../src/layers/conv_offset2d';
 import { saveAndLoad } from './helpers/models';
 
@@ -154,7 +154,7 @@ describe('ConvOffset2D', () => {
 
   it('rejects an input whose channels differ from filters, naming the shape', () => {
     const layer = new ConvOffset2D({ name: 'conv21_offset', filters: 64 });
-    expect(() => layer.apply(tf.input({ shape: [14, 14, 32] }))).toThrow(UserError);
+    expect(() => layer.apply(tf.input({ shape: [14, 14, 32] }))).toThrow(InvalidInputError);
     expect(() => layer.apply(tf.input({ shape: [14, 14, 32] }))).toThrow(
       "ConvOffset2D 'conv21_offset': expects input [batch, height, width, 64], got [null, 14, 14, 32]",
     );

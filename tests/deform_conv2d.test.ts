@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/errors';
+import { InvalidInputError } from '../src/errors';
 import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2d';
 import { DeformConv2dOptions, deformConv2d, deformConv2dPortable } from '../src/ops/deform_conv2d';
 import { mulberry32 as rng } from './helpers/random';
@@ -498,7 +498,7 @@ describe('deformConv2d: argument checks name the shapes', () => {
   it.each(cases)('rejects %s', (_name, makeArgs, message) => {
     const [xt, offsets, weights, options] = makeArgs();
     const call = () => deformConv2d(xt as tf.Tensor4D, offsets as tf.Tensor4D, weights as tf.Tensor4D, options);
-    expect(call).toThrow(UserError);
+    expect(call).toThrow(InvalidInputError);
     expect(call).toThrow(message);
     tf.dispose([xt, offsets, weights, options?.mask ?? [], options?.bias ?? []].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
   });

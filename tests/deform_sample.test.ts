@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/errors';
+import { InvalidInputError } from '../src/errors';
 import { BilinearPoint } from '../src/kernels/typed/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
@@ -363,7 +363,7 @@ describe('deformSample: argument checks name the shapes', () => {
   it.each(cases)('rejects %s', (_name, makeArgs, message) => {
     const [x, offsets] = makeArgs();
     const call = () => deformSample(x as tf.Tensor4D, offsets as tf.Tensor4D);
-    expect(call).toThrow(UserError);
+    expect(call).toThrow(InvalidInputError);
     expect(call).toThrow(message);
     tf.dispose([x, offsets].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
   });

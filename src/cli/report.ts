@@ -2,7 +2,15 @@
  * How the CLI reports a failure: one line on stderr and an exit code (1 bad input,
  * 2 environment); the stack trace only under --verbose or DEBUG=deformconv.
  */
-import { DeformconvError } from '../errors';
+import { DeformconvError, InvalidInputError } from '../errors';
+
+/** The exit code of an error this package throws on purpose; undefined for anything else. */
+function exitCodeOf(err: unknown): number | undefined {
+  if (err instanceof DeformconvError) return err.exitCode;
+  // The library's own errors reach the CLI when a file's contents are wrong (a checkpoint's weights, say): bad input.
+  if (err instanceof InvalidInputError) return 1;
+  return undefined;
+}
 
 /** True when DEBUG (comma or space separated, as the `debug` package reads it) names deformconv. */
 export function debugEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -11,11 +19,12 @@ export function debugEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** Writes the error to stderr and returns the exit code. */
 export function reportError(err: unknown, verbose: boolean): number {
-  const known = err instanceof DeformconvError;
+  const exitCode = exitCodeOf(err);
+  const known = exitCode !== undefined;
   const message = err instanceof Error ? err.message : String(err);
   const line = message.split('\n').find((text) => text.trim() !== '')?.trim() ?? 'unknown error';
   const hint = known || verbose ? '' : ' (unexpected error; run with --verbose for the stack trace)';
   process.stderr.write(`error: ${line}${hint}\n`);
   if (verbose && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
-  return known ? err.exitCode : 1;
+  return exitCode ?? 1;
 }
