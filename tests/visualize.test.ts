@@ -15,6 +15,7 @@ import { arrowFactor } from '../src/reporting/arrow_field';
 import { curvesFigure } from '../src/reporting/curves';
 import { listOffsetSnapshots, loadOffsetSnapshot, saveOffsetSnapshot } from '../src/training/offset_snapshots';
 import { cnnTraceLayers, meanOffsetFields, OffsetFields, readOffsets, TapOffsetFields } from '../src/tracing/offsets';
+import { epochSnapshots } from '../src/experiment/pictures';
 import { animationFrames, offsetFigures, scaledSamplesFigure, unitOnInk } from '../src/reporting/pictures';
 import { renderGif, renderPng, writePng } from '../src/reporting/render';
 import { samplingFigure } from '../src/reporting/sampling_figure';
@@ -325,7 +326,7 @@ describe('pictures', () => {
     await saveOffsetSnapshot(path.join(tmp, 'regular-run'), 1, buildRegularCnn());
     expect(listOffsetSnapshots(path.join(tmp, 'regular-run'))).toEqual([]);
 
-    const frames = animationFrames(model, out, test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     await expectImage(await renderGif(frames, [700, 2500]), frames[0], 'gif', 2);
@@ -343,7 +344,7 @@ describe('pictures', () => {
     const moving = movingDcnCnn('dcnv2', 10);
     model.getLayer('conv21').setWeights(moving.getLayer('conv21').getWeights());
     await saveOffsetSnapshot(out, 1, model);
-    const frames = animationFrames(model, out, test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     expect(textOf(frames[0])).toContain('DCNv2 model, test digit 0');

@@ -41,6 +41,9 @@ export interface BackendDescription {
   threads?: number;
 }
 
+/** A backend as metrics files record it (backendRecord's result, or just its name). */
+export type BackendRecord = Record<string, string | number | boolean>;
+
 /** One backend's availability, as `info` reports it. */
 export interface BackendProbe {
   name: BackendName;
@@ -110,8 +113,8 @@ export function backendDetails(d: BackendDescription): string {
 }
 
 /** The description as a JSON-ready object for metrics files (absent fields left out). */
-export function backendRecord(d: BackendDescription): Record<string, string | number | boolean> {
-  const record: Record<string, string | number | boolean> = { name: d.name, package: d.package, version: d.version };
+export function backendRecord(d: BackendDescription): BackendRecord {
+  const record: BackendRecord = { name: d.name, package: d.package, version: d.version };
   if (d.simd !== undefined) record.simd = d.simd;
   if (d.threads !== undefined) record.threads = d.threads;
   return record;

@@ -22,6 +22,11 @@ export const REFERENCE_ACCURACY: Record<ModelName, Accuracies> = {
   deform: { plain: 0.9727, scaled: 0.9255 },
 };
 
+/** An accuracy (a fraction) as the tables and logs print it: "98.74%". */
+export function formatPercent(fraction: number): string {
+  return `${(fraction * 100).toFixed(2)}%`;
+}
+
 const ROWS: ReadonlyArray<[TestVariant, string]> = [
   ['plain', 'Regular MNIST'],
   ['scaled', 'Scaled MNIST'],
@@ -29,7 +34,7 @@ const ROWS: ReadonlyArray<[TestVariant, string]> = [
 
 /** The Markdown table: measured columns for each model, then the reference's. Missing models show '-'. */
 export function accuracyTable(report: AccuracyReport): string {
-  const percent = (value: number | undefined): string => (value === undefined ? '-' : `${(value * 100).toFixed(2)}%`);
+  const percent = (value: number | undefined): string => (value === undefined ? '-' : formatPercent(value));
   const lines = [
     `| Test accuracy | Regular CNN | Deformable CNN${report.deformType ? ` (${report.deformType})` : ''} | Reference regular | Reference deformable |`,
     '|---------------|-------------|----------------|-------------------|----------------------|',

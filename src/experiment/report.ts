@@ -17,26 +17,29 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { backendRecord, BackendDescription } from '../backend/select';
+import { MnistData } from '../data/mnist_split';
 import { loadMnist } from '../data/mnist';
 import { UserError } from '../errors';
-import { evaluateModel } from '../evaluation/evaluate';
-import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
-import { Accuracies, REFERENCE_ACCURACY } from '../evaluation/table';
-import { latestCheckpointName } from '../training/checkpoint';
-import { fileError, replaceFileAtomically, writeJsonAtomically } from '../files/atomic';
-import { DEFAULT_SEED, TrainConfig } from '../training/config';
-import { train } from '../training/train';
-import { CurveSeries } from '../reporting/curves';
-import { readStageMetrics, writePictures } from '../reporting/pictures';
+import { evaluateModel, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
+import { Accuracies, formatPercent, REFERENCE_ACCURACY } from '../evaluation/table';
+import { writeFileSafely, writeJsonFile } from '../files/atomic';
 import { ReportData, reportMarkdown, ReportVariant, RunResult, VARIANT_LABELS } from '../reporting/report_markdown';
+import { latestCheckpointName } from '../training/checkpoint';
+import { DEFAULT_SEED, TrainConfig } from '../training/config';
+import { RunOptions, runBackend, runLog } from '../training/run_options';
+import { readStageMetrics } from '../training/state';
+import { train, TrainResult } from '../training/train';
+import { writePictures } from './pictures';
+import { readReproduceMetrics, ReproduceMetrics, reproduceLayout } from './reproduce';
 
 export const REPORT_FILE = 'REPORT.md';
 export const REPORT_JSON = 'report.json';
 const EVALUATION_FILE = 'evaluation.json';
 
+type Finetune = Exclude<ReportVariant, 'regular'>;
+
 /** The fine-tunes of the report, and the training settings that make each. */
-const FINETUNES: ReadonlyArray<{ variant: Exclude<ReportVariant, 'regular'>; settings: Partial<TrainConfig> }> = [
+const FINETUNES: ReadonlyArray<{ variant: Finetune; settings: Partial<TrainConfig> }> = [
   { variant: 'bn-only', settings: { control: 'bn-only', freezeBn: false } },
   { variant: 'offsets-only', settings: { control: null, freezeBn: true } },
   { variant: 'offsets-bn', settings: { control: null, freezeBn: false } },
@@ -44,19 +47,7 @@ const FINETUNES: ReadonlyArray<{ variant: Exclude<ReportVariant, 'regular'>; set
   { variant: 'dcnv2', settings: { deformType: 'dcnv2', control: null, freezeBn: false } },
 ];
 
-/** What `reproduce` wrote to results/metrics.json (the fields the report reads). */
-interface ReproduceMetrics {
-  preset: string;
-  description: string;
-  seed: number;
-  backend: Record<string, unknown>;
-  results: { regular: Accuracies; deform: Accuracies };
-  scaledTest: { seed: number; interpolation: string; count: number };
-  stages: Record<'regular' | 'deform', { config: TrainConfig; trainingSeconds: number }>;
-  seconds: Record<string, number | undefined>;
-}
-
-export interface ReportOptions {
+export interface ReportOptions extends RunOptions {
   /** reproduce's --out: holds checkpoints/ and results/. */
   out?: string;
   /** Seeds per fine-tune (default 1). */
@@ -64,12 +55,8 @@ export interface ReportOptions {
   dataDir?: string;
   /** The test digit of the offset pictures (default 0). */
   index?: number;
-  backend?: BackendDescription;
   /** The command line that made this report, quoted in it. */
   command?: string;
-  log?: (line: string) => void;
-  shouldStop?: () => boolean;
-  progress?: boolean;
 }
 
 export interface ReportResult {
@@ -79,6 +66,7 @@ export interface ReportResult {
   data?: ReportData;
 }
 
+/** An evaluation saved beside a report run's checkpoint. */
 interface CachedEvaluation {
   checkpoint: string;
   count: number;
@@ -87,20 +75,121 @@ interface CachedEvaluation {
   seconds: number;
 }
 
-function readReproduceMetrics(file: string): ReproduceMetrics {
-  let metrics: ReproduceMetrics;
-  try {
-    metrics = JSON.parse(fs.readFileSync(file, 'utf8')) as ReproduceMetrics;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(`no ${file}: run 'deformconv reproduce' (with the same --out) before 'deformconv report'`);
+/** What every step of a report works from. */
+interface ReportContext {
+  root: string;
+  resultsDir: string;
+  metrics: ReproduceMetrics;
+  checkpoints: { regular: string; deform: string };
+  data: MnistData;
+  /** Evaluated on the first `count` test images, as reproduce was. */
+  count: number;
+  options: ReportOptions;
+  log: (line: string) => void;
+}
+
+/** Trains what is missing, evaluates, draws and writes the report (see the file comment). */
+export async function runReport(options: ReportOptions = {}): Promise<ReportResult> {
+  const runs = options.runs ?? 1;
+  if (!Number.isInteger(runs) || runs < 1) throw new UserError(`--runs must be a positive integer, got ${runs}`);
+  const started = Date.now();
+  const context = await openReport(options);
+  const reportFile = path.join(context.resultsDir, REPORT_FILE);
+  const results = reproducedResults(context);
+  for (let seed = context.metrics.seed; seed < context.metrics.seed + runs; seed++) {
+    for (const finetune of FINETUNES) {
+      const result = await finetuneResult(context, finetune.variant, finetune.settings, seed);
+      if (result === 'interrupted') return { status: 'interrupted', reportFile };
+      results[finetune.variant].push(result);
+      if (options.shouldStop?.()) return { status: 'interrupted', reportFile };
     }
-    throw new UserError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  if (metrics.stages?.deform?.config === undefined || metrics.results?.regular === undefined || metrics.scaledTest === undefined) {
-    throw new UserError(`${file} is not a complete reproduce result; rerun 'deformconv reproduce'`);
+  const data = await assembleReport(context, results, runs, started);
+  writeJsonFile(path.join(context.resultsDir, REPORT_JSON), data);
+  writeFileSafely(reportFile, reportMarkdown(data));
+  context.log(`report: ${reportFile}`);
+  return { status: 'completed', reportFile, data };
+}
+
+/** Reproduce's metrics and checkpoints (both must exist) and the data. */
+async function openReport(options: ReportOptions): Promise<ReportContext> {
+  const root = options.out ?? '.';
+  const resultsDir = path.join(root, 'results');
+  const { checkpoints, metricsFile } = reproduceLayout(root);
+  const metrics = readReproduceMetrics(metricsFile);
+  for (const dir of Object.values(checkpoints)) {
+    if (latestCheckpointName(dir) === undefined) throw new UserError(`no checkpoint in ${dir}; rerun 'deformconv reproduce --out ${root}'`);
   }
-  return metrics;
+  const data = await loadMnist({ dataDir: options.dataDir });
+  return { root, resultsDir, metrics, checkpoints, data, count: metrics.scaledTest.count, options, log: runLog(options) };
+}
+
+/** The table's rows so far: the regular CNN, as reproduce measured it. */
+function reproducedResults({ metrics, checkpoints }: ReportContext): Record<ReportVariant, RunResult[]> {
+  const regular: RunResult = {
+    seed: metrics.stages.regular.config.seed,
+    checkpoint: checkpoints.regular,
+    accuracy: metrics.results.regular,
+    trainingSeconds: metrics.stages.regular.trainingSeconds,
+    config: { ...metrics.stages.regular.config },
+  };
+  return { regular: [regular], 'bn-only': [], 'offsets-only': [], 'offsets-bn': [], dcn: [], dcnv2: [] };
+}
+
+/**
+ * One fine-tune of the report, measured: reproduce's own for the reference's recipe at
+ * its seed, otherwise trained (or resumed, or reused) into checkpoints/report and evaluated.
+ */
+async function finetuneResult(
+  context: ReportContext,
+  variant: Finetune,
+  settings: Partial<TrainConfig>,
+  seed: number,
+): Promise<RunResult | 'interrupted'> {
+  const { metrics, checkpoints } = context;
+  const recipe = metrics.stages.deform.config;
+  if (variant === 'offsets-bn' && seed === recipe.seed) {
+    const { trainingSeconds } = metrics.stages.deform;
+    return { seed, checkpoint: checkpoints.deform, accuracy: metrics.results.deform, trainingSeconds, config: { ...recipe } };
+  }
+  const dir = path.join(context.root, 'checkpoints', 'report', `${variant}-seed-${seed}`);
+  context.log(`== ${VARIANT_LABELS[variant]}, seed ${seed} -> ${dir}`);
+  const trained = await trainFinetune(context, { ...recipe, ...settings, seed, out: dir, from: checkpoints.regular });
+  try {
+    if (trained.status === 'interrupted') return 'interrupted';
+    const evaluation = readCachedEvaluation(dir, context.count) ?? (await evaluateAndCache(context, trained, dir));
+    context.log(`${variant} seed ${seed}: plain ${formatPercent(evaluation.accuracy.plain)}, scaled ${formatPercent(evaluation.accuracy.scaled)}`);
+    return {
+      seed,
+      checkpoint: dir,
+      accuracy: evaluation.accuracy,
+      trainingSeconds: trained.state.metrics.reduce((sum, epoch) => sum + epoch.seconds, 0),
+      evaluationSeconds: evaluation.seconds,
+      config: { ...trained.config },
+    };
+  } finally {
+    trained.model.dispose();
+  }
+}
+
+async function trainFinetune(context: ReportContext, config: Partial<TrainConfig>): Promise<TrainResult> {
+  const { options } = context;
+  try {
+    return await train('deform', {
+      config,
+      resume: true,
+      data: context.data,
+      backend: options.backend,
+      log: context.log,
+      shouldStop: options.shouldStop,
+      progress: options.progress,
+    });
+  } catch (err) {
+    if (err instanceof UserError && config.out !== undefined && fs.existsSync(config.out)) {
+      throw new UserError(`${err.message} (${config.out} belongs to an earlier report with other settings: delete it to retrain)`);
+    }
+    throw err;
+  }
 }
 
 function readCachedEvaluation(dir: string, count: number): CachedEvaluation | undefined {
@@ -113,129 +202,41 @@ function readCachedEvaluation(dir: string, count: number): CachedEvaluation | un
   }
 }
 
-function writeJson(file: string, value: unknown): void {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeJsonAtomically(file, value);
-  } catch (err) {
-    throw fileError(err, `cannot write ${file}`);
-  }
+async function evaluateAndCache(context: ReportContext, trained: TrainResult, dir: string): Promise<CachedEvaluation> {
+  const start = Date.now();
+  const accuracy = await evaluateModel(trained.model, context.data.test, context.count);
+  const evaluation: CachedEvaluation = {
+    checkpoint: latestCheckpointName(dir) as string,
+    count: context.count,
+    scaledSeed: SCALED_TEST_SEED,
+    accuracy,
+    seconds: (Date.now() - start) / 1000,
+  };
+  writeJsonFile(path.join(dir, EVALUATION_FILE), evaluation);
+  return evaluation;
 }
 
-export async function runReport(options: ReportOptions = {}): Promise<ReportResult> {
-  const root = options.out ?? '.';
-  const runs = options.runs ?? 1;
-  if (!Number.isInteger(runs) || runs < 1) throw new UserError(`--runs must be a positive integer, got ${runs}`);
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const started = Date.now();
-  const resultsDir = path.join(root, 'results');
-  const reportFile = path.join(resultsDir, REPORT_FILE);
-  const metrics = readReproduceMetrics(path.join(resultsDir, 'metrics.json'));
-  const regularDir = path.join(root, 'checkpoints', 'regular');
-  const deformDir = path.join(root, 'checkpoints', 'deform');
-  for (const dir of [regularDir, deformDir]) {
-    if (latestCheckpointName(dir) === undefined) throw new UserError(`no checkpoint in ${dir}; rerun 'deformconv reproduce --out ${root}'`);
-  }
-  const count = metrics.scaledTest.count;
-  const data = await loadMnist({ dataDir: options.dataDir });
-  const recipe = metrics.stages.deform.config;
-
-  const results: Record<ReportVariant, RunResult[]> = {
-    regular: [
-      {
-        seed: metrics.stages.regular.config.seed,
-        checkpoint: regularDir,
-        accuracy: metrics.results.regular,
-        trainingSeconds: metrics.stages.regular.trainingSeconds,
-        config: { ...metrics.stages.regular.config },
-      },
-    ],
-    'bn-only': [],
-    'offsets-only': [],
-    'offsets-bn': [],
-    dcn: [],
-    dcnv2: [],
-  };
-  const seeds = Array.from({ length: runs }, (_, k) => metrics.seed + k);
-  for (const seed of seeds) {
-    for (const { variant, settings } of FINETUNES) {
-      if (variant === 'offsets-bn' && seed === recipe.seed) {
-        // reproduce's own fine-tune.
-        results[variant].push({
-          seed,
-          checkpoint: deformDir,
-          accuracy: metrics.results.deform,
-          trainingSeconds: metrics.stages.deform.trainingSeconds,
-          config: { ...recipe },
-        });
-        continue;
-      }
-      const dir = path.join(root, 'checkpoints', 'report', `${variant}-seed-${seed}`);
-      log(`== ${VARIANT_LABELS[variant]}, seed ${seed} -> ${dir}`);
-      const config: Partial<TrainConfig> = { ...recipe, ...settings, seed, out: dir, from: regularDir };
-      let trained;
-      try {
-        trained = await train('deform', {
-          config,
-          resume: true,
-          data,
-          backend: options.backend,
-          log,
-          shouldStop: options.shouldStop,
-          progress: options.progress,
-        });
-      } catch (err) {
-        if (err instanceof UserError && fs.existsSync(dir)) {
-          throw new UserError(`${err.message} (${dir} belongs to an earlier report with other settings: delete it to retrain)`);
-        }
-        throw err;
-      }
-      try {
-        if (trained.status === 'interrupted') return { status: 'interrupted', reportFile };
-        let evaluation = readCachedEvaluation(dir, count);
-        if (evaluation === undefined) {
-          const evalStart = Date.now();
-          const accuracy = await evaluateModel(trained.model, data.test, count);
-          evaluation = {
-            checkpoint: latestCheckpointName(dir) as string,
-            count,
-            scaledSeed: SCALED_TEST_SEED,
-            accuracy,
-            seconds: (Date.now() - evalStart) / 1000,
-          };
-          writeJson(path.join(dir, EVALUATION_FILE), evaluation);
-        }
-        log(`${variant} seed ${seed}: plain ${(evaluation.accuracy.plain * 100).toFixed(2)}%, scaled ${(evaluation.accuracy.scaled * 100).toFixed(2)}%`);
-        results[variant].push({
-          seed,
-          checkpoint: dir,
-          accuracy: evaluation.accuracy,
-          trainingSeconds: trained.state.metrics.reduce((sum, epoch) => sum + epoch.seconds, 0),
-          evaluationSeconds: evaluation.seconds,
-          config: { ...trained.config },
-        });
-      } finally {
-        trained.model.dispose();
-      }
-      if (options.shouldStop?.()) return { status: 'interrupted', reportFile };
-    }
-  }
-
-  log(`== pictures -> ${resultsDir}`);
-  const finetuneCurves: CurveSeries[] = FINETUNES.map(({ variant }) => ({
-    label: VARIANT_LABELS[variant],
-    epochs: readStageMetrics(results[variant][0].checkpoint).epochs,
-  }));
+/** Draws the pictures and gathers everything REPORT.md and report.json say. */
+async function assembleReport(context: ReportContext, results: Record<ReportVariant, RunResult[]>, runs: number, started: number): Promise<ReportData> {
+  const { metrics, options, resultsDir, checkpoints } = context;
+  context.log(`== pictures -> ${resultsDir}`);
   const index = options.index ?? 0;
-  const written = await writePictures({ out: resultsDir, test: data.test, deform: deformDir, regular: regularDir, index, finetuneCurves, log });
-
-  const reportData: ReportData = {
+  const written = await writePictures({
+    out: resultsDir,
+    test: context.data.test,
+    deform: checkpoints.deform,
+    regular: checkpoints.regular,
+    index,
+    finetuneCurves: FINETUNES.map(({ variant }) => ({ label: VARIANT_LABELS[variant], epochs: readStageMetrics(results[variant][0].checkpoint).epochs })),
+    log: context.log,
+  });
+  return {
     reproduceCommand: `deformconv reproduce --preset ${metrics.preset}${metrics.seed === DEFAULT_SEED ? '' : ` --seed ${metrics.seed}`}`,
     reportCommand: options.command ?? `deformconv report${runs > 1 ? ` --runs ${runs}` : ''}`,
     presetDescription: `${metrics.preset} (${metrics.description})`,
     backend: metrics.backend,
-    reportBackend: options.backend ? backendRecord(options.backend) : undefined,
-    test: { count, scaledSeed: metrics.scaledTest.seed ?? SCALED_TEST_SEED, interpolation: metrics.scaledTest.interpolation ?? SCALED_TEST_INTERPOLATION },
+    reportBackend: options.backend ? runBackend(options) : undefined,
+    test: { count: context.count, scaledSeed: metrics.scaledTest.seed ?? SCALED_TEST_SEED, interpolation: metrics.scaledTest.interpolation ?? SCALED_TEST_INTERPOLATION },
     runs: results,
     reference: { regular: REFERENCE_ACCURACY.regular, 'offsets-bn': REFERENCE_ACCURACY.deform },
     pictures: Object.fromEntries(Object.entries(written).map(([name, file]) => [name, path.basename(file as string)])),
@@ -243,12 +244,4 @@ export async function runReport(options: ReportOptions = {}): Promise<ReportResu
     seconds: { reproduce: metrics.seconds, report: (Date.now() - started) / 1000 },
     generatedAt: new Date().toISOString(),
   };
-  writeJson(path.join(resultsDir, REPORT_JSON), reportData);
-  try {
-    replaceFileAtomically(reportFile, reportMarkdown(reportData));
-  } catch (err) {
-    throw fileError(err, `cannot write ${reportFile}`);
-  }
-  log(`report: ${reportFile}`);
-  return { status: 'completed', reportFile, data: reportData };
 }

@@ -8,17 +8,18 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { backendRecord, BackendDescription } from '../backend/select';
+import { BackendRecord } from '../backend/select';
 import { downloadMnist, DownloadReporter } from '../data/download';
 import { loadMnist } from '../data/mnist';
+import { MnistData } from '../data/mnist_split';
 import { UserError } from '../errors';
-import { evaluateModel } from '../evaluation/evaluate';
-import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
-import { accuracyTable, AccuracyReport, REFERENCE_ACCURACY } from '../evaluation/table';
-import { fileError, writeJsonAtomically } from '../files/atomic';
-import { DEFAULT_SEED, Stage, TrainConfig } from '../training/config';
+import { evaluateModel, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
+import { Accuracies, accuracyTable, AccuracyReport, ModelName, REFERENCE_ACCURACY } from '../evaluation/table';
+import { writeJsonFile } from '../files/atomic';
+import { DEFAULT_SEED, Stage, STAGES, TrainConfig } from '../training/config';
 import { formatDuration } from '../training/progress';
+import { RunOptions, runBackend, runLog } from '../training/run_options';
+import { EpochRecord, ScaledTestRecord } from '../training/state';
 import { train, TrainResult } from '../training/train';
 
 export type Preset = 'paper' | 'quick' | 'smoke';
@@ -61,7 +62,7 @@ export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   },
 };
 
-export interface ReproduceOptions {
+export interface ReproduceOptions extends RunOptions {
   preset: Preset;
   /** Root of checkpoints/ and results/ (default '.'). */
   out?: string;
@@ -71,10 +72,6 @@ export interface ReproduceOptions {
   threads?: number;
   /** Continue the checkpoints already under `out` (finished stages are kept as they are). */
   resume?: boolean;
-  backend?: BackendDescription;
-  log?: (line: string) => void;
-  shouldStop?: () => boolean;
-  progress?: boolean;
   /** Reports the data download, if one is needed. */
   downloadReporter?: DownloadReporter;
 }
@@ -92,17 +89,61 @@ export interface ReproduceResult {
   seconds: number;
 }
 
+/** A stage as results/metrics.json records it. */
+export interface StageSummary {
+  checkpoint: string | undefined;
+  config: TrainConfig;
+  trainingSeconds: number;
+  epochs: EpochRecord[];
+}
+
+/** results/metrics.json: what `reproduce` measured, and what `report` starts from. */
+export interface ReproduceMetrics {
+  preset: Preset;
+  description: string;
+  seed: number;
+  backend: BackendRecord;
+  results: Record<ModelName, Accuracies>;
+  reference: Record<ModelName, Accuracies>;
+  table: string;
+  scaledTest: ScaledTestRecord & { count: number };
+  stages: Record<Stage, StageSummary>;
+  /** Wall time of each stage (absent: kept from an earlier run by --resume), of the evaluation and in all. */
+  seconds: { regular?: number; deform?: number; evaluation: number; total: number };
+  finishedAt: string;
+}
+
+/** Where reproduce puts its checkpoints and metrics under `out`. */
+export function reproduceLayout(out: string): { checkpoints: Record<Stage, string>; metricsFile: string } {
+  return {
+    checkpoints: { regular: path.join(out, 'checkpoints', 'regular'), deform: path.join(out, 'checkpoints', 'deform') },
+    metricsFile: path.join(out, 'results', 'metrics.json'),
+  };
+}
+
+/** Reads a finished reproduce's results/metrics.json. */
+export function readReproduceMetrics(file: string): ReproduceMetrics {
+  let metrics: ReproduceMetrics;
+  try {
+    metrics = JSON.parse(fs.readFileSync(file, 'utf8')) as ReproduceMetrics;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`no ${file}: run 'deformconv reproduce' (with the same --out) before 'deformconv report'`);
+    }
+    throw new UserError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (metrics.stages?.deform?.config === undefined || metrics.results?.regular === undefined || metrics.scaledTest === undefined) {
+    throw new UserError(`${file} is not a complete reproduce result; rerun 'deformconv reproduce'`);
+  }
+  return metrics;
+}
+
+/** Runs the preset's two stages, evaluates both models, prints nothing, writes results/metrics.json. */
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
   const spec = PRESET_SPECS[options.preset];
   if (spec === undefined) throw new UserError(`unknown preset '${options.preset}'; expected one of ${PRESETS.join(', ')}`);
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const root = options.out ?? '.';
-  const seed = options.seed ?? DEFAULT_SEED;
-  const checkpoints: Record<Stage, string> = {
-    regular: path.join(root, 'checkpoints', 'regular'),
-    deform: path.join(root, 'checkpoints', 'deform'),
-  };
-  const metricsFile = path.join(root, 'results', 'metrics.json');
+  const log = runLog(options);
+  const { checkpoints, metricsFile } = reproduceLayout(options.out ?? '.');
   const started = Date.now();
   const elapsed = (): number => (Date.now() - started) / 1000;
 
@@ -110,74 +151,79 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   await downloadMnist({ dataDir: options.dataDir, reporter: options.downloadReporter });
   const data = await loadMnist({ dataDir: options.dataDir });
 
-  const results: Partial<Record<Stage, TrainResult>> = {};
-  const stageSeconds: Partial<Record<Stage, number>> = {};
+  const stages = await trainStages(options, data, checkpoints, log);
   try {
-    for (const stage of ['regular', 'deform'] as const) {
+    if (stages.interrupted !== undefined) {
+      return { status: 'interrupted', interruptedStage: stages.interrupted, checkpoints, report: {}, table: '', metricsFile, seconds: elapsed() };
+    }
+    const trained = stages.results as Record<Stage, TrainResult>;
+    log(`== evaluation on ${spec.testLimit ?? data.test.count} plain and scaled test images`);
+    const evalStart = Date.now();
+    const results = {
+      regular: await evaluateModel(trained.regular.model, data.test, spec.testLimit ?? undefined),
+      deform: await evaluateModel(trained.deform.model, data.test, spec.testLimit ?? undefined),
+    };
+    const table = accuracyTable(results);
+    writeJsonFile(metricsFile, {
+      preset: options.preset,
+      description: spec.description,
+      seed: options.seed ?? DEFAULT_SEED,
+      backend: runBackend(options),
+      results,
+      reference: REFERENCE_ACCURACY,
+      table,
+      scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION, count: spec.testLimit ?? data.test.count },
+      stages: { regular: stageSummary(trained.regular), deform: stageSummary(trained.deform) },
+      seconds: { ...stages.seconds, evaluation: (Date.now() - evalStart) / 1000, total: elapsed() },
+      finishedAt: new Date().toISOString(),
+    } satisfies ReproduceMetrics);
+    log(`done in ${formatDuration(elapsed())}; metrics in ${metricsFile}`);
+    return { status: 'completed', checkpoints, report: results, table, metricsFile, seconds: elapsed() };
+  } finally {
+    for (const result of Object.values(stages.results)) result?.model.dispose();
+  }
+}
+
+/** The two stages in turn (the second starts from the first's checkpoint), until one is interrupted. */
+async function trainStages(
+  options: ReproduceOptions,
+  data: MnistData,
+  checkpoints: Record<Stage, string>,
+  log: (line: string) => void,
+): Promise<{ results: Partial<Record<Stage, TrainResult>>; seconds: Partial<Record<Stage, number>>; interrupted?: Stage }> {
+  const spec = PRESET_SPECS[options.preset];
+  const results: Partial<Record<Stage, TrainResult>> = {};
+  const seconds: Partial<Record<Stage, number>> = {};
+  try {
+    for (const stage of STAGES) {
       const stageStart = Date.now();
       log(`== ${stage === 'regular' ? 'regular CNN on plain MNIST' : 'deformable fine-tune on scaled MNIST'} -> ${checkpoints[stage]}`);
       const result = await train(stage, {
+        backend: options.backend,
+        shouldStop: options.shouldStop,
+        progress: options.progress,
+        resume: options.resume,
         config: {
           ...spec.stages[stage],
-          seed,
+          seed: options.seed ?? DEFAULT_SEED,
           threads: options.threads ?? spec.stages[stage].threads,
           out: checkpoints[stage],
           from: stage === 'deform' ? checkpoints.regular : undefined,
         },
-        resume: options.resume,
         data,
-        backend: options.backend,
         log,
-        shouldStop: options.shouldStop,
-        progress: options.progress,
       });
       results[stage] = result;
-      stageSeconds[stage] = (Date.now() - stageStart) / 1000;
-      if (result.status === 'interrupted') {
-        return { status: 'interrupted', interruptedStage: stage, checkpoints, report: {}, table: '', metricsFile, seconds: elapsed() };
-      }
+      seconds[stage] = (Date.now() - stageStart) / 1000;
+      if (result.status === 'interrupted') return { results, seconds, interrupted: stage };
     }
-
-    log(`== evaluation on ${spec.testLimit ?? data.test.count} plain and scaled test images`);
-    const evalStart = Date.now();
-    const report: AccuracyReport = {
-      regular: await evaluateModel((results.regular as TrainResult).model, data.test, spec.testLimit ?? undefined),
-      deform: await evaluateModel((results.deform as TrainResult).model, data.test, spec.testLimit ?? undefined),
-    };
-    const evalSeconds = (Date.now() - evalStart) / 1000;
-    const table = accuracyTable(report);
-    const metrics = {
-      preset: options.preset,
-      description: spec.description,
-      seed,
-      backend: options.backend ? backendRecord(options.backend) : { name: tf.getBackend() },
-      results: report,
-      reference: REFERENCE_ACCURACY,
-      table,
-      scaledTest: {
-        seed: SCALED_TEST_SEED,
-        interpolation: SCALED_TEST_INTERPOLATION,
-        count: spec.testLimit ?? data.test.count,
-      },
-      stages: Object.fromEntries(
-        (['regular', 'deform'] as const).map((stage) => {
-          const { config, state, checkpoint } = results[stage] as TrainResult;
-          const trainingSeconds = state.metrics.reduce((sum, epoch) => sum + epoch.seconds, 0);
-          return [stage, { checkpoint, config, trainingSeconds, epochs: state.metrics }];
-        }),
-      ),
-      seconds: { regular: stageSeconds.regular, deform: stageSeconds.deform, evaluation: evalSeconds, total: elapsed() },
-      finishedAt: new Date().toISOString(),
-    };
-    try {
-      fs.mkdirSync(path.dirname(metricsFile), { recursive: true });
-      writeJsonAtomically(metricsFile, metrics);
-    } catch (err) {
-      throw fileError(err, `cannot write ${metricsFile}`);
-    }
-    log(`done in ${formatDuration(elapsed())}; metrics in ${metricsFile}`);
-    return { status: 'completed', checkpoints, report, table, metricsFile, seconds: elapsed() };
-  } finally {
+    return { results, seconds };
+  } catch (err) {
     for (const result of Object.values(results)) result?.model.dispose();
+    throw err;
   }
+}
+
+function stageSummary({ config, state, checkpoint }: TrainResult): StageSummary {
+  return { checkpoint, config, trainingSeconds: state.metrics.reduce((sum, epoch) => sum + epoch.seconds, 0), epochs: state.metrics };
 }

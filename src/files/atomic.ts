@@ -67,7 +67,29 @@ export function fileError(err: unknown, what: string): Error {
 
 /** Writes `value` as indented JSON (and a final newline) with replaceFileAtomically. */
 export function writeJsonAtomically(file: string, value: unknown): void {
-  replaceFileAtomically(file, `${JSON.stringify(value, null, 2)}\n`);
+  replaceFileAtomically(file, jsonText(value));
+}
+
+/**
+ * Writes `file` atomically, creating its directory first; a failure becomes a one-line
+ * error starting "cannot write <what>" (default: the file's path).
+ */
+export function writeFileSafely(file: string, data: string | Uint8Array, what = file): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    replaceFileAtomically(file, data);
+  } catch (err) {
+    throw fileError(err, `cannot write ${what}`);
+  }
+}
+
+/** writeFileSafely of `value` as indented JSON. */
+export function writeJsonFile(file: string, value: unknown): void {
+  writeFileSafely(file, jsonText(value));
+}
+
+function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
 }
 
 /**

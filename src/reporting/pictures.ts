@@ -1,6 +1,6 @@
 /**
- * The pictures of `deformconv visualize` (and of the report), built from checkpoints and
- * the test set:
+ * The figures of `deformconv visualize` (and of the report), built from models and the
+ * test set (browser-safe: experiment/pictures.ts loads the checkpoints and writes them):
  *   offsets.png         sampling locations of one conv22 unit, regular vs deformable, plain and scaled digit
  *                       (the reference's offset layers, or DCN / DCNv2's DeformConv2D layers)
  *   offset-field.png    mean offset per pixel of each offset layer, as arrows (the reference's offset layers only)
@@ -9,20 +9,14 @@
  *   curves.png          loss and accuracy per epoch of both stages, from the metrics JSON
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { imagesAsFloat, MnistSplit } from '../data/mnist_split';
 import { DeformType, INPUT_SHAPE } from '../models/cnn';
-import { UserError } from '../errors';
+import { InvalidInputError } from '../errors';
 import { evalImages, evalSet, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, scaledTestParams } from '../evaluation/evaluate';
-import { METRICS_FILE } from '../training/checkpoint';
-import { loadTrainedModel, TrainingState } from '../training/train';
 import { arrowFieldFigure, FieldRow } from './arrow_field';
-import { CurvePoint, CurveSeries, CurveStage, curvesFigure } from './curves';
-import { listOffsetSnapshots, loadOffsetSnapshot } from '../training/offset_snapshots';
+import { CurveSeries, CurveStage, curvesFigure } from './curves';
 import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsets } from '../tracing/offsets';
-import { writeGif, writePng } from './render';
 import { samplesGridFigure } from './samples_grid';
 import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
 import { Figure } from './svg';
@@ -54,14 +48,12 @@ interface DigitPair {
 }
 
 const VARIANT_NAMES = ['plain', 'scaled'] as const;
-const FRAME_DELAY_MS = 700;
-const LAST_FRAME_DELAY_MS = 2500;
 export const SAMPLE_COLUMNS = 12;
 
 /** Test digit `index`, plain and with its transform of the fixed scaled test set; the caller disposes `batch`. */
 function digitPair(test: MnistSplit, index: number): DigitPair {
   if (!Number.isInteger(index) || index < 0 || index >= test.count) {
-    throw new UserError(`--index must be 0..${test.count - 1} (a test digit), got ${index}`);
+    throw new InvalidInputError(`the test digit's index must be 0..${test.count - 1}, got ${index}`);
   }
   const plain = evalImages(evalSet(test, 'plain', index + 1), index, index + 1);
   const scaled = evalImages(evalSet(test, 'scaled', index + 1), index, index + 1);
@@ -190,7 +182,7 @@ const DEFORM_KINDS: Readonly<Record<DeformType, DeformKindText>> = {
 export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; field: Figure | undefined; units: [Unit, Unit] } {
   const kind = modelDeformType(input.deform);
   if (kind === null) {
-    throw new UserError(
+    throw new InvalidInputError(
       'the model given as the deformable CNN has no offset layers (ConvOffset2D) and no DeformConv2D layers; the offset ' +
         'pictures need a deformable checkpoint, not a regular or bn-only one',
     );
@@ -276,26 +268,32 @@ function fieldCaption(deformLabel: string): string {
   );
 }
 
+/** A fine-tune's offsets after some epoch, as a snapshot that can be loaded into its model. */
+export interface EpochSnapshot {
+  epoch: number;
+  /** Writes the snapshot's weights into the deformable CNN it was taken from. */
+  loadInto(model: tf.LayersModel): void;
+}
+
 /**
  * Frames of the deformable sampling locations after each snapshot epoch. `model` must be
- * the deformable CNN of `checkpointDir`; its weights are replaced by each snapshot's in
- * turn (the last frame is the final epoch's).
+ * the deformable CNN the snapshots were taken from; its weights are replaced by each
+ * snapshot's in turn (the last frame is the final epoch's). Fewer than two snapshots: no frames.
  */
 export function animationFrames(
   model: tf.LayersModel,
-  checkpointDir: string,
+  snapshots: readonly EpochSnapshot[],
   test: MnistSplit,
   index: number,
   units: [Unit, Unit],
   totalEpochs: number,
 ): Figure[] {
-  const snapshots = listOffsetSnapshots(checkpointDir);
   if (snapshots.length < 2) return [];
   const kind = modelDeformType(model) ?? 'seed';
   const pair = digitPair(test, index);
   try {
     return snapshots.map((snapshot) => {
-      loadOffsetSnapshot(snapshot.file, model);
+      snapshot.loadInto(model);
       const readout = readOffsets(model, pair.batch);
       const rows: TraceRow[] = [
         {
@@ -324,7 +322,7 @@ export function animationFrames(
 
 /** The first `count` test digits, plain and as the fixed scaled test set shows them (labels and zoom factors). */
 export function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_COLUMNS, columns = SAMPLE_COLUMNS): Figure {
-  if (count > test.count) throw new UserError(`cannot show ${count} digits of a ${test.count}-image test set`);
+  if (count > test.count) throw new InvalidInputError(`cannot show ${count} digits of a ${test.count}-image test set`);
   const set = evalSet(test, 'scaled', count);
   const scaledTensor = evalImages(set, 0, count);
   const scaled = scaledTensor.dataSync() as Float32Array;
@@ -358,34 +356,12 @@ export function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_COLUMNS
   });
 }
 
-/** The metrics file training writes beside its checkpoints (the fields the pictures use). */
-export interface StageMetrics {
-  stage: string;
-  config: TrainingState['config'];
-  completedEpochs: number;
-  backend: Record<string, unknown>;
-  epochs: CurvePoint[];
-}
-
-/** Reads <dir>/metrics.json of a training run. */
-export function readStageMetrics(dir: string): StageMetrics {
-  const file = path.join(dir, METRICS_FILE);
-  let parsed: StageMetrics;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as StageMetrics;
-  } catch (err) {
-    throw new UserError(`cannot read training metrics ${file}: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(parsed.epochs)) throw new UserError(`${file} has no "epochs" list (is it a training metrics file?)`);
-  return parsed;
-}
-
 /** The curves of a regular run (stage 1) and fine-tune runs (stage 2). */
 export function trainingCurvesFigure(regular: CurveSeries | undefined, finetunes: CurveSeries[]): Figure {
   const stages: CurveStage[] = [];
   if (regular !== undefined) stages.push({ title: 'Stage 1: regular CNN on plain MNIST', series: [regular] });
   if (finetunes.length > 0) stages.push({ title: 'Stage 2: fine-tunes on scaled MNIST', series: finetunes });
-  if (stages.length === 0) throw new UserError('no training metrics to plot');
+  if (stages.length === 0) throw new InvalidInputError('no training metrics to plot');
   return curvesFigure({
     stages,
     caption:
@@ -395,69 +371,7 @@ export function trainingCurvesFigure(regular: CurveSeries | undefined, finetunes
   });
 }
 
-export interface WritePicturesOptions {
-  /** Directory the pictures go to. */
-  out: string;
-  test: MnistSplit;
-  /** Deformable-CNN checkpoint directory: offsets.png, offset-field.png, offsets-epochs.gif. */
-  deform?: string;
-  /** Regular-CNN checkpoint directory: its predictions and its curves. */
-  regular?: string;
-  index?: number;
-  unit?: Unit;
-  /** Fine-tune runs to plot in stage 2 (default: the deformable checkpoint's). */
-  finetuneCurves?: CurveSeries[];
-  log?: (line: string) => void;
-}
-
-/** Writes every picture its inputs allow; returns their paths by name. */
-export async function writePictures(options: WritePicturesOptions): Promise<Partial<Record<PictureName, string>>> {
-  const log = options.log ?? (() => undefined);
-  const written: Partial<Record<PictureName, string>> = {};
-  const target = (name: PictureName): string => path.join(options.out, PICTURE_FILES[name]);
-  const index = options.index ?? 0;
-
-  if (options.deform !== undefined) {
-    const deform = loadTrainedModel(options.deform);
-    const regular = options.regular === undefined ? undefined : loadTrainedModel(options.regular);
-    try {
-      const { config, epoch } = deform.state;
-      const deformLabel = `${options.deform}, ${epoch} fine-tune epoch${epoch === 1 ? '' : 's'}${config.freezeBn ? ', BatchNorm frozen' : ''}`;
-      const figures = offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
-      written.offsets = await writePng(target('offsets'), figures.sampling);
-      if (figures.field !== undefined) {
-        written.field = await writePng(target('field'), figures.field);
-      } else {
-        log(
-          `${options.deform} is a --deform-type ${config.deformType} checkpoint: ${PICTURE_FILES.field} not drawn (DeformConv2D ` +
-            `offsets are per kernel tap at each output position, not one field per pixel; ${PICTURE_FILES.offsets} shows them)`,
-        );
-      }
-      const frames = animationFrames(deform.model, options.deform, options.test, index, figures.units, config.epochs);
-      if (frames.length > 0) {
-        const delays = frames.map((_, i) => (i === frames.length - 1 ? LAST_FRAME_DELAY_MS : FRAME_DELAY_MS));
-        written.animation = await writeGif(target('animation'), frames, delays);
-      } else {
-        log(`no per-epoch offset snapshots in ${options.deform}: ${PICTURE_FILES.animation} not drawn`);
-      }
-    } finally {
-      deform.model.dispose();
-      regular?.model.dispose();
-    }
-  }
-
-  written.samples = await writePng(target('samples'), scaledSamplesFigure(options.test));
-
-  const regularCurve = options.regular === undefined ? undefined : { label: 'regular CNN', epochs: readStageMetrics(options.regular).epochs };
-  const finetunes = options.finetuneCurves ?? (options.deform === undefined ? [] : [deformCurve(options.deform)]);
-  if (regularCurve !== undefined || finetunes.length > 0) {
-    written.curves = await writePng(target('curves'), trainingCurvesFigure(regularCurve, finetunes));
-  }
-  return written;
-}
-
-function deformCurve(dir: string): CurveSeries {
-  const metrics = readStageMetrics(dir);
-  const { short } = DEFORM_KINDS[metrics.config.deformType ?? 'seed'];
-  return { label: `${short}, offsets${metrics.config.freezeBn ? ' only' : ' + BN'}`, epochs: metrics.epochs };
+/** The stage-2 curve label of a fine-tune, e.g. "DCN, offsets + BN". */
+export function finetuneCurveLabel(config: { deformType?: DeformType; freezeBn: boolean }): string {
+  return `${DEFORM_KINDS[config.deformType ?? 'seed'].short}, offsets${config.freezeBn ? ' only' : ' + BN'}`;
 }

@@ -4,11 +4,9 @@
  * picture on disk is always complete.
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type SharpModule from 'sharp';
 import { EnvironmentError, UserError } from '../errors';
-import { fileError, replaceFileAtomically } from '../files/atomic';
+import { writeFileSafely } from '../files/atomic';
 import { Figure } from './svg';
 
 /**
@@ -58,11 +56,6 @@ export async function writeGif(file: string, frames: readonly Figure[], delaysMs
 }
 
 function writeImage(file: string, data: Buffer): string {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    replaceFileAtomically(file, data);
-  } catch (err) {
-    throw fileError(err, `cannot write ${file}`);
-  }
+  writeFileSafely(file, data);
   return file;
 }

@@ -6,7 +6,7 @@
  * pictures. Pure: it formats a ReportData, which report.ts measures.
  */
 
-import { Accuracies } from '../evaluation/table';
+import { Accuracies, formatPercent } from '../evaluation/table';
 import { PICTURE_FILES, PictureName } from './pictures';
 
 /** The models of the extended table. */
@@ -89,12 +89,11 @@ export function summarize(values: readonly number[]): Summary {
   return { mean, std, n };
 }
 
-const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
 const points = (x: number): string => `${x >= 0 ? '+' : '-'}${Math.abs(x * 100).toFixed(2)}`;
 
 function cell(s: Summary | undefined): string {
   if (s === undefined) return '-';
-  return s.std === undefined ? pct(s.mean) : `${pct(s.mean)} ± ${(s.std * 100).toFixed(2)}`;
+  return s.std === undefined ? formatPercent(s.mean) : `${formatPercent(s.mean)} ± ${(s.std * 100).toFixed(2)}`;
 }
 
 function variantSummary(runs: readonly RunResult[], variant: 'plain' | 'scaled'): Summary | undefined {
@@ -141,10 +140,10 @@ export function controlFindings(data: ReportData): string[] {
   }
   const gain = (s: Summary): number => s.mean - regular.mean;
   const lines = [
-    `On scaled test digits the regular CNN scores ${pct(regular.mean)}. Fine-tuning only BatchNorm, without any offsets, ` +
-      `reaches ${pct(bnOnly.mean)} (${points(gain(bnOnly))} points); the offsets alone, with BatchNorm frozen, reach ` +
-      `${pct(offsetsOnly.mean)} (${points(gain(offsetsOnly))}); offsets and BatchNorm together, the reference's recipe, reach ` +
-      `${pct(both.mean)} (${points(gain(both))}).`,
+    `On scaled test digits the regular CNN scores ${formatPercent(regular.mean)}. Fine-tuning only BatchNorm, without any offsets, ` +
+      `reaches ${formatPercent(bnOnly.mean)} (${points(gain(bnOnly))} points); the offsets alone, with BatchNorm frozen, reach ` +
+      `${formatPercent(offsetsOnly.mean)} (${points(gain(offsetsOnly))}); offsets and BatchNorm together, the reference's recipe, reach ` +
+      `${formatPercent(both.mean)} (${points(gain(both))}).`,
   ];
   const noise = noiseLevel(both, [bnOnly, offsetsOnly, both], data.test.count);
   if (gain(both) <= noise) {
@@ -180,13 +179,13 @@ export function controlFindings(data: ReportData): string[] {
   }
   const plain = CONTROL_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
   lines.push(
-    `On plain test digits (what the fine-tunes may forget): regular ${pct(plain[0].mean)}, BN-only ${pct(plain[1].mean)} ` +
-      `(${points(plain[1].mean - plain[0].mean)}), offsets only ${pct(plain[2].mean)} (${points(plain[2].mean - plain[0].mean)}), ` +
-      `offsets + BatchNorm ${pct(plain[3].mean)} (${points(plain[3].mean - plain[0].mean)}).`,
+    `On plain test digits (what the fine-tunes may forget): regular ${formatPercent(plain[0].mean)}, BN-only ${formatPercent(plain[1].mean)} ` +
+      `(${points(plain[1].mean - plain[0].mean)}), offsets only ${formatPercent(plain[2].mean)} (${points(plain[2].mean - plain[0].mean)}), ` +
+      `offsets + BatchNorm ${formatPercent(plain[3].mean)} (${points(plain[3].mean - plain[0].mean)}).`,
   );
   const runs = Math.min(...[bnOnly, offsetsOnly, both].map((s) => s.n));
   lines.push(
-    `Noise: with ${data.test.count} test images an accuracy near ${pct(both.mean)} has a sampling standard error of ` +
+    `Noise: with ${data.test.count} test images an accuracy near ${formatPercent(both.mean)} has a sampling standard error of ` +
       `${(standardError(both.mean, data.test.count) * 100).toFixed(2)} points; "noise" above is twice the larger of that and the ` +
       `seed-to-seed standard deviation. ` +
       (runs > 1
@@ -220,8 +219,8 @@ export function dcnFindings(data: ReportData): string[] {
       : `${difference > 0 ? 'beats' : 'falls short of'} ${what} by ${Math.abs(difference * 100).toFixed(2)} points`;
   const lines = [
     "With the paper's deformable convolution in place of the reference's offset layers, and the same recipe, the scaled " +
-      `test digits score ${measured.map((m) => `${pct(m.scaled.mean)} with ${m.name} (${points(m.scaled.mean - regular.mean)} points over the regular CNN)`).join(' and ')}, ` +
-      `against ${pct(reference.mean)} (${points(reference.mean - regular.mean)}) with the reference's per-channel offsets.`,
+      `test digits score ${measured.map((m) => `${formatPercent(m.scaled.mean)} with ${m.name} (${points(m.scaled.mean - regular.mean)} points over the regular CNN)`).join(' and ')}, ` +
+      `against ${formatPercent(reference.mean)} (${points(reference.mean - regular.mean)}) with the reference's per-channel offsets.`,
   ];
   const notImproved = measured.filter((m) => m.scaled.mean - regular.mean <= noise).map((m) => m.name);
   if (notImproved.length > 0) {
@@ -250,8 +249,8 @@ export function dcnFindings(data: ReportData): string[] {
   }
   const regularPlain = summary('regular', 'plain') as Summary;
   lines.push(
-    `On plain test digits: ${measured.map((m) => `${m.name} ${pct(m.plain.mean)} (${points(m.plain.mean - regularPlain.mean)})`).join(', ')}, ` +
-      `against the regular CNN's ${pct(regularPlain.mean)}. "Noise" is as defined above, here ${(noise * 100).toFixed(2)} points.`,
+    `On plain test digits: ${measured.map((m) => `${m.name} ${formatPercent(m.plain.mean)} (${points(m.plain.mean - regularPlain.mean)})`).join(', ')}, ` +
+      `against the regular CNN's ${formatPercent(regularPlain.mean)}. "Noise" is as defined above, here ${(noise * 100).toFixed(2)} points.`,
   );
   return lines;
 }
@@ -309,7 +308,7 @@ export function reportMarkdown(data: ReportData): string {
   for (const variant of REPORT_VARIANTS) {
     const runs = data.runs[variant];
     const reference = data.reference[variant];
-    const refCells = reference === undefined ? ['not run by the reference', '-'] : [pct(reference.plain), pct(reference.scaled)];
+    const refCells = reference === undefined ? ['not run by the reference', '-'] : [formatPercent(reference.plain), formatPercent(reference.scaled)];
     lines.push(
       `| ${VARIANT_LABELS[variant]} | ${VARIANT_TRAINS[variant]} | ${cell(variantSummary(runs, 'plain'))} | ` +
         `${cell(variantSummary(runs, 'scaled'))} | ${runs.length} | ${refCells.join(' | ')} |`,

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { DeformConv2D } from '../layers/deform_conv2d';
 import { BASE_LAYER_NAMES } from '../models/cnn';
-import { fileError, replaceFileAtomically } from '../files/atomic';
+import { fileError, writeFileSafely } from '../files/atomic';
 import { modelDeformType } from '../tracing/offsets';
 
 export const SNAPSHOT_DIR = 'offset-history';
@@ -61,12 +61,7 @@ export async function saveOffsetSnapshot(out: string, epoch: number, model: tf.L
   length.writeUInt32LE(headerBytes.length, 0);
   const dir = path.join(out, SNAPSHOT_DIR);
   const file = path.join(dir, `epoch-${String(epoch).padStart(4, '0')}.bin`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    replaceFileAtomically(file, Buffer.concat([length, headerBytes, Buffer.from(data)]));
-  } catch (err) {
-    throw fileError(err, `cannot write offset snapshot ${file}`);
-  }
+  writeFileSafely(file, Buffer.concat([length, headerBytes, Buffer.from(data)]), `offset snapshot ${file}`);
 }
 
 /** The snapshots in a checkpoint directory, by epoch (none: []). */

@@ -4,6 +4,7 @@
  */
 
 import { SingleBar } from 'cli-progress';
+import { formatPercent } from '../evaluation/table';
 
 export interface StepStats {
   loss: number;
@@ -69,7 +70,7 @@ export class EpochProgress {
 function payload(stats: StepStats): { loss: string; acc: string; ips: string } {
   return {
     loss: Number.isFinite(stats.loss) ? stats.loss.toFixed(4) : '-',
-    acc: Number.isFinite(stats.accuracy) ? `${(stats.accuracy * 100).toFixed(2)}%` : '-',
+    acc: Number.isFinite(stats.accuracy) ? formatPercent(stats.accuracy) : '-',
     ips: stats.imagesPerSecond.toFixed(0),
   };
 }

@@ -14,88 +14,30 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, RngState } from '../augment/random';
 import { sampleZoomShift, zoomShift, ZoomShiftParams } from '../augment/zoom_shift';
-import { backendRecord, BackendDescription } from '../backend/select';
+import { BackendRecord } from '../backend/select';
 import { MnistData, mnistBatch } from '../data/mnist_split';
 import { UserError } from '../errors';
-import { evalSet, evaluate, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, TestVariant } from '../evaluation/evaluate';
+import { EvalSet, evalSet, evaluate, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
+import { formatPercent } from '../evaluation/table';
 import { buildDeformCnn, buildRegularCnn, DeformType } from '../models/cnn';
 import { transferRegularWeights } from '../models/from_regular';
 import { transferWeights } from '../models/transfer';
+import { adamScalars, createAdam, restoreAdam } from '../optimizers/adam';
+import { ensureCheckpointDir, latestCheckpointName, LoadedCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint';
+import { resolveConfig, resumeConfig, Stage, STAGE_SPECS, STAGES, StageSpec, TrainConfig } from './config';
 import { saveOffsetSnapshot } from './offset_snapshots';
-import {
-  ensureCheckpointDir,
-  latestCheckpointName,
-  LoadedCheckpoint,
-  readCheckpoint,
-  saveCheckpoint,
-} from './checkpoint';
-import { resolveConfig, resumeConfig, Stage, STAGE_SPECS, STAGES, TrainConfig } from './config';
-import { AdamScalars, adamScalars, createAdam, restoreAdam } from '../optimizers/adam';
 import { trainableVariables } from './parallel/replica';
-import { createStepRunner, StepRunner, StepRunResult } from './parallel/step_runner';
+import { createStepRunner, StepRunner } from './parallel/step_runner';
 import { EpochProgress, formatDuration } from './progress';
+import { RunOptions, runBackend, runLog } from './run_options';
+import { EpochRecord, PartialEpoch, SourceRecord, stageMetrics, TrainingState } from './state';
 
-/** One finished epoch. */
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  /** Validation on the first `valLimit` test images, per variant. */
-  val: Partial<Record<TestVariant, { loss: number; accuracy: number }>>;
-  seconds: number;
-  imagesPerSecond: number;
-  backend: string;
-}
-
-/** Running sums of an epoch that a checkpoint interrupted. */
-interface PartialEpoch {
-  lossSum: number;
-  correct: number;
-  seen: number;
-  seconds: number;
-}
-
-/** Where a fine-tune's base weights came from. */
-export interface SourceRecord {
-  checkpoint: string;
-  name: string;
-  epoch: number;
-  epochs: number;
-}
-
-/** Saved in every checkpoint's state.json. */
-export interface TrainingState {
-  config: TrainConfig;
-  /** Completed epochs. */
-  epoch: number;
-  /** Completed steps of epoch `epoch` (0 at an epoch boundary). */
-  step: number;
-  stepsPerEpoch: number;
-  /** The RNG state at the start of epoch `epoch`, before its shuffle. */
-  epochRng: RngState;
-  partial: PartialEpoch | null;
-  adam: AdamScalars;
-  metrics: EpochRecord[];
-  backend: Record<string, string | number | boolean>;
-  source: SourceRecord | null;
-  scaledTest: { seed: number; interpolation: string };
-  savedAt: string;
-}
-
-export interface TrainOptions {
+export interface TrainOptions extends RunOptions {
   /** The settings given (a fresh run defaults the rest; a resumed run must agree with its checkpoint). */
   config?: Partial<TrainConfig>;
   /** Continue from the checkpoint in `config.out` (a fresh start if there is none). */
   resume?: boolean;
   data: MnistData;
-  /** What runs the math, as useBackend() described it (recorded in the metrics). */
-  backend?: BackendDescription;
-  /** Where status lines go (default: stderr). */
-  log?: (line: string) => void;
-  /** Polled between steps: true stops the run after saving a checkpoint (Ctrl-C). */
-  shouldStop?: () => boolean;
-  /** A live progress bar (default: when stderr is a terminal). */
-  progress?: boolean;
 }
 
 export interface TrainResult {
@@ -151,156 +93,20 @@ export function loadTrainedModel(dir: string): { model: tf.LayersModel; state: T
  * every epoch's end and when `shouldStop` turns true, and returns the trained model.
  */
 export async function train(stage: Stage, options: TrainOptions): Promise<TrainResult> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const spec = STAGE_SPECS[stage];
-  const given = options.config ?? {};
-  const out = given.out ?? spec.defaults.out;
-  const { train: trainSplit, test: testSplit } = options.data;
-  const backend = options.backend ? backendRecord(options.backend) : { name: tf.getBackend() };
-
-  const checkpoint = openCheckpoint(stage, out, options.resume === true, log);
-  let config: TrainConfig;
-  try {
-    config = checkpoint ? resumeConfig(checkpoint.state.config, { ...given, out }) : resolveConfig(stage, { ...given, out });
-    ensureCheckpointDir(out);
-  } catch (err) {
-    if (checkpoint) disposeCheckpoint(checkpoint);
-    throw err;
-  }
-  const trainCount = Math.min(config.limit ?? trainSplit.count, trainSplit.count);
-  const stepsPerEpoch = Math.ceil(trainCount / config.batchSize);
-  const valCount = Math.min(config.valLimit ?? testSplit.count, testSplit.count);
-  const valSets = spec.validation.map((variant) => evalSet(testSplit, variant, valCount));
-
+  const log = runLog(options);
+  const { config, checkpoint } = openRun(stage, options, log);
+  const plan = epochPlan(config, options.data);
   const model = buildStageModel(config);
   const optimizer = createAdam(config.learningRate);
   let runner: StepRunner | undefined;
   try {
-    let state: TrainingState;
-    if (checkpoint) {
-      try {
-        state = await restoreRun(checkpoint, model, optimizer, config, stepsPerEpoch, backend, log);
-      } finally {
-        disposeCheckpoint(checkpoint);
-      }
-    } else {
-      state = {
-        config,
-        epoch: 0,
-        step: 0,
-        stepsPerEpoch,
-        epochRng: new Rng(config.seed).getState(),
-        partial: null,
-        adam: adamScalars(optimizer),
-        metrics: [],
-        backend,
-        source: spec.startsFromRegular ? loadRegularInto(model, config.from as string, config.deformType, log) : null,
-        scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION },
-        savedAt: '',
-      };
-      await saveOffsetSnapshot(out, 0, model);
-    }
-    state.backend = backend;
+    const backend = runBackend(options);
+    const state = checkpoint
+      ? await restoreRun(checkpoint, model, optimizer, config, plan.stepsPerEpoch, backend, log)
+      : await startRun(config, model, optimizer, plan.stepsPerEpoch, backend, log);
     runner = await createStepRunner({ model, optimizer, threads: config.threads });
-
-    let checkpointDir = checkpoint?.dir;
-    const keptMessage = (): string => `The last good checkpoint (${checkpointDir ?? 'none yet'}) is kept; try a lower --lr`;
-    const save = async (): Promise<void> => {
-      const broken = model.weights.find((w) => !Number.isFinite(tf.tidy(() => tf.sum(w.read()).dataSync()[0])));
-      if (broken !== undefined) {
-        throw new UserError(`weight '${broken.originalName}' is no longer finite ${position(state)}; not saving it. ${keptMessage()}`);
-      }
-      checkpointDir = await saveRun(out, model, optimizer, state);
-    };
-    const progress = new EpochProgress(log, options.progress ?? process.stderr.isTTY === true);
-    const finish = (status: TrainResult['status']): TrainResult => ({ status, config, checkpoint: checkpointDir, state, model });
-
-    while (state.epoch < config.epochs) {
-      const label = `epoch ${state.epoch + 1}/${config.epochs}`;
-      // Everything random in this epoch comes from the RNG state saved at its start.
-      const rng = Rng.fromState(state.epochRng);
-      const order = rng.permutation(trainCount);
-      const augmentation = spec.augment ? sampleZoomShift(trainCount, rng) : undefined;
-      const nextEpochRng = rng.getState();
-
-      const partial = state.partial ?? { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
-      const sessionStart = Date.now();
-      let sessionSeen = 0;
-      progress.start(label, stepsPerEpoch, state.step);
-      while (state.step < stepsPerEpoch) {
-        const begin = state.step * config.batchSize;
-        const end = Math.min(begin + config.batchSize, trainCount);
-        const { xs, ys } = trainingBatch(trainSplit, order.subarray(begin, end), augmentation?.slice(begin, end), config);
-        let result: StepRunResult;
-        try {
-          result = await runner.step(xs, ys);
-        } finally {
-          tf.dispose([xs, ys]);
-        }
-        if (!Number.isFinite(result.loss)) {
-          progress.stop();
-          throw new UserError(
-            `loss became ${result.loss} at epoch ${state.epoch + 1}, step ${state.step + 1} of ${stepsPerEpoch}; ` +
-              `training stopped. ${keptMessage()}`,
-          );
-        }
-        partial.lossSum += result.loss * (end - begin);
-        partial.correct += result.correct;
-        partial.seen += end - begin;
-        sessionSeen += end - begin;
-        state.step += 1;
-        progress.update(state.step, {
-          loss: partial.lossSum / partial.seen,
-          accuracy: partial.correct / partial.seen,
-          imagesPerSecond: sessionSeen / Math.max((Date.now() - sessionStart) / 1000, 1e-3),
-        });
-        // Let the Ctrl-C handler and the progress bar's timer run.
-        await new Promise((resolve) => setImmediate(resolve));
-        if (options.shouldStop?.() && state.step < stepsPerEpoch) {
-          progress.stop();
-          partial.seconds += (Date.now() - sessionStart) / 1000;
-          state.partial = partial;
-          await save();
-          return finish('interrupted');
-        }
-      }
-      progress.stop();
-      const trainSeconds = partial.seconds + (Date.now() - sessionStart) / 1000;
-
-      const val: EpochRecord['val'] = {};
-      for (const set of valSets) {
-        const result = await evaluate(model, set);
-        if (!Number.isFinite(result.loss)) {
-          // BatchNorm normalises each training batch by its own statistics, so a diverged model can keep a finite
-          // training loss; validation, with the moving statistics, is where it shows.
-          throw new UserError(
-            `validation loss is ${result.loss} after epoch ${state.epoch + 1} (step ${stepsPerEpoch} of ${stepsPerEpoch}); ` +
-              `training stopped. ${keptMessage()}`,
-          );
-        }
-        val[set.variant] = { loss: result.loss, accuracy: result.accuracy };
-      }
-      const record: EpochRecord = {
-        epoch: state.epoch + 1,
-        loss: partial.lossSum / partial.seen,
-        accuracy: partial.correct / partial.seen,
-        val,
-        seconds: trainSeconds,
-        imagesPerSecond: trainCount / trainSeconds,
-        backend: String(backend.name),
-      };
-      log(epochLine(label, record, valCount));
-      state.metrics.push(record);
-      state.epoch += 1;
-      state.step = 0;
-      state.partial = null;
-      state.epochRng = nextEpochRng;
-      // For the per-epoch pictures (a no-op without offset layers); before the checkpoint, so a resume rewrites it.
-      await saveOffsetSnapshot(out, state.epoch, model);
-      await save();
-      if (options.shouldStop?.() && state.epoch < config.epochs) return finish('interrupted');
-    }
-    return finish('completed');
+    const run = new StageRun(STAGE_SPECS[stage], options, log, plan, model, optimizer, runner, state, checkpoint?.dir);
+    return await run.toEnd();
   } catch (err) {
     model.dispose();
     throw err;
@@ -310,10 +116,48 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
   }
 }
 
+/** How many images and steps an epoch has, and the validation sets. */
+interface EpochPlan {
+  trainCount: number;
+  stepsPerEpoch: number;
+  valCount: number;
+  valSets: EvalSet[];
+}
+
+function epochPlan(config: TrainConfig, data: MnistData): EpochPlan {
+  const trainCount = Math.min(config.limit ?? data.train.count, data.train.count);
+  const valCount = Math.min(config.valLimit ?? data.test.count, data.test.count);
+  return {
+    trainCount,
+    stepsPerEpoch: Math.ceil(trainCount / config.batchSize),
+    valCount,
+    valSets: STAGE_SPECS[config.stage].validation.map((variant) => evalSet(data.test, variant, valCount)),
+  };
+}
+
 /**
- * The checkpoint a run continues from: undefined for a fresh run. Refuses to start over
- * a checkpoint without `resume`, and to continue another stage's checkpoint.
+ * The run's settings and the checkpoint it continues (undefined for a fresh run), with
+ * the checkpoint directory checked writable. Refuses to start over a checkpoint without
+ * `resume`, and to continue another stage's checkpoint.
  */
+function openRun(
+  stage: Stage,
+  options: TrainOptions,
+  log: (line: string) => void,
+): { config: TrainConfig; checkpoint: LoadedCheckpoint<TrainingState> | undefined } {
+  const given = options.config ?? {};
+  const out = given.out ?? STAGE_SPECS[stage].defaults.out;
+  const checkpoint = openCheckpoint(stage, out, options.resume === true, log);
+  try {
+    const config = checkpoint ? resumeConfig(checkpoint.state.config, { ...given, out }) : resolveConfig(stage, { ...given, out });
+    ensureCheckpointDir(out);
+    return { config, checkpoint };
+  } catch (err) {
+    if (checkpoint) disposeCheckpoint(checkpoint);
+    throw err;
+  }
+}
+
 function openCheckpoint(
   stage: Stage,
   out: string,
@@ -337,49 +181,237 @@ function openCheckpoint(
   return checkpoint;
 }
 
-/** Loads a checkpoint's model and optimizer state and returns its training state, under `config`. */
+/** The state of a fresh run (a fine-tune's base weights loaded), and its epoch-0 offset snapshot. */
+async function startRun(
+  config: TrainConfig,
+  model: tf.LayersModel,
+  optimizer: tf.AdamOptimizer,
+  stepsPerEpoch: number,
+  backend: BackendRecord,
+  log: (line: string) => void,
+): Promise<TrainingState> {
+  const source = STAGE_SPECS[config.stage].startsFromRegular ? loadRegularInto(model, config.from as string, config.deformType, log) : null;
+  await saveOffsetSnapshot(config.out, 0, model);
+  return {
+    config,
+    epoch: 0,
+    step: 0,
+    stepsPerEpoch,
+    epochRng: new Rng(config.seed).getState(),
+    partial: null,
+    adam: adamScalars(optimizer),
+    metrics: [],
+    backend,
+    source,
+    scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION },
+    savedAt: '',
+  };
+}
+
+/** Loads a checkpoint's model and optimizer state and returns its training state, under `config`; frees the checkpoint. */
 async function restoreRun(
   checkpoint: LoadedCheckpoint<TrainingState>,
   model: tf.LayersModel,
   optimizer: tf.AdamOptimizer,
   config: TrainConfig,
   stepsPerEpoch: number,
-  backend: TrainingState['backend'],
+  backend: BackendRecord,
   log: (line: string) => void,
 ): Promise<TrainingState> {
-  const saved = checkpoint.state;
-  const label = `checkpoint ${checkpoint.dir}`;
-  if (saved.stepsPerEpoch !== stepsPerEpoch) {
-    throw new UserError(`${label} was taken with ${saved.stepsPerEpoch} steps per epoch, this data gives ${stepsPerEpoch}`);
+  try {
+    const saved = checkpoint.state;
+    const label = `checkpoint ${checkpoint.dir}`;
+    if (saved.stepsPerEpoch !== stepsPerEpoch) {
+      throw new UserError(`${label} was taken with ${saved.stepsPerEpoch} steps per epoch, this data gives ${stepsPerEpoch}`);
+    }
+    transferWeights(checkpoint.weights, model, { sourceLabel: label });
+    await restoreAdam(optimizer, checkpoint.optimizerWeights, saved.adam, trainableVariables(model), label);
+    if (config.learningRate !== saved.config.learningRate) {
+      log(`note: learning rate ${config.learningRate} replaces the saved ${saved.config.learningRate} from here on`);
+    }
+    if (saved.backend.name !== backend.name) {
+      log(`note: this run was trained on ${saved.backend.name} and continues on ${backend.name}; it will not match an uninterrupted run bit for bit`);
+    }
+    log(`resuming ${config.out} from ${checkpoint.name} (${saved.epoch} of ${config.epochs} epochs done${saved.step ? `, and ${saved.step} steps` : ''})`);
+    return { ...saved, config, backend };
+  } finally {
+    disposeCheckpoint(checkpoint);
   }
-  transferWeights(checkpoint.weights, model, { sourceLabel: label });
-  await restoreAdam(optimizer, checkpoint.optimizerWeights, saved.adam, trainableVariables(model), label);
-  if (config.learningRate !== saved.config.learningRate) {
-    log(`note: learning rate ${config.learningRate} replaces the saved ${saved.config.learningRate} from here on`);
-  }
-  if (saved.backend.name !== backend.name) {
-    log(`note: this run was trained on ${saved.backend.name} and continues on ${backend.name}; it will not match an uninterrupted run bit for bit`);
-  }
-  log(`resuming ${config.out} from ${checkpoint.name} (${saved.epoch} of ${config.epochs} epochs done${saved.step ? `, and ${saved.step} steps` : ''})`);
-  return { ...saved, config };
 }
 
-/** Writes the run's checkpoint (named after its progress) and returns its directory. */
-async function saveRun(out: string, model: tf.LayersModel, optimizer: tf.AdamOptimizer, state: TrainingState): Promise<string> {
-  state.adam = adamScalars(optimizer);
-  state.savedAt = new Date().toISOString();
-  const optimizerWeights = await optimizer.getWeights();
-  try {
-    return await saveCheckpoint(out, {
-      name: checkpointName(state.epoch, state.step),
-      model,
-      optimizerWeights,
-      state,
-      metrics: metricsFile(state),
-    });
-  } finally {
-    // getWeights() makes a fresh tensor for the iteration count; the rest are the optimizer's own.
-    tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+/** What an epoch draws from the RNG at its start: the order of the images and their transforms. */
+interface EpochDraw {
+  order: Int32Array;
+  augmentation: ZoomShiftParams[] | undefined;
+  /** The RNG state after the draw: the next epoch's start. */
+  nextRng: RngState;
+}
+
+/** A stage being trained: its model, optimizer, step runner and state, epoch by epoch. */
+class StageRun {
+  private readonly config: TrainConfig;
+  private readonly progress: EpochProgress;
+
+  constructor(
+    private readonly spec: StageSpec,
+    private readonly options: TrainOptions,
+    private readonly log: (line: string) => void,
+    private readonly plan: EpochPlan,
+    private readonly model: tf.LayersModel,
+    private readonly optimizer: tf.AdamOptimizer,
+    private readonly runner: StepRunner,
+    private readonly state: TrainingState,
+    private checkpointDir: string | undefined,
+  ) {
+    this.config = state.config;
+    this.progress = new EpochProgress(log, options.progress ?? process.stderr.isTTY === true);
+  }
+
+  /** Trains the remaining epochs, or until shouldStop turns true. */
+  async toEnd(): Promise<TrainResult> {
+    while (this.state.epoch < this.config.epochs) {
+      const finished = await this.trainEpoch();
+      if (!finished || (this.options.shouldStop?.() && this.state.epoch < this.config.epochs)) return this.result('interrupted');
+    }
+    return this.result('completed');
+  }
+
+  private result(status: TrainResult['status']): TrainResult {
+    return { status, config: this.config, checkpoint: this.checkpointDir, state: this.state, model: this.model };
+  }
+
+  /** One epoch (or the rest of an interrupted one); false when stopped before its end, after saving a checkpoint. */
+  private async trainEpoch(): Promise<boolean> {
+    const { state, plan } = this;
+    const label = `epoch ${state.epoch + 1}/${this.config.epochs}`;
+    const draw = this.drawEpoch();
+    const partial = state.partial ?? { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+    const sessionStart = Date.now();
+    let sessionSeen = 0;
+    this.progress.start(label, plan.stepsPerEpoch, state.step);
+    while (state.step < plan.stepsPerEpoch) {
+      sessionSeen += await this.step(draw, partial);
+      this.progress.update(state.step, {
+        loss: partial.lossSum / partial.seen,
+        accuracy: partial.correct / partial.seen,
+        imagesPerSecond: sessionSeen / Math.max((Date.now() - sessionStart) / 1000, 1e-3),
+      });
+      // Let the Ctrl-C handler and the progress bar's timer run.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.options.shouldStop?.() && state.step < plan.stepsPerEpoch) {
+        this.progress.stop();
+        partial.seconds += (Date.now() - sessionStart) / 1000;
+        state.partial = partial;
+        await this.save();
+        return false;
+      }
+    }
+    this.progress.stop();
+    await this.endEpoch(label, partial, partial.seconds + (Date.now() - sessionStart) / 1000, draw.nextRng);
+    return true;
+  }
+
+  /** Everything random in an epoch comes from the RNG state saved at its start. */
+  private drawEpoch(): EpochDraw {
+    const rng = Rng.fromState(this.state.epochRng);
+    const order = rng.permutation(this.plan.trainCount);
+    const augmentation = this.spec.augment ? sampleZoomShift(this.plan.trainCount, rng) : undefined;
+    return { order, augmentation, nextRng: rng.getState() };
+  }
+
+  /** One optimisation step on the next batch; returns the batch's size. */
+  private async step(draw: EpochDraw, partial: PartialEpoch): Promise<number> {
+    const { state, config, plan } = this;
+    const begin = state.step * config.batchSize;
+    const end = Math.min(begin + config.batchSize, plan.trainCount);
+    const { xs, ys } = trainingBatch(this.options.data.train, draw.order.subarray(begin, end), draw.augmentation?.slice(begin, end), config);
+    let result;
+    try {
+      result = await this.runner.step(xs, ys);
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+    if (!Number.isFinite(result.loss)) {
+      this.progress.stop();
+      throw new UserError(
+        `loss became ${result.loss} at epoch ${state.epoch + 1}, step ${state.step + 1} of ${plan.stepsPerEpoch}; ` +
+          `training stopped. ${this.keptMessage()}`,
+      );
+    }
+    partial.lossSum += result.loss * (end - begin);
+    partial.correct += result.correct;
+    partial.seen += end - begin;
+    state.step += 1;
+    return end - begin;
+  }
+
+  /** Validates, records and logs the finished epoch, then saves its offset snapshot and checkpoint. */
+  private async endEpoch(label: string, partial: PartialEpoch, seconds: number, nextRng: RngState): Promise<void> {
+    const { state } = this;
+    const record: EpochRecord = {
+      epoch: state.epoch + 1,
+      loss: partial.lossSum / partial.seen,
+      accuracy: partial.correct / partial.seen,
+      val: await this.validate(),
+      seconds,
+      imagesPerSecond: this.plan.trainCount / seconds,
+      backend: String(state.backend.name),
+    };
+    this.log(epochLine(label, record, this.plan.valCount));
+    state.metrics.push(record);
+    state.epoch += 1;
+    state.step = 0;
+    state.partial = null;
+    state.epochRng = nextRng;
+    // For the per-epoch pictures (a no-op without offset layers); before the checkpoint, so a resume rewrites it.
+    await saveOffsetSnapshot(this.config.out, state.epoch, this.model);
+    await this.save();
+  }
+
+  private async validate(): Promise<EpochRecord['val']> {
+    const val: EpochRecord['val'] = {};
+    for (const set of this.plan.valSets) {
+      const result = await evaluate(this.model, set);
+      if (!Number.isFinite(result.loss)) {
+        // BatchNorm normalises each training batch by its own statistics, so a diverged model can keep a finite
+        // training loss; validation, with the moving statistics, is where it shows.
+        const steps = this.plan.stepsPerEpoch;
+        throw new UserError(
+          `validation loss is ${result.loss} after epoch ${this.state.epoch + 1} (step ${steps} of ${steps}); ` +
+            `training stopped. ${this.keptMessage()}`,
+        );
+      }
+      val[set.variant] = { loss: result.loss, accuracy: result.accuracy };
+    }
+    return val;
+  }
+
+  /** Writes the run's checkpoint (named after its progress), refusing weights that are no longer finite. */
+  private async save(): Promise<void> {
+    const { model, optimizer, state } = this;
+    const broken = model.weights.find((w) => !Number.isFinite(tf.tidy(() => tf.sum(w.read()).dataSync()[0])));
+    if (broken !== undefined) {
+      throw new UserError(`weight '${broken.originalName}' is no longer finite ${position(state)}; not saving it. ${this.keptMessage()}`);
+    }
+    state.adam = adamScalars(optimizer);
+    state.savedAt = new Date().toISOString();
+    const optimizerWeights = await optimizer.getWeights();
+    try {
+      this.checkpointDir = await saveCheckpoint(this.config.out, {
+        name: checkpointName(state.epoch, state.step),
+        model,
+        optimizerWeights,
+        state,
+        metrics: stageMetrics(state),
+      });
+    } finally {
+      // getWeights() makes a fresh tensor for the iteration count; the rest are the optimizer's own.
+      tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+    }
+  }
+
+  private keptMessage(): string {
+    return `The last good checkpoint (${this.checkpointDir ?? 'none yet'}) is kept; try a lower --lr`;
   }
 }
 
@@ -431,22 +463,9 @@ function checkpointName(epoch: number, step: number): string {
   return step === 0 ? base : `${base}-step-${String(step).padStart(6, '0')}`;
 }
 
-function metricsFile(state: TrainingState): unknown {
-  return {
-    stage: state.config.stage,
-    config: state.config,
-    completedEpochs: state.epoch,
-    backend: state.backend,
-    source: state.source,
-    scaledTest: state.scaledTest,
-    epochs: state.metrics,
-  };
-}
-
-function epochLine(label: string, r: EpochRecord, valCount: number | undefined): string {
-  const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+function epochLine(label: string, r: EpochRecord, valCount: number): string {
   const val = Object.entries(r.val)
-    .map(([variant, v]) => `val ${variant} (${valCount}): loss ${v.loss.toFixed(4)}, acc ${pct(v.accuracy)}`)
+    .map(([variant, v]) => `val ${variant} (${valCount}): loss ${v.loss.toFixed(4)}, acc ${formatPercent(v.accuracy)}`)
     .join(' | ');
-  return `${label}: loss ${r.loss.toFixed(4)}, acc ${pct(r.accuracy)} | ${val} | ${formatDuration(r.seconds)}, ${r.imagesPerSecond.toFixed(0)} img/s`;
+  return `${label}: loss ${r.loss.toFixed(4)}, acc ${formatPercent(r.accuracy)} | ${val} | ${formatDuration(r.seconds)}, ${r.imagesPerSecond.toFixed(0)} img/s`;
 }
