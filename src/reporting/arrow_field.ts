@@ -10,9 +10,12 @@ import { OffsetField } from '../tracing/tracer';
 import {
   arrow,
   arrowMarker,
+  CAPTION_SIZE,
   COLORS,
   Figure,
+  FIGURE_MARGIN,
   grayImage,
+  PANEL_LAYOUT,
   paragraph,
   svgDocument,
   text,
@@ -44,12 +47,6 @@ export interface ArrowFieldOptions {
 
 /** Pixels per image pixel. */
 export const FIELD_CELL = 10;
-const MARGIN = 16;
-const GAP = 24;
-const ROW_TITLE = 24;
-const HEADING = 34;
-const ROW_GAP = 14;
-const CAPTION_SIZE = 12;
 const MARKER = 'offset-arrow-head';
 /** Lengthening factors to choose from (1-2-5 steps). */
 const FACTORS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
@@ -80,27 +77,27 @@ export function arrowFieldFigure(options: ArrowFieldOptions): Figure {
   const columns = Math.max(...rows.map((r) => r.panels.length));
   const panelWidth = Math.max(...rows.map((r) => r.width)) * FIELD_CELL;
   const panelHeight = Math.max(...rows.map((r) => r.height)) * FIELD_CELL;
-  const width = 2 * MARGIN + columns * panelWidth + (columns - 1) * GAP;
-  const captionLines = wrapText(options.caption, width - 2 * MARGIN, CAPTION_SIZE);
+  const width = 2 * FIGURE_MARGIN + columns * panelWidth + (columns - 1) * PANEL_LAYOUT.gap;
+  const captionLines = wrapText(options.caption, width - 2 * FIGURE_MARGIN, CAPTION_SIZE);
   const body: string[] = [];
-  let y = MARGIN;
+  let y = FIGURE_MARGIN;
   for (const row of rows) {
-    body.push(text(MARGIN, y + 15, row.title, { size: 15, weight: 'bold' }));
-    y += ROW_TITLE;
+    body.push(text(FIGURE_MARGIN, y + 15, row.title, { size: 15, weight: 'bold' }));
+    y += PANEL_LAYOUT.rowTitle;
     row.panels.forEach((panel, i) => {
-      const x = MARGIN + i * (panelWidth + GAP);
+      const x = FIGURE_MARGIN + i * (panelWidth + PANEL_LAYOUT.gap);
       const factor = arrowFactor(panel.field, panel.scale);
       const largest = Math.max(0, ...offsetLengths(panel.field, panel.scale));
       body.push(text(x, y + 13, panel.heading, { size: 13 }));
       body.push(
         text(x, y + 28, `arrows x${factor} their length; largest offset ${largest.toPrecision(2)} image px`, { size: 11, fill: COLORS.muted }),
       );
-      body.push(fieldPanel(row, panel, factor, x, y + HEADING));
+      body.push(fieldPanel(row, panel, factor, x, y + PANEL_LAYOUT.heading));
     });
-    y += HEADING + panelHeight + ROW_GAP;
+    y += PANEL_LAYOUT.heading + panelHeight + PANEL_LAYOUT.rowGap;
   }
-  body.push(paragraph(MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
-  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + MARGIN;
+  body.push(paragraph(FIGURE_MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
+  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + FIGURE_MARGIN;
   return svgDocument(width, y, body, [arrowMarker(MARKER, COLORS.arrow)]);
 }
 

@@ -5,7 +5,19 @@
  * writes beside its checkpoints (and that results/metrics.json collects per stage).
  */
 
-import { COLORS, el, Figure, num, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
+import {
+  CAPTION_SIZE,
+  COLORS,
+  el,
+  Figure,
+  FIGURE_MARGIN,
+  num,
+  paragraph,
+  svgDocument,
+  text,
+  textBlockHeight,
+  wrapText,
+} from './svg';
 
 /** One epoch of a metrics file (training's EpochRecord, the fields a curve needs). */
 export interface CurvePoint {
@@ -30,7 +42,6 @@ export interface CurvesOptions {
   caption: string;
 }
 
-const MARGIN = 16;
 const PANEL_WIDTH = 380;
 const PANEL_HEIGHT = 210;
 const AXIS_LEFT = 58;
@@ -39,7 +50,6 @@ const TITLE = 24;
 const STAGE_TITLE = 26;
 const GAP = 28;
 const LEGEND_ROW = 20;
-const CAPTION_SIZE = 12;
 const VALIDATION_DASH = '6 4';
 /** Horizontal pixels between runs drawn at the same epoch. */
 const DODGE = 7;
@@ -54,16 +64,16 @@ export function curvesFigure(options: CurvesOptions): Figure {
   const color = (label: string): string => COLORS.series[labels.indexOf(label) % COLORS.series.length];
   const cellWidth = AXIS_LEFT + PANEL_WIDTH;
   const cellHeight = TITLE + PANEL_HEIGHT + AXIS_BOTTOM;
-  const width = 2 * MARGIN + stages.length * cellWidth + (stages.length - 1) * GAP;
+  const width = 2 * FIGURE_MARGIN + stages.length * cellWidth + (stages.length - 1) * GAP;
   const body: string[] = [];
-  let y = MARGIN;
+  let y = FIGURE_MARGIN;
   stages.forEach((stage, column) => {
-    body.push(text(MARGIN + column * (cellWidth + GAP) + AXIS_LEFT, y + 16, stage.title, { size: 15, weight: 'bold' }));
+    body.push(text(FIGURE_MARGIN + column * (cellWidth + GAP) + AXIS_LEFT, y + 16, stage.title, { size: 15, weight: 'bold' }));
   });
   y += STAGE_TITLE;
   for (const metric of METRICS) {
     stages.forEach((stage, column) => {
-      const x = MARGIN + column * (cellWidth + GAP);
+      const x = FIGURE_MARGIN + column * (cellWidth + GAP);
       body.push(text(x + AXIS_LEFT, y + 16, metric.title, { size: 13 }));
       body.push(panel(stage.series, metric.key, metric.percent, x + AXIS_LEFT, y + TITLE, color));
     });
@@ -75,11 +85,11 @@ export function curvesFigure(options: CurvesOptions): Figure {
     { label: 'training', color: COLORS.axis, dash: undefined, marker: true },
     { label: 'validation', color: COLORS.axis, dash: VALIDATION_DASH, marker: true },
   ];
-  let lx = MARGIN;
+  let lx = FIGURE_MARGIN;
   for (const item of legendItems) {
     const itemWidth = 56 + item.label.length * 7;
-    if (lx + itemWidth > width - MARGIN) {
-      lx = MARGIN;
+    if (lx + itemWidth > width - FIGURE_MARGIN) {
+      lx = FIGURE_MARGIN;
       y += LEGEND_ROW;
     }
     body.push(el('line', { x1: lx, y1: y + 8, x2: lx + 26, y2: y + 8, stroke: item.color, 'stroke-width': 2.5, 'stroke-dasharray': item.dash }));
@@ -88,9 +98,9 @@ export function curvesFigure(options: CurvesOptions): Figure {
     lx += itemWidth;
   }
   y += LEGEND_ROW + 6;
-  const captionLines = wrapText(options.caption, width - 2 * MARGIN, CAPTION_SIZE);
-  body.push(paragraph(MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
-  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + MARGIN;
+  const captionLines = wrapText(options.caption, width - 2 * FIGURE_MARGIN, CAPTION_SIZE);
+  body.push(paragraph(FIGURE_MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
+  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + FIGURE_MARGIN;
   return svgDocument(width, y, body);
 }
 

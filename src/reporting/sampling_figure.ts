@@ -6,7 +6,20 @@
  */
 
 import { SamplingTrace } from '../tracing/tracer';
-import { COLORS, el, Figure, grayImage, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
+import {
+  CAPTION_SIZE,
+  COLORS,
+  el,
+  Figure,
+  FIGURE_MARGIN,
+  grayImage,
+  PANEL_LAYOUT,
+  paragraph,
+  svgDocument,
+  text,
+  textBlockHeight,
+  wrapText,
+} from './svg';
 
 export interface TracePanel {
   heading: string;
@@ -33,13 +46,7 @@ export interface SamplingFigureOptions {
 
 /** Pixels per image pixel. */
 export const SAMPLING_CELL = 10;
-const MARGIN = 16;
-const GAP = 24;
 const TITLE = 28;
-const ROW_TITLE = 24;
-const HEADING = 34;
-const ROW_GAP = 14;
-const CAPTION_SIZE = 12;
 /** Opacity of the heaviest red dot: points stay visible where few coincide, darker where many do. */
 const POINT_OPACITY = 0.45;
 
@@ -57,27 +64,27 @@ export function samplingFigure(options: SamplingFigureOptions): Figure {
   const panels = rows.flatMap((r) => r.panels);
   const panelWidth = Math.max(...panels.map((p) => p.width)) * SAMPLING_CELL;
   const panelHeight = Math.max(...panels.map((p) => p.height)) * SAMPLING_CELL;
-  const width = 2 * MARGIN + columns * panelWidth + (columns - 1) * GAP;
-  const captionLines = wrapText(options.caption, width - 2 * MARGIN, CAPTION_SIZE);
+  const width = 2 * FIGURE_MARGIN + columns * panelWidth + (columns - 1) * PANEL_LAYOUT.gap;
+  const captionLines = wrapText(options.caption, width - 2 * FIGURE_MARGIN, CAPTION_SIZE);
   const body: string[] = [];
-  let y = MARGIN;
+  let y = FIGURE_MARGIN;
   if (options.title !== undefined) {
-    body.push(text(MARGIN, y + 16, options.title, { size: 17, weight: 'bold' }));
+    body.push(text(FIGURE_MARGIN, y + 16, options.title, { size: 17, weight: 'bold' }));
     y += TITLE;
   }
   for (const row of rows) {
-    body.push(text(MARGIN, y + 15, row.title, { size: 15, weight: 'bold' }));
-    y += ROW_TITLE;
+    body.push(text(FIGURE_MARGIN, y + 15, row.title, { size: 15, weight: 'bold' }));
+    y += PANEL_LAYOUT.rowTitle;
     row.panels.forEach((panel, i) => {
-      const x = MARGIN + i * (panelWidth + GAP);
+      const x = FIGURE_MARGIN + i * (panelWidth + PANEL_LAYOUT.gap);
       body.push(text(x, y + 13, panel.heading, { size: 13 }));
       if (panel.subheading !== undefined) body.push(text(x, y + 28, panel.subheading, { size: 11, fill: COLORS.muted }));
-      body.push(tracePanel(panel, x, y + HEADING));
+      body.push(tracePanel(panel, x, y + PANEL_LAYOUT.heading));
     });
-    y += HEADING + panelHeight + ROW_GAP;
+    y += PANEL_LAYOUT.heading + panelHeight + PANEL_LAYOUT.rowGap;
   }
-  body.push(paragraph(MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
-  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + MARGIN;
+  body.push(paragraph(FIGURE_MARGIN, y, captionLines, { size: CAPTION_SIZE, fill: COLORS.muted }));
+  y += textBlockHeight(captionLines.length, CAPTION_SIZE) + FIGURE_MARGIN;
   return svgDocument(width, y, body);
 }
 

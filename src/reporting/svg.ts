@@ -27,6 +27,23 @@ export const COLORS = {
   series: ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'],
 } as const;
 
+/** Space around every figure, in pixels. */
+export const FIGURE_MARGIN = 16;
+/** Font size of every figure's caption. */
+export const CAPTION_SIZE = 12;
+
+/** The layout shared by the figures made of rows of image panels (sampling locations, offset fields). */
+export const PANEL_LAYOUT = {
+  /** Between panels of a row. */
+  gap: 24,
+  /** Height of a row's title. */
+  rowTitle: 24,
+  /** Height of a panel's heading (two lines). */
+  heading: 34,
+  /** Between rows. */
+  rowGap: 14,
+} as const;
+
 export function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
 }
