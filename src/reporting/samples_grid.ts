@@ -5,18 +5,21 @@
 
 import { COLORS, Figure, grayImage, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
 
+/** A digit and the line of text under it. */
 export interface LabelledDigit {
   /** height * width values in [0, 1]. */
   image: ArrayLike<number>;
   label: string;
 }
 
+/** A row of digits with a title. */
 export interface DigitRow {
   /** Shown left of the row. */
   title: string;
   digits: LabelledDigit[];
 }
 
+/** samplesGridFigure's content; every digit is height x width. */
 export interface SamplesGridOptions {
   height: number;
   width: number;
@@ -33,6 +36,7 @@ const LABEL = 18;
 const ROW_GAP = 8;
 const CAPTION_SIZE = 12;
 
+/** The grid of labelled digits as SVG (e.g. plain test digits above the same digits scaled), then the caption. */
 export function samplesGridFigure(options: SamplesGridOptions): Figure {
   const { rows } = options;
   const columns = Math.max(...rows.map((r) => r.digits.length));
