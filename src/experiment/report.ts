@@ -31,6 +31,7 @@ import { CurveSeries } from '../reporting/curves';
 import { readStageMetrics, writePictures } from '../reporting/pictures';
 import { ReportData, reportMarkdown, ReportVariant, RunResult, VARIANT_LABELS } from '../reporting/report_markdown';
 
+/** The report's file name, written into `<out>/results/`. */
 export const REPORT_FILE = 'REPORT.md';
 export const REPORT_JSON = 'report.json';
 const EVALUATION_FILE = 'evaluation.json';
@@ -56,6 +57,7 @@ interface ReproduceMetrics {
   seconds: Record<string, number | undefined>;
 }
 
+/** runReport's settings. */
 export interface ReportOptions {
   /** reproduce's --out: holds checkpoints/ and results/. */
   out?: string;
@@ -64,14 +66,19 @@ export interface ReportOptions {
   dataDir?: string;
   /** The test digit of the offset pictures (default 0). */
   index?: number;
+  /** What runs the math, as useBackend() described it (recorded in the report). */
   backend?: BackendDescription;
   /** The command line that made this report, quoted in it. */
   command?: string;
+  /** Where status lines go (default: stderr). */
   log?: (line: string) => void;
+  /** Polled between steps: true stops after saving a checkpoint (Ctrl-C). */
   shouldStop?: () => boolean;
+  /** A live progress bar. */
   progress?: boolean;
 }
 
+/** What runReport ended with. */
 export interface ReportResult {
   status: 'completed' | 'interrupted';
   /** REPORT.md (written when completed). */
@@ -122,6 +129,13 @@ function writeJson(file: string, value: unknown): void {
   }
 }
 
+/**
+ * The CLI's `report`, after reproduce: from reproduce's regular checkpoint, fine-tunes
+ * with the deformable stage's recipe the BN-only control, the offsets-only deformable CNN,
+ * the reference's recipe (further seeds only) and the DCN and DCNv2 variants, `runs` seeds
+ * each; evaluates all six rows, draws the pictures and writes `<out>/results/REPORT.md` and
+ * report.json. Resumable: finished runs and their evaluations are reused.
+ */
 export async function runReport(options: ReportOptions = {}): Promise<ReportResult> {
   const root = options.out ?? '.';
   const runs = options.runs ?? 1;

@@ -21,10 +21,14 @@ import { DEFAULT_SEED, Stage, TrainConfig } from '../training/config';
 import { formatDuration } from '../training/progress';
 import { train, TrainResult } from '../training/train';
 
+/** A named recipe of reproduce (PRESET_SPECS). */
 export type Preset = 'paper' | 'quick' | 'smoke';
+/** Every preset, the reference's recipe first. */
 export const PRESETS: readonly Preset[] = ['paper', 'quick', 'smoke'];
 
+/** What a preset changes from the stages' defaults. */
 export interface PresetSpec {
+  /** One line, printed at the start and quoted in reports. */
   description: string;
   /** Settings of each stage (the rest are the stage's defaults). */
   stages: Record<Stage, Partial<TrainConfig>>;
@@ -32,6 +36,11 @@ export interface PresetSpec {
   testLimit: number | null;
 }
 
+/**
+ * The presets: 'paper' is the reference's recipe (10 + 20 epochs on all 60,000 images);
+ * 'quick' fits a 2-core CPU (3 + 1 epochs, the fine-tune on 15,000 images, 2 threads);
+ * 'smoke' checks that everything runs (a few hundred images, 200 test images).
+ */
 export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   paper: {
     description: "the reference's recipe: 10 epochs of the regular CNN and 20 of the fine-tune, on all 60,000 training images",
@@ -61,37 +70,54 @@ export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   },
 };
 
+/** reproduce's settings: a preset, and where and how to run it. */
 export interface ReproduceOptions {
   preset: Preset;
   /** Root of checkpoints/ and results/ (default '.'). */
   out?: string;
   dataDir?: string;
+  /** Seeds both stages (default DEFAULT_SEED). */
   seed?: number;
   /** Data-parallel replicas of both stages, replacing the preset's. */
   threads?: number;
   /** Continue the checkpoints already under `out` (finished stages are kept as they are). */
   resume?: boolean;
+  /** What runs the math, as useBackend() described it (recorded in the metrics). */
   backend?: BackendDescription;
+  /** Where status lines go (default: stderr). */
   log?: (line: string) => void;
+  /** Polled between steps: true stops after saving a checkpoint (Ctrl-C). */
   shouldStop?: () => boolean;
+  /** A live progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /** Reports the data download, if one is needed. */
   downloadReporter?: DownloadReporter;
 }
 
+/** What reproduce ended with: the table, or the stage it was interrupted in. */
 export interface ReproduceResult {
   status: 'completed' | 'interrupted';
   /** The stage that was interrupted. */
   interruptedStage?: Stage;
   /** Its checkpoint directory. */
   checkpoints: Record<Stage, string>;
+  /** Both models' accuracies (as `eval --json` prints them). */
   report: AccuracyReport;
+  /** The results table in Markdown, the reference's numbers beside. */
   table: string;
   /** results/metrics.json (written when completed). */
   metricsFile: string;
+  /** Wall-clock seconds of the whole call. */
   seconds: number;
 }
 
+/**
+ * The whole experiment (the CLI's `reproduce`): downloads MNIST if needed, trains the
+ * regular CNN into `<out>/checkpoints/regular`, fine-tunes the deformable CNN from it into
+ * `<out>/checkpoints/deform`, evaluates both on the plain and scaled test sets, and writes
+ * the table and settings to `<out>/results/metrics.json`. Runs on the active tfjs backend:
+ * choose it first (useBackend) and pass its description as `backend`.
+ */
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
   const spec = PRESET_SPECS[options.preset];
   if (spec === undefined) throw new UserError(`unknown preset '${options.preset}'; expected one of ${PRESETS.join(', ')}`);

@@ -28,6 +28,7 @@ import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
 import { Figure } from './svg';
 import { imageScale, toImage, traceSamplingLocations } from '../tracing/tracer';
 
+/** The file name of each picture `visualize` (and the report) writes. */
 export const PICTURE_FILES = {
   offsets: 'offsets.png',
   field: 'offset-field.png',
@@ -36,6 +37,7 @@ export const PICTURE_FILES = {
   curves: 'curves.png',
 } as const;
 
+/** A picture's key in PICTURE_FILES: 'offsets', 'field', 'animation', 'samples' or 'curves'. */
 export type PictureName = keyof typeof PICTURE_FILES;
 
 /** A unit of conv22's 7x7 output. */
@@ -119,12 +121,14 @@ function variantTitle(pair: DigitPair, variant: number): string {
   return `${VARIANT_NAMES[variant]} test digit ${pair.index} (label ${pair.label})`;
 }
 
+/** The models and the test digit an offset picture shows. */
 export interface OffsetFigureInput {
   /** The deformable CNN (with offset layers, or DeformConv2D layers). */
   deform: tf.LayersModel;
   /** The regular CNN, for its predictions (its grid is rigid whatever its weights). */
   regular?: tf.LayersModel;
   test: MnistSplit;
+  /** The test digit shown (plain and scaled). */
   index: number;
   /** The traced unit (default: the unit nearest the ink, for each digit). */
   unit?: Unit;
@@ -395,6 +399,7 @@ export function trainingCurvesFigure(regular: CurveSeries | undefined, finetunes
   });
 }
 
+/** What writePictures draws from; a picture whose inputs are missing is skipped. */
 export interface WritePicturesOptions {
   /** Directory the pictures go to. */
   out: string;
@@ -403,7 +408,9 @@ export interface WritePicturesOptions {
   deform?: string;
   /** Regular-CNN checkpoint directory: its predictions and its curves. */
   regular?: string;
+  /** The test digit of the offset pictures (default 0). */
   index?: number;
+  /** The traced conv22 unit (default: the one nearest the digit's ink). */
   unit?: Unit;
   /** Fine-tune runs to plot in stage 2 (default: the deformable checkpoint's). */
   finetuneCurves?: CurveSeries[];

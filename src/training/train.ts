@@ -82,6 +82,7 @@ export interface TrainingState {
   savedAt: string;
 }
 
+/** What train (and trainRegular, finetuneDeform) runs on, and how it reports and stops. */
 export interface TrainOptions {
   /** The settings given (a fresh run defaults the rest; a resumed run must agree with its checkpoint). */
   config?: Partial<TrainConfig>;
@@ -98,7 +99,9 @@ export interface TrainOptions {
   progress?: boolean;
 }
 
+/** What a training run ended with. */
 export interface TrainResult {
+  /** 'interrupted': `shouldStop` turned true; the checkpoint holds the run so far. */
   status: 'completed' | 'interrupted';
   config: TrainConfig;
   /** The latest checkpoint's directory (undefined if stopped before the first one). */
