@@ -1,5 +1,5 @@
 /**
- * ConvOffset2D: the reference's deformable offset layer (EXPERIMENT.md, "The offset
+ * ConvOffset2D: the reference's deformable offset layer (docs/EXPERIMENT.md, "The offset
  * layer"), with aligned offsets. A 3x3 'same' convolution without bias learns, for every
  * pixel and channel, an offset (dy, dx); each channel is then bilinearly resampled at its
  * offset positions (deformSample). The output has the input's shape.
