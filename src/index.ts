@@ -28,4 +28,8 @@ export { Conv2D, conv2d } from './layers/conv2d';
 export type { Conv2DArgs } from './layers/conv2d';
 export { useFastLayersWhenLoading } from './layers/fast_layers';
 export { createAdam, FusedAdamOptimizer, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON } from './optimizers/adam';
+/**
+ * The names of the kernels this package registers (tf.registerKernel), with their inputs
+ * and attributes: for a backend author who wants the fused path on another backend.
+ */
 export * as kernelNames from './kernels/kernel_names';

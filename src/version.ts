@@ -25,6 +25,7 @@ function packageInfo(): PackageInfo | null {
   }
 }
 
+/** The installed deformconv's version from its package.json, or 'unknown' when none is found. */
 export function deformconvVersion(): string {
   return packageInfo()?.version ?? 'unknown';
 }

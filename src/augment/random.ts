@@ -11,6 +11,11 @@ import { InvalidInputError } from '../errors';
 /** The serialisable state of an {@link Rng}: four unsigned 32-bit integers. */
 export type RngState = [number, number, number, number];
 
+/**
+ * A seeded generator (sfc32, seeded through splitmix32) whose whole state is four 32-bit
+ * words (getState/setState/fromState), so a checkpoint can save it and a resumed run
+ * draws the same numbers as an uninterrupted one. Not cryptographic.
+ */
 export class Rng {
   private a: number;
   private b: number;
@@ -45,10 +50,12 @@ export class Rng {
     return rng;
   }
 
+  /** The current state, to save and later hand to fromState or setState. */
   getState(): RngState {
     return [this.a, this.b, this.c, this.d];
   }
 
+  /** Continues from a state getState returned; throws InvalidInputError on anything else. */
   setState(state: readonly number[]): void {
     if (
       state.length !== 4 ||
@@ -59,6 +66,7 @@ export class Rng {
     [this.a, this.b, this.c, this.d] = state as RngState;
   }
 
+  /** The next raw output: an unsigned 32-bit integer. */
   nextUint32(): number {
     const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
     this.d = (this.d + 1) >>> 0;

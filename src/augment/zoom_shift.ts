@@ -37,9 +37,12 @@ export interface ZoomShiftParams {
 /** 'nearest' = spline order 0 (Keras 2.0, the reference); 'bilinear' = order 1 (later Keras default). */
 export type Interpolation = 'nearest' | 'bilinear';
 
+/** Every Interpolation, the reference's 'nearest' first. */
 export const INTERPOLATIONS: readonly Interpolation[] = ['nearest', 'bilinear'];
 
+/** zoomShift's options. */
 export interface ZoomShiftOptions {
+  /** How the input is resampled; default 'nearest', the reference's. */
   interpolation?: Interpolation;
 }
 
@@ -130,6 +133,7 @@ export interface ZoomShiftRanges {
   size: readonly [number, number];
 }
 
+/** The reference's "scaled MNIST" ranges: zoom 1.0 to 2.5 per axis, shifts up to 20% of 28 pixels. */
 export const SCALED_MNIST_RANGES: ZoomShiftRanges = {
   zoomRange: [1.0, 2.5],
   shiftFraction: 0.2,

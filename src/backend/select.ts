@@ -11,8 +11,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { EnvironmentError, UserError } from '../errors';
 
+/** What `--backend` and useBackend accept: 'auto' or a backend's name. */
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** One of BACKEND_CHOICES. */
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+/** A concrete backend (any choice but 'auto'). */
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
 /** The order `auto` tries; the first backend that loads and works is taken. */

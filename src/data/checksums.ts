@@ -1,14 +1,16 @@
 /**
- * The MNIST files this project accepts, with their checksums (from
- * ../shared/reference/EXPERIMENT.md). The sha256 of the raw IDX file is what decides; the md5
+ * The MNIST files this project accepts, with their checksums (listed in
+ * docs/EXPERIMENT.md, "The data"). The sha256 of the raw IDX file is what decides; the md5
  * of the well-known .gz copies only helps explain a mismatch (a mirror may recompress).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
+/** MNIST's two splits. */
 export type MnistSplitName = 'train' | 'test';
 
+/** One of the four raw MNIST IDX files and what it must hash to. */
 export interface MnistFile {
   /** File name of the raw IDX file; mirrors serve it as `<name>.gz`. */
   name: string;
@@ -16,11 +18,13 @@ export interface MnistFile {
   kind: 'images' | 'labels';
   /** Size of the raw file in bytes. */
   bytes: number;
+  /** sha256 of the raw (uncompressed) file, lower-case hex: what decides. */
   sha256: string;
   /** md5 of the well-known gzip copy. */
   gzMd5: string;
 }
 
+/** The four raw MNIST files (train images and labels, test images and labels) with their sizes and checksums. */
 export const MNIST_FILES: readonly MnistFile[] = [
   {
     name: 'train-images-idx3-ubyte', split: 'train', kind: 'images', bytes: 47_040_016,
@@ -69,6 +73,7 @@ export async function checkFile(path: string, file: MnistFile): Promise<FileStat
   return (await sha256OfFile(path)) === file.sha256 ? 'verified' : 'corrupt';
 }
 
+/** The sha256 of a file, lower-case hex, read as a stream. */
 export async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);

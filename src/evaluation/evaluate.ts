@@ -22,7 +22,9 @@ export const SCALED_TEST_SEED = 20170306;
 /** The scaled test set uses the reference's resampling, whatever a fine-tune trained with. */
 export const SCALED_TEST_INTERPOLATION: Interpolation = 'nearest';
 
+/** Which test set: the plain test images, or the same images under the fixed scaled-test transforms. */
 export type TestVariant = 'plain' | 'scaled';
+/** Both test variants, in the order tables list them. */
 export const TEST_VARIANTS: readonly TestVariant[] = ['plain', 'scaled'];
 
 /** The first `count` images of a split, plain or with their fixed scaled-test transforms. */
@@ -34,9 +36,13 @@ export interface EvalSet {
   params?: ZoomShiftParams[];
 }
 
+/** A model's figures on one EvalSet. */
 export interface EvalResult {
+  /** Mean categorical cross-entropy (NaN when the model output NaN). */
   loss: number;
+  /** Fraction of images classified correctly, 0..1. */
   accuracy: number;
+  /** Number of images evaluated. */
   count: number;
 }
 

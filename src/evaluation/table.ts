@@ -5,6 +5,7 @@
 import type { DeformType } from '../models/cnn';
 import type { TestVariant } from './evaluate';
 
+/** The two models of the reference's table: the regular CNN and the deformable CNN. */
 export type ModelName = 'regular' | 'deform';
 
 /** Accuracy (a fraction) per test variant. */
@@ -16,7 +17,7 @@ export type Accuracies = Record<TestVariant, number>;
  */
 export type AccuracyReport = Partial<Record<ModelName, Accuracies>> & { deformType?: DeformType };
 
-/** The reference's table (EXPERIMENT.md, "Claim"). */
+/** The reference's published table (docs/EXPERIMENT.md, "The claim"), as fractions. */
 export const REFERENCE_ACCURACY: Record<ModelName, Accuracies> = {
   regular: { plain: 0.9874, scaled: 0.5701 },
   deform: { plain: 0.9727, scaled: 0.9255 },

@@ -8,6 +8,7 @@ import { loadTrainedModel } from '../training/train';
 import { evaluateModel } from '../evaluation/evaluate';
 import { AccuracyReport, ModelName } from '../evaluation/table';
 
+/** Which checkpoints evaluateCheckpoints measures, on which test images. */
 export interface EvaluateCheckpointsOptions {
   /** Checkpoint directory of each model to evaluate (train-regular / finetune-deform --out). */
   checkpoints: Partial<Record<ModelName, string>>;

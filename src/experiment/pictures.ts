@@ -26,6 +26,7 @@ import { loadTrainedModel } from '../training/train';
 const FRAME_DELAY_MS = 700;
 const LAST_FRAME_DELAY_MS = 2500;
 
+/** What writePictures draws from, and where the pictures go. */
 export interface WritePicturesOptions {
   /** Directory the pictures go to. */
   out: string;

@@ -32,6 +32,7 @@ import { train, TrainResult } from '../training/train';
 import { writePictures } from './pictures';
 import { readReproduceMetrics, ReproduceMetrics, reproduceLayout } from './reproduce';
 
+/** The report's file name, written into `<out>/results/`. */
 export const REPORT_FILE = 'REPORT.md';
 export const REPORT_JSON = 'report.json';
 const EVALUATION_FILE = 'evaluation.json';
@@ -47,6 +48,7 @@ const FINETUNES: ReadonlyArray<{ variant: Finetune; settings: Partial<TrainConfi
   { variant: 'dcnv2', settings: { deformType: 'dcnv2', control: null, freezeBn: false } },
 ];
 
+/** runReport's settings. */
 export interface ReportOptions extends RunOptions {
   /** reproduce's --out: holds checkpoints/ and results/. */
   out?: string;
@@ -59,6 +61,7 @@ export interface ReportOptions extends RunOptions {
   command?: string;
 }
 
+/** What runReport ended with. */
 export interface ReportResult {
   status: 'completed' | 'interrupted';
   /** REPORT.md (written when completed). */

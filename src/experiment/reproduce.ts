@@ -22,10 +22,14 @@ import { RunOptions, runBackend, runLog } from '../training/run_options';
 import { EpochRecord, ScaledTestRecord } from '../training/state';
 import { train, TrainResult } from '../training/train';
 
+/** A named recipe of reproduce (PRESET_SPECS). */
 export type Preset = 'paper' | 'quick' | 'smoke';
+/** Every preset, the reference's recipe first. */
 export const PRESETS: readonly Preset[] = ['paper', 'quick', 'smoke'];
 
+/** What a preset changes from the stages' defaults. */
 export interface PresetSpec {
+  /** One line, printed at the start and quoted in reports. */
   description: string;
   /** Settings of each stage (the rest are the stage's defaults). */
   stages: Record<Stage, Partial<TrainConfig>>;
@@ -33,6 +37,11 @@ export interface PresetSpec {
   testLimit: number | null;
 }
 
+/**
+ * The presets: 'paper' is the reference's recipe (10 + 20 epochs on all 60,000 images);
+ * 'quick' fits a 2-core CPU (3 + 1 epochs, the fine-tune on 15,000 images, 2 threads);
+ * 'smoke' checks that everything runs (a few hundred images, 200 test images).
+ */
 export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   paper: {
     description: "the reference's recipe: 10 epochs of the regular CNN and 20 of the fine-tune, on all 60,000 training images",
@@ -62,11 +71,13 @@ export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   },
 };
 
+/** reproduce's settings: the preset, where to write, and how to run. */
 export interface ReproduceOptions extends RunOptions {
   preset: Preset;
   /** Root of checkpoints/ and results/ (default '.'). */
   out?: string;
   dataDir?: string;
+  /** Seeds both stages (default DEFAULT_SEED). */
   seed?: number;
   /** Data-parallel replicas of both stages, replacing the preset's. */
   threads?: number;
@@ -76,16 +87,20 @@ export interface ReproduceOptions extends RunOptions {
   downloadReporter?: DownloadReporter;
 }
 
+/** What reproduce ended with: the table, or the stage it was interrupted in. */
 export interface ReproduceResult {
   status: 'completed' | 'interrupted';
   /** The stage that was interrupted. */
   interruptedStage?: Stage;
   /** Its checkpoint directory. */
   checkpoints: Record<Stage, string>;
+  /** Both models' accuracies (as `eval --json` prints them). */
   report: AccuracyReport;
+  /** The results table in Markdown, the reference's numbers beside. */
   table: string;
   /** results/metrics.json (written when completed). */
   metricsFile: string;
+  /** Wall-clock seconds of the whole call. */
   seconds: number;
 }
 

@@ -8,6 +8,7 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 
 /** deformSample forward. Inputs: x [B,H,W,C], offsets [B,H,W,2C]. Output: [B,H,W,C]. */
 export const DEFORM_SAMPLE = 'DeformSample';
+/** DeformSample's inputs, by name. */
 export type DeformSampleInputs = Record<'x' | 'offsets', TensorInfo>;
 
 /**
@@ -15,6 +16,7 @@ export type DeformSampleInputs = Record<'x' | 'offsets', TensorInfo>;
  * Inputs: dy [B,H,W,C], x, offsets. Outputs: [dx [B,H,W,C], dOffsets [B,H,W,2C]].
  */
 export const DEFORM_SAMPLE_GRAD = 'DeformSampleGrad';
+/** DeformSampleGrad's inputs, by name. */
 export type DeformSampleGradInputs = Record<'dy' | 'x' | 'offsets', TensorInfo>;
 
 // deformConv2d: the deformable im2col and its backward (col2im).
@@ -57,6 +59,7 @@ export function columnsShape(batch: number, geometry: DeformConvGeometry): [numb
   const { outHeight, outWidth, kernelHeight, kernelWidth, inChannels } = geometry;
   return [batch * outHeight * outWidth, kernelHeight * kernelWidth * inChannels];
 }
+/** DeformIm2Col's inputs, by name (mask only for DCNv2). */
 export type DeformIm2ColInputs = Record<'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
 
 /**
@@ -64,6 +67,7 @@ export type DeformIm2ColInputs = Record<'x' | 'offsets', TensorInfo> & { mask?: 
  * offsets, optional mask. Outputs: [dx, dOffsets] or, with a mask, [dx, dOffsets, dMask].
  */
 export const DEFORM_COL2IM = 'DeformCol2Im';
+/** DeformCol2Im's inputs, by name (mask only for DCNv2). */
 export type DeformCol2ImInputs = Record<'dColumns' | 'x' | 'offsets', TensorInfo> & { mask?: TensorInfo };
 
 // Batch normalisation with the batch's own statistics (batchNormTraining).
@@ -95,6 +99,7 @@ export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
  */
 export const ADAM_UPDATE = 'AdamUpdate';
 
+/** AdamUpdate's attributes: the optimizer's hyperparameters. */
 export interface AdamUpdateAttrs {
   beta1: number;
   beta2: number;

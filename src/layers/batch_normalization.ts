@@ -4,12 +4,14 @@
  * A drop-in replacement: same constructor arguments, config, weights (gamma, beta,
  * moving_mean, moving_variance) and results as tf.layers.batchNormalization; in training
  * mode over the last axis it normalises with the fused op (three passes forward, two
- * backward, instead of some thirty on wasm). It registers under the class name
- * 'BatchNormalization', so models deserialised after this module loads use it too.
+ * backward, instead of some thirty on wasm). Its class name is tfjs's
+ * 'BatchNormalization', so saved models load with or without this package; to have
+ * loaded models use it, call useFastLayersWhenLoading.
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchNormTraining } from '../ops/batch_norm_training';
 
+/** The arguments of tf.layers.batchNormalization (axis, momentum, epsilon, initialisers, ...). */
 export type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type TfjsBatchNormalization = ReturnType<typeof tf.layers.batchNormalization>;
 
@@ -37,7 +39,29 @@ function movingAverage(variable: tf.LayerVariable, value: tf.Tensor, momentum: n
   });
 }
 
+/**
+ * tfjs-layers' BatchNormalization, with the same arguments, config, weights (gamma, beta,
+ * moving_mean, moving_variance) and results, that trains faster: in training mode over the
+ * last axis it normalises with the fused batchNormTraining op (three passes forward, two
+ * backward on wasm, against some thirty) and updates the moving statistics as tfjs does.
+ * Inference, or another axis, runs tfjs's own code.
+ *
+ * - Input: any shape [..., C]; output: the same shape.
+ * - Keras's defaults, as tfjs's: momentum 0.99, epsilon 1e-3.
+ * - Class name 'BatchNormalization', tfjs's: see useFastLayersWhenLoading for loading.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { BatchNormalization } from 'deformconv';
+ *
+ * const bn = new BatchNormalization({ name: 'conv11_bn', momentum: 0.99, epsilon: 1e-3 });
+ * const x = tf.randomNormal([32, 28, 28, 16]);
+ * const y = bn.apply(x, { training: true }) as tf.Tensor; // [32, 28, 28, 16], batch statistics
+ * // Training mode also moved moving_mean and moving_variance towards the batch's.
+ * bn.getWeights().map((w) => w.shape); // gamma, beta, moving_mean, moving_variance: [16] each
+ */
 export class BatchNormalization extends TfjsBatchNormalizationClass {
+  /** tfjs's name for the layer: a saved model names the class, not the package. */
   static className = 'BatchNormalization';
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {

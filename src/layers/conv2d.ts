@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** The arguments of tf.layers.conv2d (filters, kernelSize, strides, padding, ...). */
 export type Conv2DArgs = Parameters<typeof tf.layers.conv2d>[0];
 type TfjsConv2D = ReturnType<typeof tf.layers.conv2d>;
 
@@ -29,7 +30,27 @@ interface Conv2DState {
   activation: { apply(x: tf.Tensor): tf.Tensor };
 }
 
+/**
+ * tfjs-layers' Conv2D, with the same arguments, config, weights (kernel [kh, kw, Cin,
+ * filters], bias [filters]) and results, that computes only the gradients the tape needs:
+ * while gradients are recorded it convolves with tf.conv2d and tf.add instead of
+ * tf.fused.conv2d, so a frozen layer's kernel gradient and the first layer's input
+ * gradient are never computed. Inference, channelsFirst and 'causal' run tfjs's own code.
+ *
+ * - Input: [B, H, W, Cin] (channelsLast); output: [B, Ho, Wo, filters], as tf.layers.conv2d.
+ * - Class name 'Conv2D', tfjs's: see useFastLayersWhenLoading for loading.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { Conv2D } from 'deformconv';
+ *
+ * // Where a model would have tf.layers.conv2d({...}):
+ * const conv = new Conv2D({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', name: 'conv12' });
+ * const y = conv.apply(tf.randomNormal([8, 28, 28, 32])) as tf.Tensor; // [8, 14, 14, 64]
+ * conv.trainable = false; // fine-tuning: no kernel gradient is computed for it
+ */
 export class Conv2D extends TfjsConv2DClass {
+  /** tfjs's name for the layer: a saved model names the class, not the package. */
   static className = 'Conv2D';
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {

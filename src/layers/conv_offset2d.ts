@@ -1,5 +1,5 @@
 /**
- * ConvOffset2D: the reference's deformable offset layer (EXPERIMENT.md, "The offset
+ * ConvOffset2D: the reference's deformable offset layer (docs/EXPERIMENT.md, "The offset
  * layer"), with aligned offsets. A 3x3 'same' convolution without bias learns, for every
  * pixel and channel, an offset (dy, dx); each channel is then bilinearly resampled at its
  * offset positions (deformSample). The output has the input's shape.
@@ -12,6 +12,7 @@ import { Initializer, InitializerSpec, initializerConfig, toInitializer } from '
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
 
+/** ConvOffset2D's constructor arguments: tf.layers' common ones (name, trainable, ...) and these. */
 export interface ConvOffset2DArgs extends LayerArgs {
   /** The number of input channels C (the offset convolution has 2C output channels). */
   filters: number;
@@ -25,15 +26,49 @@ export interface ConvOffset2DArgs extends LayerArgs {
 
 const KERNEL_SIZE = 3;
 
+/**
+ * The reference's deformable offset layer: a 3x3 'same' convolution without bias
+ * predicts, at every pixel, one (dy, dx) per input channel; each channel is then
+ * bilinearly resampled at its shifted positions, clipped to the image (deformSample).
+ * Put it in front of an ordinary convolution to deform that convolution's sampling grid.
+ *
+ * - Input: float32 [B, H, W, C] with C = `filters`. Output: the same shape.
+ * - Weights: `kernel` [3, 3, C, 2C], RandomNormal(0, 0.01) by default, the reference's
+ *   initialiser (with its floor/ceil corners, zero offsets got no gradient and never moved;
+ *   this layer's floor/floor+1 corners give them one, but the start stays the reference's).
+ * - `captureOffsets` / `lastOffsets` read out the offsets of a call, for pictures.
+ * - Serialises as 'ConvOffset2D' (registered when this module loads).
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { ConvOffset2D } from 'deformconv';
+ *
+ * const layer = new ConvOffset2D({ filters: 32, name: 'conv12_offset' });
+ * const y = layer.apply(tf.randomNormal([2, 28, 28, 32])) as tf.Tensor; // [2, 28, 28, 32]
+ * layer.getWeights()[0].shape; // [3, 3, 32, 64]
+ *
+ * // In a model: in front of the convolution whose sampling it deforms.
+ * const model = tf.sequential({
+ *   layers: [
+ *     tf.layers.inputLayer({ inputShape: [28, 28, 32] }),
+ *     new ConvOffset2D({ filters: 32 }),
+ *     tf.layers.conv2d({ filters: 64, kernelSize: 3, strides: 2, padding: 'same' }),
+ *   ],
+ * });
+ */
 export class ConvOffset2D extends tf.layers.Layer {
+  /** The name the layer serialises under. */
   static readonly className = 'ConvOffset2D';
 
+  /** The number of input channels C (the offset convolution has 2C outputs). */
   readonly filters: number;
+  /** Initialiser of the offset convolution's kernel. */
   readonly kernelInitializer: Initializer;
   private kernel: tf.LayerVariable | null = null;
   private captured: tf.Tensor4D | null = null;
   private capturing = false;
 
+  /** Throws InvalidInputError when `filters` is not a positive integer or the initialiser is unknown. */
   constructor(args: ConvOffset2DArgs) {
     super(args);
     if (!Number.isInteger(args.filters) || args.filters < 1) {

@@ -20,6 +20,7 @@ import { Initializer, InitializerSpec, initializerConfig, toInitializer } from '
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
 
+/** DeformConv2D's constructor arguments: tf.layers' common ones (name, trainable, ...) and these. */
 export interface DeformConv2DArgs extends LayerArgs {
   /** Output channels. */
   filters: number;
@@ -83,7 +84,39 @@ function firstShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
  */
 const pendingConvWeights = new WeakMap<tf.layers.Layer, { kernel: tf.Tensor; bias: tf.Tensor | null }>();
 
+/**
+ * A deformable convolution layer, DCN (Dai et al. 2017) or, with `modulated: true`,
+ * DCNv2 (Zhu et al. 2019), NHWC, with torchvision.ops.deform_conv2d's semantics.
+ *
+ * The layer owns an ordinary convolution (same kernel size, strides, padding and
+ * dilation) that predicts, at every output position, a (dy, dx) per kernel tap and offset
+ * group and, modulated, a mask logit per tap (through a sigmoid); then it runs
+ * deformConv2d: each tap samples the input bilinearly at its offset point (zeros outside),
+ * times its mask. The offset convolution starts at zero, so a new layer is a plain
+ * convolution (times 0.5 when modulated).
+ *
+ * - Input: float32 [B, H, W, Cin] (Cin divisible by `offsetGroups`).
+ * - Output: [B, Ho, Wo, filters], Ho and Wo as tf.layers.conv2d's.
+ * - Weights: `kernel` [kh, kw, Cin, filters], `bias` [filters] (with useBias),
+ *   `offset_kernel` [kh, kw, Cin, M] and `offset_bias` [M], M = 2*G*kh*kw, or 3*G*kh*kw
+ *   when modulated (the offsets first, then the mask logits).
+ * - `kernelTrainable: false` freezes kernel and bias while the offsets learn.
+ * - `captureOffsets` / `lastOffsets` / `lastMask` read out a call's offsets, for pictures.
+ * - Serialises as 'DeformConv2D' (registered when this module loads).
+ * To turn a trained tf.layers.conv2d into one, see deformConv2DFromConv2D.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { DeformConv2D } from 'deformconv';
+ *
+ * // DCNv2: 3x3, stride 2, 32 -> 64 channels.
+ * const layer = new DeformConv2D({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', modulated: true });
+ * const y = layer.apply(tf.randomNormal([2, 28, 28, 32])) as tf.Tensor; // [2, 14, 14, 64]
+ * layer.getWeights().map((w) => w.shape);
+ * // kernel [3, 3, 32, 64], bias [64], offset_kernel [3, 3, 32, 27], offset_bias [27]
+ */
 export class DeformConv2D extends tf.layers.Layer {
+  /** The name the layer serialises under. */
   static readonly className = 'DeformConv2D';
 
   readonly filters: number;
@@ -106,6 +139,7 @@ export class DeformConv2D extends tf.layers.Layer {
   private captured: { offsets: tf.Tensor4D; mask: tf.Tensor4D | null } | null = null;
   private capturing = false;
 
+  /** Throws InvalidInputError for a non-positive or non-integer size, an unknown padding or initialiser. */
   constructor(args: DeformConv2DArgs) {
     super(args);
     const name = this.name;
@@ -304,6 +338,7 @@ export class DeformConv2D extends tf.layers.Layer {
 
 tf.serialization.registerClass(DeformConv2D);
 
+/** How deformConv2DFromConv2D makes the layer. */
 export interface FromConv2DOptions {
   /** Name of the new layer; default the convolution's, so weight names stay "<name>/kernel" etc. */
   name?: string;
@@ -326,6 +361,22 @@ export interface FromConv2DOptions {
  * and bias, the kernel and bias copied from it, the offset (and mask) convolution at zero.
  * Use it in place of `conv` in a new model: it takes the copied weights when the model
  * builds it (until then it holds a copy of them), and keeps no reference to `conv`.
+ *
+ * @param conv a built Conv2D layer (tfjs's or this package's), channelsLast, no activation.
+ * @param options the new layer's name (default conv's), `modulated`, `offsetGroups`,
+ *   `kernelTrainable` (default false: only the offsets learn), `compensateMask`.
+ * @returns a DeformConv2D, not built yet.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { deformConv2DFromConv2D } from 'deformconv';
+ *
+ * const conv = tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', name: 'conv21' });
+ * conv.apply(tf.input({ shape: [14, 14, 32] })); // built (trained, in practice)
+ * const dcn = deformConv2DFromConv2D(conv, { modulated: true }); // named 'conv21' too
+ * const x = tf.randomNormal([1, 14, 14, 32]);
+ * // Until its offsets learn, it computes what conv computes:
+ * tf.sub(dcn.apply(x) as tf.Tensor, conv.apply(x) as tf.Tensor).abs().max().print(); // ~0
  */
 export function deformConv2DFromConv2D(conv: tf.layers.Layer, options: FromConv2DOptions = {}): DeformConv2D {
   const config = conv.getConfig();

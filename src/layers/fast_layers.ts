@@ -9,7 +9,9 @@ import { Conv2D } from './conv2d';
  * Makes tf.models.modelFromJSON and tf.loadLayersModel build this package's Conv2D and
  * BatchNormalization for every layer saved as 'Conv2D' or 'BatchNormalization' (the
  * classes keep tfjs's names, so saved models also load without this package). Not done
- * on import, since it changes how all of an app's models load; call it once to opt in.
+ * on import of `deformconv`, since it changes how all of an app's models load; call it
+ * once to opt in. (`deformconv/experiment` and `deformconv/node` do call it on import: its
+ * models must rebuild from JSON with the layers they were built with.)
  *
  * @example
  * useFastLayersWhenLoading();

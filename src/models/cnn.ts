@@ -1,6 +1,6 @@
 /**
  * The reference's two MNIST classifiers, layer for layer and name for name
- * (EXPERIMENT.md, "Models"): the layer names are the contract for weight transfer.
+ * (docs/EXPERIMENT.md, "The two models"): the layer names are the contract for weight transfer.
  *
  * Regular:    conv11 -> conv11_relu -> conv11_bn -> conv12 (stride 2) -> ... -> conv22_bn
  *             -> avg_pool -> fc1 -> out (softmax)
@@ -25,6 +25,7 @@ import { seedFor } from './seeds';
 // The models rebuild from their JSON (in the training workers) with the fast layers they were built with.
 useFastLayersWhenLoading();
 
+/** The models' input: one 28x28 grey MNIST image, [height, width, channels]. */
 export const INPUT_SHAPE: [number, number, number] = [28, 28, 1];
 export const NUM_CLASSES = 10;
 
@@ -49,6 +50,7 @@ export const OFFSET_LAYER_NAMES = ['conv12_offset', 'conv21_offset', 'conv22_off
  *   dcnv2  each is a modulated DeformConv2D (DCNv2: an offset and a mask per kernel tap).
  */
 export type DeformType = 'seed' | 'dcn' | 'dcnv2';
+/** Every DeformType, 'seed' (the reference's, the default) first. */
 export const DEFORM_TYPES: readonly DeformType[] = ['seed', 'dcn', 'dcnv2'];
 
 /** The layers learned on plain MNIST that the fine-tune freezes. */
@@ -57,6 +59,7 @@ export const BASE_LAYER_NAMES = ['conv11', 'conv12', 'conv21', 'conv22', 'fc1'] 
 /** Standard deviation of the offset convolutions' RandomNormal initialiser (the reference's 0.01). */
 export const OFFSET_INIT_STDDEV = 0.01;
 
+/** How buildRegularCnn and buildDeformCnn build (and freeze) a model. */
 export interface CnnOptions {
   /**
    * Seeds every initialiser (each layer's seed derives from this and its name), so the

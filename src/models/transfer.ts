@@ -15,6 +15,7 @@ export function namedWeights(model: tf.LayersModel): tf.NamedTensorMap {
   return map;
 }
 
+/** What transferWeights may leave out, and how its errors name the source. */
 export interface TransferOptions {
   /**
    * Target layers that the source must NOT have and that keep their own initial weights

@@ -13,10 +13,13 @@ import '../kernels/wasm/register_batch_norm';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/kernel_names';
 import { InvalidInputError } from '../errors';
 
-
+/** batchNormTraining's outputs; all three are differentiable. */
 export interface BatchNormTrainingResult {
+  /** The normalised, scaled and shifted x, x's shape. */
   y: tf.Tensor;
+  /** [C]: the batch's mean over every axis but the last. */
   mean: tf.Tensor1D;
+  /** [C]: the batch's biased variance (divided by the count), as tfjs-layers and Keras use. */
   variance: tf.Tensor1D;
 }
 
@@ -38,6 +41,26 @@ function checkArguments(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): void
  * Normalises x over every axis but the last with the batch's mean and (biased) variance,
  * then scales and shifts: y = (x - mean) / sqrt(variance + epsilon) * scale + offset.
  * Differentiable in x, scale and offset through all three outputs.
+ *
+ * Training-mode batch norm, as tfjs-layers' BatchNormalization computes it with
+ * tf.moments and tf.batchNorm (what any backend without the fused kernels runs); the
+ * moving averages are the caller's (this package's BatchNormalization layer keeps them).
+ *
+ * @param x float32 [..., C], rank >= 2 (e.g. [B, H, W, C]).
+ * @param scale [C]: gamma.
+ * @param offset [C]: beta.
+ * @param varianceEpsilon added to the variance before the square root (Keras: 1e-3).
+ * @returns y (x's shape), and the batch's mean and variance ([C] each).
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { batchNormTraining } from 'deformconv';
+ *
+ * const x = tf.randomNormal([32, 14, 14, 64]); // [B, H, W, C]
+ * const gamma = tf.ones([64]) as tf.Tensor1D;
+ * const beta = tf.zeros([64]) as tf.Tensor1D;
+ * const { y, mean, variance } = batchNormTraining(x, gamma, beta, 1e-3);
+ * // y: [32, 14, 14, 64]; mean, variance: [64], over the batch, height and width.
  */
 export function batchNormTraining(
   x: tf.Tensor,

@@ -22,6 +22,7 @@ import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_port
 /** Default cap on one column buffer: 128 MiB (float32), about 2^25 elements. */
 export const DEFAULT_MAX_COLUMN_BYTES = 128 * 1024 * 1024;
 
+/** The optional arguments of deformConv2d: geometry (as tf.conv2d's), DCNv2's mask, bias, offset groups. */
 export interface DeformConv2dOptions {
   /** [strideHeight, strideWidth] or one number for both. Default 1. */
   strides?: number | [number, number];
@@ -310,10 +311,31 @@ function run(
  * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm), else a
  * composition of standard tf ops; the matrix products run in the backend's matMul.
  *
- * @param x float32 [B, H, W, Cin]
- * @param offsets float32 [B, Ho, Wo, 2*G*kh*kw], (dy, dx) per tap, taps row-major, per offset group
- * @param weights float32 [kh, kw, Cin, Cout] (tf.conv2d's filter layout)
+ * Against torchvision.ops.deform_conv2d (NCHW): x, offsets and mask are transposed to
+ * NHWC (offset channel 2*(g*kh*kw + tap) + (0, 1) keeps torchvision's channel order),
+ * weights go from [Cout, Cin, kh, kw] to [kh, kw, Cin, Cout], and torchvision's padding
+ * (ph, pw) is `padding: [[0, 0], [ph, ph], [pw, pw], [0, 0]]`.
+ *
+ * @param x float32 [B, H, W, Cin]: the input feature map, NHWC.
+ * @param offsets float32 [B, Ho, Wo, 2*G*kh*kw]: (dy, dx) per tap, taps row-major, per
+ *   offset group, in input pixels, added to the tap's regular sampling position.
+ * @param weights float32 [kh, kw, Cin, Cout] (tf.conv2d's filter layout).
+ * @param options strides, padding, dilations (as tf.conv2d; default 1, 'valid', 1), mask
+ *   [B, Ho, Wo, G*kh*kw] (DCNv2), bias [Cout], offsetGroups, maxColumnBytes.
  * @returns float32 [B, Ho, Wo, Cout], Ho and Wo as tf.conv2d's for the same strides, padding, dilations
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { deformConv2d } from 'deformconv';
+ *
+ * const x = tf.randomNormal([4, 10, 10, 3]) as tf.Tensor4D; // [B, H, W, Cin]
+ * const kh = 3, kw = 3;
+ * const weights = tf.randomNormal([kh, kw, 3, 5]) as tf.Tensor4D; // [kh, kw, Cin, Cout]
+ * // A 3x3 'valid' convolution of 10x10 gives 8x8 outputs; one offset group.
+ * const offsets = tf.randomNormal([4, 8, 8, 2 * kh * kw]) as tf.Tensor4D;
+ * const mask = tf.sigmoid(tf.randomNormal([4, 8, 8, kh * kw])) as tf.Tensor4D; // DCNv2 only
+ * const out = deformConv2d(x, offsets, weights, { mask });
+ * out.shape; // [4, 8, 8, 5]
  */
 export function deformConv2d(
   x: tf.Tensor4D,

@@ -49,9 +49,21 @@ function checkArguments(x: unknown, offsets: unknown): void {
  * Runs the fused kernel when the active backend has one registered under
  * 'DeformSample' (cpu, wasm), else a composition of standard tf ops.
  *
- * @param x float32 [B, H, W, C]
- * @param offsets float32 [B, H, W, 2C]
- * @returns float32 [B, H, W, C]
+ * @param x float32 [B, H, W, C]: the input image or feature map, NHWC.
+ * @param offsets float32 [B, H, W, 2C]: at pixel (i, j), channels 2c and 2c + 1 are the
+ *   (dy, dx) of channel c, in pixels (ConvOffset2D computes them with a 3x3 convolution of x).
+ * @returns float32 [B, H, W, C]: x resampled, the same shape as x.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { deformSample } from 'deformconv';
+ *
+ * const x = tf.randomNormal([1, 5, 5, 2]) as tf.Tensor4D; // [B, H, W, C]
+ * // [B, H, W, 2C]: channel 0 moves half a pixel down (dy 0.5), channel 1 a pixel left (dx -1).
+ * const offsets = tf.tile(tf.tensor4d([0.5, 0, 0, -1], [1, 1, 1, 4]), [1, 5, 5, 1]) as tf.Tensor4D;
+ * const y = deformSample(x, offsets); // [1, 5, 5, 2]
+ * // y[0, i, j, 1] = x[0, i, max(j - 1, 0), 1]: column 0 reads itself (clipped to the border);
+ * // y[0, i, j, 0] = (x[0, i, j, 0] + x[0, min(i + 1, 4), j, 0]) / 2.
  */
 export function deformSample(x: tf.Tensor4D, offsets: tf.Tensor4D): tf.Tensor4D {
   checkArguments(x, offsets);

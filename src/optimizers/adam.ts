@@ -21,9 +21,28 @@ export type OptimizerWeight = Awaited<ReturnType<tf.Optimizer['getWeights']>>[nu
 
 /** Keras 2.0's Adam defaults, the reference's optimizer (tfjs would use epsilon 1e-7). */
 export const ADAM_BETA1 = 0.9;
+/** Adam's second-moment decay, Keras 2.0's default. */
 export const ADAM_BETA2 = 0.999;
+/** Adam's epsilon, Keras 2.0's default (tfjs's would be 1e-7). */
 export const ADAM_EPSILON = 1e-8;
 
+/**
+ * Adam with Keras 2.0's defaults (beta1 0.9, beta2 0.999, epsilon 1e-8), the reference's
+ * optimizer, as a FusedAdamOptimizer: where the backend registers the fused update (wasm)
+ * each variable takes one kernel per step instead of about a dozen; elsewhere it is
+ * tfjs's AdamOptimizer. Either way the results and the state are tfjs's.
+ *
+ * @param learningRate the step size (the reference: 1e-3 to train, 5e-4 to fine-tune).
+ * @returns a tf.AdamOptimizer, usable wherever tfjs takes an optimizer.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs';
+ * import { createAdam } from 'deformconv';
+ *
+ * const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 2, activation: 'softmax' })] });
+ * model.compile({ optimizer: createAdam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+ * await model.fit(tf.randomNormal([8, 4]), tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2), { epochs: 1 });
+ */
 export function createAdam(learningRate: number): tf.AdamOptimizer {
   return new FusedAdamOptimizer(learningRate, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON);
 }
@@ -41,6 +60,13 @@ function momentSlot(value: tf.Variable, suffix: 'm' | 'v'): { originalName: stri
   return { originalName: `${value.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
 }
 
+/**
+ * tf.AdamOptimizer whose applyGradients runs one 'AdamUpdate' kernel per variable and
+ * step where the active backend registers it (wasm), with the same float32 operations in
+ * the same order, so the same results; elsewhere it is tfjs's applyGradients. Same
+ * constructor, weights (getWeights/setWeights) and serialisation as tf.AdamOptimizer.
+ * createAdam makes one with Keras's defaults.
+ */
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
     if (tf.getKernel(ADAM_UPDATE, tf.getBackend()) === undefined) {

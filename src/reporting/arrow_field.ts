@@ -23,6 +23,7 @@ import {
   wrapText,
 } from './svg';
 
+/** One panel: one layer's offset field as arrows over the row's digit. */
 export interface FieldPanel {
   heading: string;
   field: OffsetField;
@@ -32,6 +33,7 @@ export interface FieldPanel {
   scale: number;
 }
 
+/** One row: a digit (height * width values in [0, 1]) and a panel per layer. */
 export interface FieldRow {
   title: string;
   image: ArrayLike<number>;
@@ -40,6 +42,7 @@ export interface FieldRow {
   panels: FieldPanel[];
 }
 
+/** arrowFieldFigure's content. */
 export interface ArrowFieldOptions {
   rows: FieldRow[];
   caption: string;
@@ -72,6 +75,11 @@ export function arrowFactor(field: OffsetField, scale: number): number {
   return [...FACTORS].reverse().find((f) => f <= target) ?? FACTORS[0];
 }
 
+/**
+ * The offset-field picture as SVG: for each row's digit and each layer, an arrow from
+ * every grid position to where its offset moves it, lengthened by a factor the panel
+ * states (with the largest offset), then the caption.
+ */
 export function arrowFieldFigure(options: ArrowFieldOptions): Figure {
   const { rows } = options;
   const columns = Math.max(...rows.map((r) => r.panels.length));

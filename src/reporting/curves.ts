@@ -27,16 +27,19 @@ export interface CurvePoint {
   val: Partial<Record<string, { loss: number; accuracy: number }>>;
 }
 
+/** One run's curve: a legend label and its epochs. */
 export interface CurveSeries {
   label: string;
   epochs: readonly CurvePoint[];
 }
 
+/** One training stage (one column of panels) and the runs drawn in it. */
 export interface CurveStage {
   title: string;
   series: CurveSeries[];
 }
 
+/** curvesFigure's content. */
 export interface CurvesOptions {
   stages: CurveStage[];
   caption: string;
@@ -58,6 +61,10 @@ const METRICS = [
   { key: 'accuracy', title: 'accuracy', percent: true },
 ] as const;
 
+/**
+ * Training curves as SVG: loss (top row) and accuracy (bottom row) per epoch, one column
+ * per stage, training solid and validation dashed, one colour per run, with a legend.
+ */
 export function curvesFigure(options: CurvesOptions): Figure {
   const { stages } = options;
   const labels = [...new Set(stages.flatMap((s) => s.series.map((r) => r.label)))];

@@ -22,6 +22,7 @@ import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
 import { Figure } from './svg';
 import { imageScale, toImage, traceSamplingLocations } from '../tracing/tracer';
 
+/** The file name of each picture `visualize` (and the report) writes. */
 export const PICTURE_FILES = {
   offsets: 'offsets.png',
   field: 'offset-field.png',
@@ -30,6 +31,7 @@ export const PICTURE_FILES = {
   curves: 'curves.png',
 } as const;
 
+/** A picture's key in PICTURE_FILES: 'offsets', 'field', 'animation', 'samples' or 'curves'. */
 export type PictureName = keyof typeof PICTURE_FILES;
 
 /** A unit of conv22's 7x7 output. */
@@ -48,6 +50,7 @@ interface DigitPair {
 }
 
 const VARIANT_NAMES = ['plain', 'scaled'] as const;
+/** Digits per row of the scaled-samples picture. */
 export const SAMPLE_COLUMNS = 12;
 
 /** Test digit `index`, plain and with its transform of the fixed scaled test set; the caller disposes `batch`. */
@@ -111,12 +114,14 @@ function variantTitle(pair: DigitPair, variant: number): string {
   return `${VARIANT_NAMES[variant]} test digit ${pair.index} (label ${pair.label})`;
 }
 
+/** The models and the test digit an offset picture shows. */
 export interface OffsetFigureInput {
   /** The deformable CNN (with offset layers, or DeformConv2D layers). */
   deform: tf.LayersModel;
   /** The regular CNN, for its predictions (its grid is rigid whatever its weights). */
   regular?: tf.LayersModel;
   test: MnistSplit;
+  /** The test digit shown (plain and scaled). */
   index: number;
   /** The traced unit (default: the unit nearest the ink, for each digit). */
   unit?: Unit;

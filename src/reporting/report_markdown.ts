@@ -12,6 +12,7 @@ import { PICTURE_FILES, PictureName } from './pictures';
 /** The models of the extended table. */
 export type ReportVariant = 'regular' | 'bn-only' | 'offsets-only' | 'offsets-bn' | 'dcn' | 'dcnv2';
 
+/** The report's rows, in table order. */
 export const REPORT_VARIANTS: readonly ReportVariant[] = ['regular', 'bn-only', 'offsets-only', 'offsets-bn', 'dcn', 'dcnv2'];
 
 /** The rows with the paper's deformable convolution (finetune-deform --deform-type dcn|dcnv2). */
@@ -53,11 +54,13 @@ export interface RunResult {
   config: Record<string, unknown>;
 }
 
+/** Everything REPORT.md states: runs, settings, backends, timings, pictures. */
 export interface ReportData {
   /** The command that produced the checkpoints, e.g. "deformconv reproduce --preset quick". */
   reproduceCommand: string;
   /** The command that produced this report. */
   reportCommand: string;
+  /** The preset's description (PresetSpec.description). */
   presetDescription: string;
   /** What reproduce ran on. */
   backend: Record<string, unknown>;
@@ -65,16 +68,21 @@ export interface ReportData {
   reportBackend?: Record<string, unknown>;
   /** The scaled and plain test sets: the first `count` test images. */
   test: { count: number; scaledSeed: number; interpolation: string };
+  /** Each row's runs, one per seed. */
   runs: Record<ReportVariant, RunResult[]>;
+  /** The reference's published accuracy for the rows it has. */
   reference: Partial<Record<ReportVariant, Accuracies>>;
   /** Pictures written beside REPORT.md, by name (file names relative to it). */
   pictures: Partial<Record<PictureName, string>>;
   /** The test digit the offset pictures show. */
   pictureIndex: number;
+  /** Wall-clock seconds of reproduce's parts and of the report. */
   seconds: { reproduce: Record<string, number | undefined>; report: number };
+  /** ISO 8601 time of writing. */
   generatedAt: string;
 }
 
+/** Mean and spread of one figure over a row's runs. */
 export interface Summary {
   mean: number;
   /** Sample standard deviation (n - 1); undefined for one run. */
@@ -82,6 +90,7 @@ export interface Summary {
   n: number;
 }
 
+/** Mean and sample standard deviation of `values` (one or more). */
 export function summarize(values: readonly number[]): Summary {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
@@ -288,6 +297,7 @@ const PICTURE_TEXT: Readonly<Record<PictureName, string>> = {
   curves: 'Loss and accuracy per epoch, training and validation, of both stages.',
 };
 
+/** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
 export function reportMarkdown(data: ReportData): string {
   const lines: string[] = [];
   lines.push('# Deformable convolution on scaled MNIST: report', '');

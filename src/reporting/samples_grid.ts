@@ -16,18 +16,21 @@ import {
   wrapText,
 } from './svg';
 
+/** A digit and the line of text under it. */
 export interface LabelledDigit {
   /** height * width values in [0, 1]. */
   image: ArrayLike<number>;
   label: string;
 }
 
+/** A row of digits with a title. */
 export interface DigitRow {
   /** Shown left of the row. */
   title: string;
   digits: LabelledDigit[];
 }
 
+/** samplesGridFigure's content; every digit is height x width. */
 export interface SamplesGridOptions {
   height: number;
   width: number;
@@ -42,6 +45,7 @@ const COLUMN_GAP = 10;
 const LABEL = 18;
 const ROW_GAP = 8;
 
+/** The grid of labelled digits as SVG (e.g. plain test digits above the same digits scaled), then the caption. */
 export function samplesGridFigure(options: SamplesGridOptions): Figure {
   const { rows } = options;
   const columns = Math.max(...rows.map((r) => r.digits.length));

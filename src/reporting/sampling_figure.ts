@@ -21,26 +21,33 @@ import {
   wrapText,
 } from './svg';
 
+/** One panel: a digit with one model's traced sampling points over it. */
 export interface TracePanel {
+  /** The panel's title, e.g. the model's name. */
   heading: string;
+  /** A smaller second line under the heading. */
   subheading?: string;
   /** The digit under the points: height * width values in [0, 1]. */
   image: ArrayLike<number>;
   height: number;
   width: number;
+  /** The points to draw, in the image's pixel coordinates. */
   trace: SamplingTrace;
 }
 
+/** One row of panels (one digit, several models). */
 export interface TraceRow {
   /** Shown above the row, e.g. "scaled test digit 0 (label 7)". */
   title: string;
   panels: TracePanel[];
 }
 
+/** samplingFigure's content. */
 export interface SamplingFigureOptions {
   /** A title line at the top (the GIF's frames say their epoch there). */
   title?: string;
   rows: TraceRow[];
+  /** Wrapped text under the picture (samplingLegend gives the standard legend). */
   caption: string;
 }
 
@@ -58,6 +65,11 @@ export function samplingLegend(topName: string, levels: number): string {
   );
 }
 
+/**
+ * The sampling-location picture as SVG: rows of panels, each a digit with the traced unit
+ * (green square), its 9 points in the top layer (blue rings) and the points they lead to
+ * at the input (red dots, opacity by weight), then the caption.
+ */
 export function samplingFigure(options: SamplingFigureOptions): Figure {
   const { rows } = options;
   const columns = Math.max(...rows.map((r) => r.panels.length));

@@ -21,6 +21,7 @@ export type OffsetFields = Record<string, OffsetField>;
 /** Per-tap offsets of one image, by DeformConv2D layer name ('conv12', ...). */
 export type TapOffsetFields = Record<string, TapOffsetField>;
 
+/** What readOffsets reads out of a deformable CNN for a batch of images. */
 export interface OffsetReadout {
   /** One entry per image: the offset layers' fields (a 'seed' deformable CNN; else empty). */
   fields: OffsetFields[];

@@ -69,6 +69,7 @@ export interface TraceLayer {
   tapOffsets?: TapOffsetField;
 }
 
+/** One traced sampling point of one layer. */
 export interface SamplePoint {
   /** Position in the layer's input grid (pixel centres at integers). */
   y: number;
@@ -82,6 +83,7 @@ export interface SamplePoint {
   weight: number;
 }
 
+/** traceSamplingLocations's result: the traced unit and its sampling points, layer by layer. */
 export interface SamplingTrace {
   /** The traced unit: its position in the top layer's output, and in the image. */
   unit: { row: number; col: number; imageY: number; imageX: number };

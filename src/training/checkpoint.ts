@@ -32,9 +32,11 @@ const STATE_FILE = 'state.json';
 const STATE_FORMAT = 'deformconv-checkpoint';
 const STATE_VERSION = 1;
 
+/** What saveCheckpoint writes; S is the caller's JSON training state. */
 export interface CheckpointContents<S> {
   /** Directory name inside `out`, e.g. 'epoch-0003'. */
   name: string;
+  /** Saved in tfjs's format (model.json and weights.bin). */
   model: tf.LayersModel;
   /** The optimizer's weights in its own order (optimizer.getWeights()). */
   optimizerWeights: OptimizerWeight[];
@@ -44,9 +46,11 @@ export interface CheckpointContents<S> {
   metrics: unknown;
 }
 
+/** What readCheckpoint returns: the weights as tensors, not a model (the caller builds that). */
 export interface LoadedCheckpoint<S> {
   /** The checkpoint's own directory (<out>/epoch-0003). */
   dir: string;
+  /** Its name inside `out`, e.g. 'epoch-0003'. */
   name: string;
   /** The model's weights by name ("conv11/kernel", ...). The caller disposes them. */
   weights: tf.NamedTensorMap;

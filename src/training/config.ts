@@ -7,9 +7,12 @@ import { UserError } from '../errors';
 import { TestVariant } from '../evaluation/evaluate';
 import { DEFORM_TYPES, DeformType } from '../models/cnn';
 
+/** The experiment's two stages: train the regular CNN, then fine-tune the deformable CNN. */
 export type Stage = 'regular' | 'deform';
+/** Both stages, in the order they run. */
 export const STAGES: readonly Stage[] = ['regular', 'deform'];
 
+/** What a stage trains and how (STAGE_SPECS). */
 export interface StageSpec {
   /** Which architecture it trains. */
   model: 'regular' | 'deform';
@@ -23,9 +26,15 @@ export interface StageSpec {
   validation: readonly TestVariant[];
   /** The command that runs it, for messages. */
   command: string;
+  /** The reference's epochs and learning rate, and the default checkpoint directory. */
   defaults: Pick<TrainConfig, 'epochs' | 'learningRate' | 'out'>;
 }
 
+/**
+ * The stages as the reference trains them: regular, plain MNIST, Adam 1e-3, 10 epochs,
+ * into checkpoints/regular; deform, frozen base on freshly scaled MNIST, Adam 5e-4,
+ * 20 epochs, from checkpoints/regular into checkpoints/deform.
+ */
 export const STAGE_SPECS: Readonly<Record<Stage, StageSpec>> = {
   regular: {
     model: 'regular',
@@ -47,12 +56,15 @@ export const STAGE_SPECS: Readonly<Record<Stage, StageSpec>> = {
   },
 };
 
+/** Every setting of a training run, as saved in its checkpoints (resolveConfig fills the defaults). */
 export interface TrainConfig {
   stage: Stage;
   /** Where checkpoints go. */
   out: string;
   epochs: number;
+  /** Images per step (default 32). */
   batchSize: number;
+  /** Adam's step size. */
   learningRate: number;
   /** Seeds initial weights, shuffling and augmentation. */
   seed: number;
@@ -82,9 +94,12 @@ export interface TrainConfig {
 
 /** The control runs of finetune-deform (--control). */
 export type Control = 'bn-only';
+/** Every Control. */
 export const CONTROLS: readonly Control[] = ['bn-only'];
 
+/** The seed of a run that names none (initial weights, shuffles, augmentation). */
 export const DEFAULT_SEED = 1;
+/** The reference's batch size. */
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_REGULAR_CHECKPOINT = STAGE_SPECS.regular.defaults.out;
 

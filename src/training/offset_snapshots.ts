@@ -18,6 +18,7 @@ import { BASE_LAYER_NAMES } from '../models/cnn';
 import { fileError, writeFileSafely } from '../files/atomic';
 import { modelDeformType } from '../tracing/offsets';
 
+/** The folder, inside a fine-tune's checkpoint directory, that holds its per-epoch offset snapshots. */
 export const SNAPSHOT_DIR = 'offset-history';
 const FORMAT = 'deformconv-offset-snapshot';
 const VERSION = 1;
@@ -30,8 +31,11 @@ interface SnapshotHeader {
   weights: tf.io.WeightsManifestEntry[];
 }
 
+/** One snapshot file, as listOffsetSnapshots finds it. */
 export interface OffsetSnapshot {
+  /** Completed epochs when it was taken (0: before the first step). */
   epoch: number;
+  /** Its path. */
   file: string;
 }
 

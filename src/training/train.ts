@@ -32,6 +32,7 @@ import { EpochProgress, formatDuration } from './progress';
 import { RunOptions, runBackend, runLog } from './run_options';
 import { EpochRecord, PartialEpoch, SourceRecord, stageMetrics, TrainingState } from './state';
 
+/** What train (and trainRegular, finetuneDeform) runs on, and how it reports and stops. */
 export interface TrainOptions extends RunOptions {
   /** The settings given (a fresh run defaults the rest; a resumed run must agree with its checkpoint). */
   config?: Partial<TrainConfig>;
@@ -40,7 +41,9 @@ export interface TrainOptions extends RunOptions {
   data: MnistData;
 }
 
+/** What a training run ended with. */
 export interface TrainResult {
+  /** 'interrupted': `shouldStop` turned true; the checkpoint holds the run so far. */
   status: 'completed' | 'interrupted';
   config: TrainConfig;
   /** The latest checkpoint's directory (undefined if stopped before the first one). */

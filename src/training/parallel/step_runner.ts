@@ -20,6 +20,7 @@ import { UserError } from '../../errors';
 import { FromWorker, ToWorker, WorkerInit, workerEntryFile } from './protocol';
 import { FlatLayout, shardGradients, statefulWeights, trainableVariables } from './replica';
 
+/** What createStepRunner trains, with what, on how many threads. */
 export interface StepRunnerOptions {
   /** Trained in place; its trainable flags are fixed for the runner's lifetime. */
   model: tf.LayersModel;
@@ -29,15 +30,19 @@ export interface StepRunnerOptions {
   threads?: number;
 }
 
+/** One step's figures, measured on the batch before the update. */
 export interface StepRunResult {
   /** Mean categorical cross-entropy of the batch, before the update; NaN once outputs are not finite. */
   loss: number;
   /** How many of the batch were classified right, before the update. */
   correct: number;
+  /** correct / batch size. */
   accuracy: number;
 }
 
+/** Runs training steps, data-parallel over `threads` replicas; made by createStepRunner. */
 export interface StepRunner {
+  /** Replicas per step, the main thread included. */
   readonly threads: number;
   /** One optimisation step on a batch: xs [B, H, W, C] and one-hot ys [B, classes]. */
   step(xs: tf.Tensor, ys: tf.Tensor): Promise<StepRunResult>;
