@@ -390,7 +390,7 @@ export function reportMarkdown(data: ReportData): string {
   }
   lines.push('## Reference', '');
   lines.push(
-    "The reference's numbers are from the Keras/TensorFlow project of EXPERIMENT.md (a 2017 GPU run; its scaled test set " +
+    "The reference's numbers are from the Keras/TensorFlow project described in docs/EXPERIMENT.md (a 2017 GPU run; its scaled test set " +
       'was redrawn at every evaluation). It did not run either control, nor the paper\'s deformable convolution (DCN).',
     '',
   );

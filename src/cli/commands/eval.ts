@@ -49,7 +49,7 @@ export function evalCommand(): Command {
       const count = flags.limit ?? test.count;
       process.stdout.write(
         `${accuracyTable(report)}\n\nScaled MNIST: the first ${count} test digits, each zoomed and shifted once ` +
-          `(seed ${SCALED_TEST_SEED}, ${SCALED_TEST_INTERPOLATION}). Reference: EXPERIMENT.md.\n`,
+          `(seed ${SCALED_TEST_SEED}, ${SCALED_TEST_INTERPOLATION}). Protocol: docs/EXPERIMENT.md.\n`,
       );
     });
 }
