@@ -115,24 +115,25 @@ async function benchModel(
   warmup: number,
   rounds: number,
   burst: number,
-): Promise<{ forward: number; train1: number; train: number; threads: number }> {
+): Promise<{ forward: number; train1: number; train: number; trainPerShard: number; threads: number }> {
   const { xs, ys } = randomBatch(batch);
   const inference = build();
   const runners: StepRunner[] = [];
   const models: tf.LayersModel[] = [inference];
   const optimizers: tf.Optimizer[] = [];
-  const runner = async (n: number): Promise<StepRunner> => {
+  const runner = async (n: number, syncBatchNorm = true): Promise<StepRunner> => {
     const model = build();
     const optimizer = createAdam(learningRate);
     models.push(model);
     optimizers.push(optimizer);
-    const r = await createStepRunner({ model, optimizer, threads: n });
+    const r = await createStepRunner({ model, optimizer, threads: n, syncBatchNorm });
     runners.push(r);
     return r;
   };
   try {
     const one = await runner(1);
     const many = threads > 1 ? await runner(threads) : one;
+    const perShard = threads > 1 ? await runner(threads, false) : one;
     const tasks: Timed = {
       forward: async () => {
         const probs = tf.tidy(() => inference.predict(xs) as tf.Tensor);
@@ -147,9 +148,13 @@ async function benchModel(
       tasks.train = async () => {
         await many.step(xs, ys);
       };
+      tasks.trainPerShard = async () => {
+        await perShard.step(xs, ys);
+      };
     }
     const medians = await timeRounds(tasks, warmup, rounds, burst);
-    return { forward: medians.forward, train1: medians.train1, train: medians.train ?? medians.train1, threads: many.threads };
+    const train = medians.train ?? medians.train1;
+    return { forward: medians.forward, train1: medians.train1, train, trainPerShard: medians.trainPerShard ?? train, threads: many.threads };
   } finally {
     await Promise.all(runners.map((r) => r.dispose()));
     models.forEach((m) => m.dispose());
@@ -205,6 +210,10 @@ async function main(): Promise<void> {
     regular_train_to_forward_1thread: Math.round((regular.train1 / regular.forward) * 100) / 100,
     regular_speedup_threads: Math.round((regular.train1 / regular.train) * 100) / 100,
     deform_speedup_threads: Math.round((deform.train1 / deform.train) * 100) / 100,
+    regular_train_ms_per_shard_bn: round1(regular.trainPerShard),
+    deform_finetune_ms_per_shard_bn: round1(deform.trainPerShard),
+    regular_speedup_threads_per_shard_bn: Math.round((regular.train1 / regular.trainPerShard) * 100) / 100,
+    deform_speedup_threads_per_shard_bn: Math.round((deform.train1 / deform.trainPerShard) * 100) / 100,
     regular_train_vs_pytorch: Math.round((regular.train / PYTORCH_REGULAR_STEP_MS) * 100) / 100,
     deform_finetune_vs_pytorch: Math.round((deform.train / PYTORCH_DEFORM_STEP_MS) * 100) / 100,
     regular_epoch_s: Math.round((regular.train * stepsPerEpoch) / 1000),
@@ -238,11 +247,13 @@ async function main(): Promise<void> {
     ['regular CNN forward', `${result.regular_forward_ms} ms`],
     ['regular CNN train step, 1 thread', `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward; target <= 3.5)`],
     [`regular CNN train step, ${result.threads} threads`, `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads}; target >= 1.6 on 2 cores)`],
+    ['  with per-shard BatchNorm (not the recipe)', `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`],
     ['  vs PyTorch 1.13, 2 threads (49 ms)', `${result.regular_train_vs_pytorch} x`],
     ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
     ['deformable CNN forward', `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular; target <= 5)`],
     ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms`],
     [`deformable fine-tune step, ${result.threads} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})`],
+    ['  with per-shard BatchNorm (not the recipe)', `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`],
     ['  vs PyTorch 1.13, 2 threads (256 ms)', `${result.deform_finetune_vs_pytorch} x`],
     ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
     ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sample.target})`],

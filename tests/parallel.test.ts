@@ -1,15 +1,18 @@
 /**
- * Data-parallel steps (src/training/parallel): two threads follow one thread's loss
- * trajectory, the averaged update is the average of the shards' gradients, and BatchNorm
- * statistics follow the documented rule. The workers run the compiled dist/ (npm ci
- * builds it), the main thread these TypeScript sources.
+ * Data-parallel steps (src/training/parallel): with synchronous BatchNorm a two-thread
+ * step equals the one-thread step (forward, gradients, moving statistics) on both
+ * stages' models; with per-shard statistics the update is the average of the shards'
+ * gradients; the replica group's barrier fails instead of hanging. The workers run the
+ * compiled dist/ (npm ci builds it), the main thread these TypeScript sources.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/kernels/wasm/replace_tfjs_kernels';
 import { BatchNormalization } from '../src/layers/batch_normalization';
+import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
 import { createStepRunner, shardSizes } from '../src/training/parallel/step_runner';
 import { shardGradients, trainableVariables } from '../src/training/parallel/replica';
+import { abortReplicaGroup, createReplicaGroup, replicaMember, resetReplicaGroup } from '../src/training/parallel/replica_group';
 import { mulberry32 } from './helpers/random';
 
 /** Deterministic uniform [0, 1) numbers. */
@@ -70,6 +73,42 @@ function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return error / Math.max(scale, 1e-12);
 }
 
+/** The two stages' models, as the training loop builds them (the fine-tune: base frozen, offsets and BatchNorm trainable). */
+const STAGE_MODELS: ReadonlyArray<[string, () => tf.LayersModel]> = [
+  ['regular CNN (all trainable)', () => buildRegularCnn({ seed: 5 })],
+  ['deformable fine-tune (offsets + BatchNorm)', () => buildDeformCnn({ seed: 5, trainableBase: false })],
+];
+
+function mnistLikeBatch(seed: number, size: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const xs = tf.tensor4d(randoms(seed, size * 28 * 28), [size, 28, 28, 1]);
+  const labels = Array.from(randoms(seed + 1, size), (u) => Math.floor(u * 10));
+  return { xs, ys: tf.oneHot(labels, 10).toFloat() as tf.Tensor2D };
+}
+
+/** One plain-SGD step (rate 1) on `threads` replicas: the loss, and how far each weight moved (minus the gradient; the moving statistics' update). */
+async function sgdStep(
+  model: tf.LayersModel,
+  threads: number,
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+): Promise<{ loss: number; correct: number; changes: Record<string, Float32Array> }> {
+  const before = model.weights.map((w) => w.read().dataSync().slice() as Float32Array);
+  const runner = await createStepRunner({ model, optimizer: tf.train.sgd(1), threads });
+  try {
+    const { loss, correct } = await runner.step(xs, ys);
+    const changes: Record<string, Float32Array> = {};
+    model.weights.forEach((w, i) => {
+      const after = w.read().dataSync();
+      const change = before[i].map((v, j) => after[j] - v);
+      if (change.some((v) => v !== 0)) changes[w.originalName] = change;
+    });
+    return { loss, correct, changes };
+  } finally {
+    await runner.dispose();
+    model.dispose();
+  }
+}
+
 describe('data-parallel step runner', () => {
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -90,7 +129,7 @@ describe('data-parallel step runner', () => {
     one.weights.forEach((w, i) => expect(maxRelativeError(two.weights[i], w), `weight ${i}`).toBeLessThan(1e-4));
   });
 
-  it('with BatchNorm: applies the size-weighted average of the shards gradients and moving statistics', async () => {
+  it('per-shard BatchNorm (syncBatchNorm: false): applies the size-weighted average of the shards gradients and moving statistics', async () => {
     const { xs, ys } = batch(300, 7);
     const model = tinyCnn(true, 11);
     const reference = tinyCnn(true, 11);
@@ -111,7 +150,7 @@ describe('data-parallel step runner', () => {
       begin += size;
     }
     // Plain SGD with rate 1: each weight moves by minus its gradient.
-    const runner = await createStepRunner({ model, optimizer: tf.train.sgd(1), threads: 2 });
+    const runner = await createStepRunner({ model, optimizer: tf.train.sgd(1), threads: 2, syncBatchNorm: false });
     try {
       await runner.step(xs, ys);
     } finally {
@@ -134,12 +173,32 @@ describe('data-parallel step runner', () => {
     reference.dispose();
   });
 
-  it('BatchNorm models learn about as well with two threads as with one', async () => {
-    const one = await trajectory(1, true, 8);
-    const two = await trajectory(2, true, 8);
-    expect(one.losses[7]).toBeLessThan(one.losses[0]);
-    expect(two.losses[7]).toBeLessThan(two.losses[0]);
-    // Shards of 5 normalise with their own statistics: close to, not equal to, batches of 10.
-    expect(Math.abs(two.losses[7] - one.losses[7])).toBeLessThan(0.2 * one.losses[0]);
+  for (const [stage, build] of STAGE_MODELS) {
+    for (const { threads, size } of [{ threads: 2, size: 6 }, { threads: 2, size: 5 }, { threads: 3, size: 7 }]) {
+      it(`synchronous BatchNorm: ${threads} threads take the 1-thread step, ${stage}, batch ${size}`, async () => {
+        const { xs, ys } = mnistLikeBatch(500 + size, size);
+        const one = await sgdStep(build(), 1, xs, ys);
+        const many = await sgdStep(build(), threads, xs, ys);
+        tf.dispose([xs, ys]);
+        expect(Math.abs(many.loss - one.loss) / one.loss, 'loss').toBeLessThan(1e-5);
+        expect(many.correct).toBe(one.correct);
+        expect(Object.keys(many.changes)).toEqual(Object.keys(one.changes));
+        for (const [name, change] of Object.entries(one.changes)) {
+          expect(maxRelativeError(many.changes[name], change), name).toBeLessThan(1e-5);
+        }
+      });
+    }
+  }
+
+  it("the replica group's barrier fails, not hangs, when another replica aborts or never comes", () => {
+    const group = createReplicaGroup(2, 4);
+    resetReplicaGroup(group, 2);
+    abortReplicaGroup(group);
+    expect(() => replicaMember(group, 0, 0.5, 5000).sum(new Float64Array(2))).toThrow('another replica of the data-parallel step failed');
+    resetReplicaGroup(group, 2);
+    expect(() => replicaMember(group, 0, 0.5, 300).sum(new Float64Array(2))).toThrow('did not answer within 0.3 s');
+    resetReplicaGroup(group, 1);
+    expect(Array.from(replicaMember(group, 0, 1, 300).sum(Float64Array.of(1, 2)))).toEqual([1, 2]);
+    expect(() => replicaMember(group, 0, 1, 300).sum(new Float64Array(5))).toThrow('exceed the group');
   });
 });

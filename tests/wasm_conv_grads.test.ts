@@ -48,6 +48,12 @@ async function expectParity(label: string, f: () => tf.Tensor | tf.Tensor[]): Pr
   expected.forEach((e, i) => expectClose(actual[i], e, `${label} output ${i}`));
 }
 
+/** Training-mode batch norm as tfjs-layers composes it (moments, then batchNorm), with tfjs's own gradients. */
+function composedBatchNormTraining(x: tf.Tensor, scale: tf.Tensor1D, offset: tf.Tensor1D, epsilon: number): ReturnType<typeof batchNormTraining> {
+  const { mean, variance } = tf.moments(x, [...Array(x.rank - 1).keys()]);
+  return { y: tf.batchNorm(x, mean, variance, offset, scale, epsilon), mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
 /** The filter with (d - 1) zeros between taps: a dilated convolution as an undilated one, which the cpu kernels take. */
 function dilateFilter(filter: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   const [kh, kw, ci, co] = filter.shape;
@@ -188,20 +194,25 @@ describe('wasm training kernels agree with the cpu backend', () => {
   // across the 64-row blocks the column sums add up in.
   const bnShapes: number[][] = [[3, 5, 4, 6], [2, 9, 8, 32], [5, 6, 5, 7], [130, 3]];
   for (const shape of bnShapes) {
-    it(`BatchNormTraining and its gradient through all three outputs: x [${shape.join(', ')}]`, async () => {
+    it(`BatchNormTraining and its gradient through all three outputs, cpu and wasm kernels vs tfjs's composition: x [${shape.join(', ')}]`, async () => {
       const channels = shape[shape.length - 1];
-      await expectParity('batchNormTraining', () => {
+      const run = (op: typeof batchNormTraining) => () => {
         const x = tf.add(tf.mul(random(shape, 10), 3), 1.5);
         const scale = random([channels], 11) as tf.Tensor1D;
         const offset = random([channels], 12) as tf.Tensor1D;
         const [r1, r2, r3] = [random(shape, 13), random([channels], 14), random([channels], 15)];
         const loss = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor): tf.Scalar => {
-          const { y, mean, variance } = batchNormTraining(a, s as tf.Tensor1D, o as tf.Tensor1D, 1e-3);
+          const { y, mean, variance } = op(a, s as tf.Tensor1D, o as tf.Tensor1D, 1e-3);
           return tf.addN([tf.sum(tf.mul(y, r1)), tf.sum(tf.mul(mean, r2)), tf.sum(tf.mul(variance, r3))]) as tf.Scalar;
         };
-        const { y, mean, variance } = batchNormTraining(x, scale, offset, 1e-3);
+        const { y, mean, variance } = op(x, scale, offset, 1e-3);
         return [y, mean, variance, ...tf.grads(loss)([x, scale, offset])];
-      });
+      };
+      const expected = await on('cpu', run(composedBatchNormTraining));
+      for (const backend of ['cpu', 'wasm'] as const) {
+        const actual = await on(backend, run(batchNormTraining));
+        expected.forEach((e, i) => expectClose(actual[i], e, `batchNormTraining on ${backend}, output ${i}`));
+      }
     });
   }
 

@@ -7,6 +7,7 @@
  */
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackendRecord } from '../backend/select';
 import { downloadMnist, DownloadReporter } from '../data/download';
@@ -21,6 +22,9 @@ import { formatDuration } from '../training/progress';
 import { RunOptions, runBackend, runLog } from '../training/run_options';
 import { EpochRecord, ScaledTestRecord } from '../training/state';
 import { train, TrainResult } from '../training/train';
+
+/** The machine's cores: how many replicas the paper preset trains with. */
+const ALL_CORES = os.availableParallelism();
 
 /** A named recipe of reproduce (PRESET_SPECS). */
 export type Preset = 'paper' | 'quick' | 'smoke';
@@ -38,16 +42,18 @@ export interface PresetSpec {
 }
 
 /**
- * The presets: 'paper' is the reference's recipe (10 + 20 epochs on all 60,000 images);
+ * The presets: 'paper' is the reference's recipe (10 + 20 epochs on all 60,000 images, on all cores);
  * 'quick' fits a 2-core CPU (3 + 1 epochs, the fine-tune on 15,000 images, 2 threads);
  * 'smoke' checks that everything runs (a few hundred images, 200 test images).
  */
 export const PRESET_SPECS: Readonly<Record<Preset, PresetSpec>> = {
   paper: {
-    description: "the reference's recipe: 10 epochs of the regular CNN and 20 of the fine-tune, on all 60,000 training images",
+    description:
+      "the reference's recipe: 10 epochs of the regular CNN and 20 of the fine-tune, on all 60,000 training images, " +
+      'data-parallel over all cores (synchronous BatchNorm keeps it the recipe)',
     stages: {
-      regular: { epochs: 10 },
-      deform: { epochs: 20 },
+      regular: { epochs: 10, threads: ALL_CORES },
+      deform: { epochs: 20, threads: ALL_CORES },
     },
     testLimit: null,
   },

@@ -5,12 +5,16 @@
  * and FusedBatchNorm; their gradients add up to some thirty passes over the activation,
  * more time than the convolution next to it on wasm. Here the forward pass is two
  * statistics passes (mean, then squared deviations) and one normalising pass, and the
- * backward pass two, on backends that register the kernels below (wasm); any other
- * backend gets the same composition as tfjs-layers.
+ * backward pass two, on backends that register the kernels (cpu and wasm); any other
+ * backend gets the same composition as tfjs-layers. The kernels are also where a
+ * data-parallel step's replicas combine their statistics (synchronous batch norm, see
+ * src/kernels/replica_sums.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import '../kernels/cpu/register_batch_norm';
 import '../kernels/wasm/register_batch_norm';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/kernel_names';
+import { activeReplicaSums } from '../kernels/replica_sums';
 import { InvalidInputError } from '../errors';
 
 /** batchNormTraining's outputs; all three are differentiable. */
@@ -70,6 +74,9 @@ export function batchNormTraining(
 ): BatchNormTrainingResult {
   checkArguments(x, scale, offset);
   if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
+    if (activeReplicaSums() !== undefined) {
+      throw new InvalidInputError(`batchNormTraining: synchronous batch norm across replicas needs the cpu or wasm backend, not '${tf.getBackend()}'`);
+    }
     return tf.tidy(() => {
       const axes = [...Array(x.rank - 1).keys()];
       const { mean, variance } = tf.moments(x, axes);

@@ -13,7 +13,7 @@
  * Importing this module registers the fused im2col/col2im kernels for cpu and wasm.
  */
 import * as tf from '@tensorflow/tfjs';
-import '../kernels/cpu/register';
+import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
 import { InvalidInputError } from '../errors';
 import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from '../kernels/kernel_names';

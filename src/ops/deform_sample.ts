@@ -5,7 +5,7 @@
  * so every user of the package gets them.
  */
 import * as tf from '@tensorflow/tfjs';
-import '../kernels/cpu/register';
+import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
 import { InvalidInputError } from '../errors';
 import { deformSamplePortable } from './deform_sample_portable';

@@ -86,8 +86,8 @@ export interface TrainConfig {
   /** The regular-CNN checkpoint a fine-tune starts from. */
   from: string | null;
   /**
-   * Data-parallel replicas per step (worker threads + the main one). Each replica's
-   * BatchNorm normalises its own shard of the batch, so results depend on it.
+   * Data-parallel replicas per step (worker threads + the main one). BatchNorm is
+   * synchronous across them, so the count changes only float32 rounding, not the recipe.
    */
   threads: number;
 }

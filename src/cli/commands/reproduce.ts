@@ -30,7 +30,7 @@ export function reproduceCommand(): Command {
     .option('--out <dir>', 'where checkpoints/ and results/ go', '.')
     .addOption(dataDirOption())
     .option('--seed <n>', 'seed of both stages (default 1)', nonNegativeInt)
-    .option('--threads <n>', "data-parallel replicas of both stages, instead of the preset's (quick: 2, others: 1)", intInRange(1, 64))
+    .option('--threads <n>', "data-parallel replicas of both stages, instead of the preset's (paper: all cores, quick: 2, smoke: 1)", intInRange(1, 64))
     .option('--resume', 'continue the checkpoints under --out (finished stages are kept)', false)
     .action(async (flags: ReproduceFlags, command: Command) => {
       const backend = await startBackend(command);

@@ -1,16 +1,12 @@
 /**
  * BatchNormTrainingGrad for wasm: the gradient of y, mean and variance together, in two
- * SIMD passes (kernels.wat): one for the sums, one affine pass for dx. With
- * xc = x - mean, rstd = 1 / sqrt(variance + epsilon) and N rows, per channel:
- *
- *   dx      = dy * k1 + xc * k2 + k3 = dy * k1 + x * k2 + (k3 - mean * k2)
- *   k1      = scale * rstd
- *   k2      = (-scale * rstd^3 * sum(dy * xc) + 2 * dVariance) / N
- *   k3      = (-scale * rstd * sum(dy) + dMean) / N
- *   dScale  = rstd * sum(dy * xc),   dOffset = sum(dy).
+ * SIMD passes (kernels.wat): one for the sums, one affine pass for dx, with the
+ * coefficients of ../typed/batch_norm.ts (where a data-parallel step's replicas combine
+ * their sums) in between.
  */
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_TRAINING_GRAD } from '../kernel_names';
+import { gradientCoefficients } from '../typed/batch_norm';
 import { channelAffine, gradientSums } from './simd/simd_kernels';
 import { WASM, WasmKernelArgs, disposeInfos, float32View } from './wasm_kernel_util';
 
@@ -27,17 +23,24 @@ function batchNormTrainingGrad({ inputs, backend, attrs }: WasmKernelArgs): tf.T
   const dx = backend.makeOutput(x.shape, 'float32');
 
   gradientSums(backend, dy, x, rows, channels, mean, dOffset, sumDyCentered);
-  const [k1s, k2s, shifts, dScales, sumDy, sumDyXc, gamma, means, variances, dMeans, dVariances] = [
-    k1, k2, shift, dScale, dOffset, sumDyCentered, scale, mean, variance, dMean, dVariance,
-  ].map((t) => float32View(backend, t));
-  for (let c = 0; c < channels; c++) {
-    const rstd = 1 / Math.sqrt(variances[c] + epsilon);
-    k1s[c] = gamma[c] * rstd;
-    k2s[c] = (-gamma[c] * rstd * rstd * rstd * sumDyXc[c] + 2 * dVariances[c]) / rows;
-    const k3 = (-gamma[c] * rstd * sumDy[c] + dMeans[c]) / rows;
-    shifts[c] = k3 - means[c] * k2s[c];
-    dScales[c] = rstd * sumDyXc[c];
-  }
+  const view = (info: tf.TensorInfo): Float32Array => float32View(backend, info);
+  gradientCoefficients(
+    {
+      scale: view(scale),
+      mean: view(mean),
+      variance: view(variance),
+      dMean: view(dMean),
+      dVariance: view(dVariance),
+      sumDy: view(dOffset),
+      sumDyCentered: view(sumDyCentered),
+      k1: view(k1),
+      k2: view(k2),
+      shift: view(shift),
+      dScale: view(dScale),
+    },
+    rows,
+    epsilon,
+  );
   channelAffine(backend, dy, k1, shift, rows, channels, dx, [x, k2]);
   disposeInfos(backend, sumDyCentered, k1, k2, shift);
   return [dx, dScale, dOffset];

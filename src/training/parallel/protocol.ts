@@ -5,11 +5,13 @@
  * Bulk data goes through SharedArrayBuffers: `weights` (every weight of the model, in
  * model.weights order, written by the main thread before each step) and one `results`
  * buffer per worker (its shard's gradients in trainable-weight order, then its
- * non-trainable weights, i.e. BatchNorm moving statistics, after the step).
+ * non-trainable weights, i.e. BatchNorm moving statistics, after the step). Synchronous
+ * batch norm adds a third shared buffer, its replica group (replica_group.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EnvironmentError } from '../../errors';
+import type { ReplicaGroupShape } from './replica_group';
 
 export interface WorkerInit {
   /** The main thread's backend, as useBackend() names it. */
@@ -18,10 +20,14 @@ export interface WorkerInit {
   topology: unknown;
   weights: SharedArrayBuffer;
   results: SharedArrayBuffer;
+  /** This worker's replica index (the main thread is replica 0). */
+  replica: number;
+  /** Shared memory of the cross-replica sums of synchronous batch norm; absent: each shard's own statistics. */
+  group?: ReplicaGroupShape;
 }
 
 export type ToWorker =
-  | { type: 'step'; xs: Float32Array; xsShape: number[]; ys: Float32Array; ysShape: number[] }
+  | { type: 'step'; xs: Float32Array; xsShape: number[]; ys: Float32Array; ysShape: number[]; share: number }
   | { type: 'close' };
 
 export type FromWorker =

@@ -6,7 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { countCorrect } from '../../evaluation/evaluate';
 import { DeformConv2D } from '../../layers/deform_conv2d';
+import { withReplicaSums } from '../../kernels/replica_sums';
 import { forward } from '../../models/cnn';
+import { abortReplicaGroup, REPLICA_TIMEOUT_MS, replicaMember, ReplicaGroupShape } from './replica_group';
 
 /** One shard's result, before any update. */
 export interface ShardGradients {
@@ -64,6 +66,35 @@ export function shardGradients(
   };
   tf.dispose([value, correct as tf.Scalar, outputSum as tf.Scalar]);
   return result;
+}
+
+/** Which replica of a synchronous-batch-norm step is computing, and its share of the batch. */
+export interface ReplicaPlace {
+  group: ReplicaGroupShape;
+  replica: number;
+  share: number;
+}
+
+/**
+ * shardGradients as one replica of a step: with `place`, batch norm normalises with the
+ * whole batch's statistics (summed across the replicas as the pass goes), and a failure
+ * aborts the group so that the other replicas stop waiting for this one.
+ */
+export function replicaGradients(
+  model: tf.LayersModel,
+  variables: tf.Variable[],
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  place: ReplicaPlace | undefined,
+): ShardGradients {
+  if (place === undefined) return shardGradients(model, variables, xs, ys);
+  try {
+    const sums = replicaMember(place.group, place.replica, place.share, REPLICA_TIMEOUT_MS);
+    return withReplicaSums(sums, () => shardGradients(model, variables, xs, ys));
+  } catch (err) {
+    abortReplicaGroup(place.group);
+    throw err;
+  }
 }
 
 /** Where each of a list of tensors lives in one flat vector. */

@@ -9,16 +9,21 @@
  * optimizer. Optimizer state and weights therefore stay in the main thread, where the
  * training loop checkpoints them as usual; workers hold nothing between steps.
  *
- * BatchNorm, as in PyTorch DDP without SyncBN: each replica normalises its shard with
- * the shard's own statistics, and the moving mean and variance become the shard-size
- * weighted average of the replicas' updated ones, i.e. the moving average of the batch
- * mean and of the mean within-shard variance. With one thread, it is the plain step.
+ * BatchNorm is synchronous by default, as PyTorch's SyncBatchNorm: the replicas add up
+ * their per-channel sums through shared memory in the middle of each pass
+ * (replica_group.ts), so every replica normalises with the whole batch's mean and
+ * variance, back-propagates through them, and moves its moving statistics identically;
+ * a two-thread step equals the one-thread step up to float32 rounding. With
+ * `syncBatchNorm: false` each replica normalises its shard with the shard's own
+ * statistics (PyTorch DDP without SyncBN), and the moving statistics become the
+ * shard-size weighted average of the replicas'. With one thread, it is the plain step.
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
 import { FromWorker, ToWorker, WorkerInit, workerEntryFile } from './protocol';
-import { FlatLayout, shardGradients, statefulWeights, trainableVariables } from './replica';
+import { FlatLayout, ReplicaPlace, replicaGradients, shardGradients, statefulWeights, trainableVariables } from './replica';
+import { createReplicaGroup, resetReplicaGroup } from './replica_group';
 
 /** What createStepRunner trains, with what, on how many threads. */
 export interface StepRunnerOptions {
@@ -28,6 +33,8 @@ export interface StepRunnerOptions {
   optimizer: tf.Optimizer;
   /** Replicas, the main thread included (default 1: no workers). */
   threads?: number;
+  /** Batch norm with the whole batch's statistics across replicas (default true); false: each shard's own. */
+  syncBatchNorm?: boolean;
 }
 
 /** One step's figures, measured on the batch before the update. */
@@ -151,13 +158,15 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
 
   const workers: WorkerReplica[] = [];
   const weights = new Float32Array(new SharedArrayBuffer(weightLayout.total * 4));
+  // Batch norm sums 4 values per channel at most (its gradient's); the moving means are as long as its channels.
+  const group = threads > 1 && options.syncBatchNorm !== false ? createReplicaGroup(threads, 4 * Math.max(1, ...stateLayout.sizes)) : undefined;
   if (threads > 1) {
     const backend = workerBackend(threads);
     const topology = model.toJSON(null, false);
     const started = await Promise.allSettled(
-      Array.from({ length: threads - 1 }, () => {
+      Array.from({ length: threads - 1 }, (_, k) => {
         const results = new SharedArrayBuffer((gradLayout.total + stateLayout.total) * 4);
-        const init: WorkerInit = { backend, topology, weights: weights.buffer as SharedArrayBuffer, results };
+        const init: WorkerInit = { backend, topology, weights: weights.buffer as SharedArrayBuffer, results, replica: k + 1, group };
         return startWorker(init, new Float32Array(results), [weightLayout, gradLayout, stateLayout]);
       }),
     );
@@ -193,6 +202,23 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
     });
   };
 
+  /**
+   * The main thread's shard (the batch's first `size` examples). If it fails, it waits for
+   * the workers, and a worker's failure (the cause of the main thread's, when the worker
+   * aborted the replica group) is the one reported.
+   */
+  const ownGradients = async (xs: tf.Tensor, ys: tf.Tensor, size: number, place: ReplicaPlace | undefined, replies: Promise<FromWorker>[]) => {
+    const shard = tf.tidy(() => [xs, ys].map((t) => t.slice(0, size)));
+    try {
+      return replicaGradients(model, variables, shard[0], shard[1], place);
+    } catch (err) {
+      const settled = await Promise.allSettled(replies);
+      throw settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason ?? err;
+    } finally {
+      tf.dispose(shard);
+    }
+  };
+
   const step = async (xs: tf.Tensor, ys: tf.Tensor): Promise<StepRunResult> => {
     const batch = xs.shape[0];
     if (ys.shape[0] !== batch) {
@@ -207,21 +233,20 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
     }
 
     weightLayout.write(model.weights.map((w) => w.read()), weights);
+    if (group) resetReplicaGroup(group, sizes.length);
     const replies: Promise<FromWorker>[] = [];
     let begin = sizes[0];
     sizes.slice(1).forEach((size, k) => {
       const shard = tf.tidy(() => [xs, ys].map((t) => t.slice(begin, size)));
       const [xsData, ysData] = shard.map((t) => new Float32Array(t.dataSync()));
-      const message: ToWorker = { type: 'step', xs: xsData, xsShape: shard[0].shape, ys: ysData, ysShape: shard[1].shape };
+      const message: ToWorker = { type: 'step', xs: xsData, xsShape: shard[0].shape, ys: ysData, ysShape: shard[1].shape, share: size / batch };
       tf.dispose(shard);
       replies.push(workers[k].next());
       workers[k].send(message, [xsData.buffer, ysData.buffer]);
       begin += size;
     });
 
-    const ownShard = tf.tidy(() => [xs, ys].map((t) => t.slice(0, sizes[0])));
-    const own = shardGradients(model, variables, ownShard[0], ownShard[1]);
-    tf.dispose(ownShard);
+    const own = await ownGradients(xs, ys, sizes[0], group && { group, replica: 0, share: sizes[0] / batch }, replies);
     let lossSum = own.loss * sizes[0];
     let correct = own.correct;
     try {

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import '../../models/cnn';
 import { useBackend } from '../../backend/select';
 import { FromWorker, ToWorker, WorkerInit } from './protocol';
-import { FlatLayout, loadFlatWeights, shardGradients, statefulWeights, trainableVariables } from './replica';
+import { FlatLayout, loadFlatWeights, replicaGradients, statefulWeights, trainableVariables } from './replica';
+import { abortReplicaGroup } from './replica_group';
 
 const port = parentPort;
 if (port === null) throw new Error('worker.js runs as a worker thread of the step runner only');
@@ -40,12 +41,15 @@ async function main(): Promise<void> {
       loadFlatWeights(model, weightLayout, weights);
       const xs = tf.tensor(message.xs, message.xsShape, 'float32');
       const ys = tf.tensor(message.ys, message.ysShape, 'float32');
-      const result = shardGradients(model, variables, xs, ys);
+      const place = init.group && { group: init.group, replica: init.replica, share: message.share };
+      const result = replicaGradients(model, variables, xs, ys, place);
       gradLayout.write(result.grads, grads);
       stateLayout.write(stateVariables, state);
       tf.dispose([xs, ys, ...result.grads]);
       reply({ type: 'done', loss: result.loss, correct: result.correct });
     } catch (err) {
+      // Before the pass (loading the weights, say) too: the other replicas must not wait for this one.
+      if (init.group) abortReplicaGroup(init.group);
       reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
   });
