@@ -226,7 +226,7 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
     expect(library.filter(([, info]) => info.format !== 'esm').map(([input]) => input)).toEqual([]);
     // The side-effect modules that register kernels and layer classes survive tree-shaking.
     const output = Object.values(withDeform.metafile.outputs)[0].inputs;
-    for (const kept of ['kernels/cpu/register.js', 'kernels/wasm/register_deform.js', 'layers/deform_conv2d.js', 'layers/conv_offset2d.js']) {
+    for (const kept of ['kernels/cpu/register_deform.js', 'kernels/wasm/register_deform.js', 'layers/deform_conv2d.js', 'layers/conv_offset2d.js']) {
       expect(output[`../node_modules/deformconv/dist/esm/${kept}`]?.bytesInOutput ?? 0, kept).toBeGreaterThan(0);
     }
 
