@@ -12,10 +12,9 @@ export { useBackend, probeBackends, parseBackendChoice, formatBackend, backendDe
 export type { BackendChoice, BackendName, BackendDescription, BackendProbe, BackendRecord } from './backend/select';
 export { loadMnist, loadMnistSplit, mnistDir, downloadCommandFor, DEFAULT_DATA_DIR } from './data/mnist';
 export type { LoadOptions } from './data/mnist';
-export { parseIdxImages, parseIdxLabels, readIdxImages, readIdxLabels, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './data/idx';
-export type { IdxImages, IdxLabels } from './data/idx';
+export { readIdxImages, readIdxLabels } from './data/idx_files';
 export { MNIST_FILES, mnistFile, checkFile, sha256OfFile } from './data/checksums';
-export type { MnistFile, MnistSplitName, FileStatus } from './data/checksums';
+export type { MnistFile, FileStatus } from './data/checksums';
 export { downloadMnist, fetchFromMirrors, normalizeMirror, mnistPackageDir, DEFAULT_MIRRORS, DOWNLOAD_DEFAULTS, DATA_SOURCES, SILENT_REPORTER } from './data/download';
 export type { DataSource, DownloadOptions, DownloadReporter, DownloadResult, DownloadedFile } from './data/download';
 export { createStepRunner, shardSizes } from './training/parallel/step_runner';

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../src/errors';
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxImages, parseIdxLabels, readIdxImages, readIdxLabels } from '../src/data/idx';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxImages, parseIdxLabels } from '../src/data/idx';
+import { readIdxImages, readIdxLabels } from '../src/data/idx_files';
 import { PACKAGE_DATA } from './helpers/packages';
 
 

@@ -15,6 +15,7 @@ const SRC = path.resolve(__dirname, '..', 'src');
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['cli'],
+  ['demo', 'web'],
   ['experiment'],
   ['training', 'reporting'],
   ['evaluation'],
@@ -36,6 +37,7 @@ const BROWSER_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   index: ['@tensorflow/tfjs'],
   experiment: ['@tensorflow/tfjs'],
   wasm: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm'],
+  'web/main': ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'],
 };
 
 interface Import {

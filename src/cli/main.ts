@@ -7,6 +7,7 @@
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, BACKEND_ENV_VAR } from '../backend/select';
 import { deformconvVersion } from '../version';
+import { demoCommand } from './commands/demo';
 import { downloadCommand } from './commands/download';
 import { evalCommand } from './commands/eval';
 import { finetuneDeformCommand } from './commands/finetune-deform';
@@ -26,6 +27,7 @@ const SUBCOMMANDS: ReadonlyArray<() => Command> = [
   reproduceCommand,
   visualizeCommand,
   reportCommand,
+  demoCommand,
 ];
 
 export function buildProgram(): Command {

@@ -6,9 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-
-/** MNIST's two splits. */
-export type MnistSplitName = 'train' | 'test';
+import type { MnistSplitName } from './mnist_split';
 
 /** One of the four raw MNIST IDX files and what it must hash to. */
 export interface MnistFile {

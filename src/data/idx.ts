@@ -3,9 +3,9 @@
  * images, 2049 for labels: 0x08 = uint8 data, then the number of dimensions), one
  * big-endian uint32 per dimension, then the uint8 data, row-major.
  * A file that does not match its header exactly is rejected with a UserError that names
- * the file and what is wrong; nothing is guessed.
+ * the file and what is wrong; nothing is guessed. Parsing only (browser-safe):
+ * idx_files.ts reads the files from disk.
  */
-import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors';
 
 /** Magic number of an IDX file of uint8 images: 0x00000803 (uint8 data, 3 dimensions). */
@@ -47,25 +47,6 @@ export function parseIdxLabels(bytes: Uint8Array, file: string, numClasses = 10)
     throw new UserError(`${file}: label ${labels[bad]} at index ${bad} is outside 0..${numClasses - 1}`);
   }
   return { count, labels };
-}
-
-/** Reads and parses an IDX images file; an unreadable or malformed file is a UserError. */
-export async function readIdxImages(path: string): Promise<IdxImages> {
-  return parseIdxImages(await readBytes(path), path);
-}
-
-/** Reads and parses an IDX labels file; an unreadable or malformed file, or a label >= numClasses, is a UserError. */
-export async function readIdxLabels(path: string, numClasses = 10): Promise<IdxLabels> {
-  return parseIdxLabels(await readBytes(path), path, numClasses);
-}
-
-async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read (${code ?? (err as Error).message})`);
-  }
 }
 
 const MAGIC_KINDS: Record<number, string> = { [IDX_IMAGES_MAGIC]: 'images', [IDX_LABELS_MAGIC]: 'labels' };

@@ -3,10 +3,10 @@
  * turned into float32 [0, 1] NHWC batches only when a batch is asked for.
  */
 import * as path from 'node:path';
-import { EnvironmentError, UserError } from '../errors';
-import { checkFile, mnistFile, MnistFile, MnistSplitName } from './checksums';
-import { readIdxImages, readIdxLabels } from './idx';
-import { IMAGE_SIZE, MnistData, MnistSplit, NUM_CLASSES } from './mnist_split';
+import { EnvironmentError } from '../errors';
+import { checkFile, mnistFile, MnistFile } from './checksums';
+import { readIdxImages, readIdxLabels } from './idx_files';
+import { MnistData, mnistSplit, MnistSplit, MnistSplitName, NUM_CLASSES } from './mnist_split';
 
 /** The default data directory, relative to the working directory; the IDX files go in its mnist/. */
 export const DEFAULT_DATA_DIR = 'data';
@@ -43,13 +43,7 @@ export async function loadMnistSplit(split: MnistSplitName, options: LoadOptions
     [imagesFile, labelsFile].map((file) => checkedPath(dataDir, file, options.verify ?? true)),
   );
   const [images, labels] = await Promise.all([readIdxImages(imagesPath), readIdxLabels(labelsPath, NUM_CLASSES)]);
-  if (images.count !== labels.count) {
-    throw new UserError(`count mismatch: ${imagesPath} has ${images.count} images but ${labelsPath} has ${labels.count} labels`);
-  }
-  if (images.rows !== IMAGE_SIZE || images.cols !== IMAGE_SIZE) {
-    throw new UserError(`${imagesPath} holds ${images.rows}x${images.cols} images; MNIST images are ${IMAGE_SIZE}x${IMAGE_SIZE}`);
-  }
-  return { name: split, count: images.count, height: images.rows, width: images.cols, images: images.pixels, labels: labels.labels };
+  return mnistSplit(split, { images, labels, imagesFile: imagesPath, labelsFile: labelsPath });
 }
 
 async function checkedPath(dataDir: string, file: MnistFile, verify: boolean): Promise<string> {

@@ -3,7 +3,11 @@
  * batches made from them. No file access, so it runs in a browser as in Node.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MnistSplitName } from './checksums';
+import { UserError } from '../errors';
+import type { IdxImages, IdxLabels } from './idx';
+
+/** MNIST's two splits. */
+export type MnistSplitName = 'train' | 'test';
 
 /** MNIST's classes: the digits 0 to 9. */
 export const NUM_CLASSES = 10;
@@ -30,6 +34,26 @@ export interface MnistSplit {
 export interface MnistData {
   train: MnistSplit;
   test: MnistSplit;
+}
+
+/** A split's two parsed IDX files, and their names for messages. */
+export interface SplitFiles {
+  images: IdxImages;
+  labels: IdxLabels;
+  imagesFile: string;
+  labelsFile: string;
+}
+
+/** The split the two files make; a UserError unless they hold as many 28x28 images as labels. */
+export function mnistSplit(name: MnistSplitName, files: SplitFiles): MnistSplit {
+  const { images, labels, imagesFile, labelsFile } = files;
+  if (images.count !== labels.count) {
+    throw new UserError(`count mismatch: ${imagesFile} has ${images.count} images but ${labelsFile} has ${labels.count} labels`);
+  }
+  if (images.rows !== IMAGE_SIZE || images.cols !== IMAGE_SIZE) {
+    throw new UserError(`${imagesFile} holds ${images.rows}x${images.cols} images; MNIST images are ${IMAGE_SIZE}x${IMAGE_SIZE}`);
+  }
+  return { name, count: images.count, height: images.rows, width: images.cols, images: images.pixels, labels: labels.labels };
 }
 
 /** Pixels of the given images as float32 in [0, 1], NHWC order with one channel, in a new array. */

@@ -4,8 +4,9 @@
  *
  * Only GET and HEAD. A request path is decoded once and refused (404) if any segment is
  * '..' or '.', holds a NUL or a backslash, or is empty in the middle; the file it names
- * must exist, be a regular file, and still lie inside its mount once symlinks are
- * resolved (403 otherwise), so no request reads a byte outside the mounts. Every answer
+ * must exist, be a regular file, and still lie inside its mount's directory once symlinks
+ * are resolved (403 otherwise), so no request reads a byte outside the mounts. A mount
+ * may instead list its files by name, and then serves nothing else. Every answer
  * carries the cross-origin isolation headers that the wasm backend's threads need.
  */
 import * as fs from 'node:fs';
@@ -13,12 +14,14 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-/** A URL prefix served from a directory. */
+/** A URL prefix served from a directory, or only a few named files. */
 export interface Mount {
   /** Starts and ends with '/', e.g. '/' or '/models/regular/'. */
   prefix: string;
   /** The directory, or a function giving it at request time (a checkpoint's latest epoch moves on). */
-  dir: string | (() => string | undefined);
+  dir?: string | (() => string | undefined);
+  /** Instead of a directory: just these files, by name. */
+  files?: Readonly<Record<string, string>>;
 }
 
 export interface StaticServerOptions {
@@ -129,7 +132,12 @@ export function resolveRequest(mounts: readonly Mount[], url: string): Resolutio
   const trailing = segments.length > 0 && segments[segments.length - 1] === '';
   if (trailing) segments.pop();
   if (segments.some((s) => s === '' || s === '.' || s === '..')) return { status: 404 };
-  const root = typeof mount.dir === 'string' ? mount.dir : mount.dir();
+  if (mount.files !== undefined) {
+    // The server chose these files itself (no request names a path): serve them wherever their links point.
+    const file = segments.length === 1 && Object.hasOwn(mount.files, segments[0]) ? mount.files[segments[0]] : undefined;
+    return file !== undefined && isFile(file) ? { file } : { status: 404 };
+  }
+  const root = typeof mount.dir === 'function' ? mount.dir() : mount.dir;
   if (root === undefined) return { status: 404 };
   return containedFile(root, segments.length === 0 || trailing ? [...segments, 'index.html'] : segments);
 }
@@ -145,5 +153,13 @@ function containedFile(root: string, segments: string[]): Resolution {
     return { status: 404 };
   }
   if (!real.startsWith(realRoot + path.sep)) return { status: 403 };
-  return fs.statSync(real).isFile() ? { file: real } : { status: 404 };
+  return isFile(real) ? { file: real } : { status: 404 };
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }

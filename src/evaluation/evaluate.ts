@@ -89,8 +89,8 @@ export async function evaluate(model: tf.LayersModel, set: EvalSet, batchSize = 
     });
     lossSum += batchLoss;
     correct += batchCorrect;
-    // Let signals (Ctrl-C) and timers run between batches.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Let signals (Ctrl-C), timers and a page's events run between batches (setTimeout: browsers have no setImmediate).
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
   return { loss: lossSum / set.count, accuracy: correct / set.count, count: set.count };
 }

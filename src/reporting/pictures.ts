@@ -86,6 +86,11 @@ export function unitOnInk(image: ArrayLike<number>, height: number, width: numbe
   }
   const centreY = total > 0 ? sumY / total : (height - 1) / 2;
   const centreX = total > 0 ? sumX / total : (width - 1) / 2;
+  return nearestUnit(centreY, centreX);
+}
+
+/** The conv22 unit whose centre lies nearest (y, x), in image pixels. */
+export function nearestUnit(y: number, x: number): Unit {
   const layers = cnnTraceLayers({});
   const grid = cnnUnitGrid();
   let best: Unit = { row: 0, col: 0 };
@@ -93,7 +98,7 @@ export function unitOnInk(image: ArrayLike<number>, height: number, width: numbe
   for (let row = 0; row < grid.rows; row++) {
     for (let col = 0; col < grid.cols; col++) {
       const [iy, ix] = toImage(layers, -1, row, col);
-      const distance = Math.hypot(iy - centreY, ix - centreX);
+      const distance = Math.hypot(iy - y, ix - x);
       if (distance < bestDistance) {
         bestDistance = distance;
         best = { row, col };

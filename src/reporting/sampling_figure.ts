@@ -5,7 +5,7 @@
  * proportional to its weight (DCNv2's masks; all equal otherwise).
  */
 
-import { SamplingTrace } from '../tracing/tracer';
+import { SamplePoint, SamplingTrace } from '../tracing/tracer';
 import {
   CAPTION_SIZE,
   COLORS,
@@ -100,6 +100,16 @@ export function samplingFigure(options: SamplingFigureOptions): Figure {
   return svgDocument(width, y, body);
 }
 
+/**
+ * The points a trace shows at the input: the bottom level's, except those in zero padding,
+ * each with its dot's opacity (proportional to its weight, the heaviest at full strength).
+ */
+export function inputPoints(trace: SamplingTrace): { point: SamplePoint; opacity: number }[] {
+  const bottom = trace.levels[trace.levels.length - 1].filter((p) => !p.padding);
+  const heaviest = Math.max(0, ...bottom.map((p) => p.weight));
+  return bottom.map((point) => ({ point, opacity: heaviest > 0 ? (POINT_OPACITY * point.weight) / heaviest : POINT_OPACITY }));
+}
+
 function tracePanel(panel: TracePanel, x0: number, y0: number): string {
   const { trace } = panel;
   const cell = SAMPLING_CELL;
@@ -107,10 +117,7 @@ function tracePanel(panel: TracePanel, x0: number, y0: number): string {
   const sy = (imageY: number): number => y0 + (imageY + 0.5) * cell;
   // Light ink (strength 0.45), so the points over it stay visible.
   const parts = [grayImage(panel.image, panel.height, panel.width, x0, y0, cell, 0.45)];
-  const bottom = trace.levels[trace.levels.length - 1].filter((p) => !p.padding);
-  const heaviest = Math.max(0, ...bottom.map((p) => p.weight));
-  for (const p of bottom) {
-    const opacity = heaviest > 0 ? (POINT_OPACITY * p.weight) / heaviest : POINT_OPACITY;
+  for (const { point: p, opacity } of inputPoints(trace)) {
     parts.push(el('circle', { cx: sx(p.imageX), cy: sy(p.imageY), r: 1.9, fill: COLORS.point, 'fill-opacity': opacity }));
   }
   if (trace.levels.length > 1) {

@@ -36,11 +36,21 @@ export interface OffsetReadout {
  * batch entry.
  */
 export function meanOffsetFields(offsets: tf.Tensor4D): OffsetField[] {
+  const mean = channelMean(offsets);
+  const fields = fieldsFrom(mean.dataSync() as Float32Array, mean.shape);
+  mean.dispose();
+  return fields;
+}
+
+/** [B, H, W, 2C] offsets averaged over the C channels: [B, H, W, 2]. */
+function channelMean(offsets: tf.Tensor4D): tf.Tensor4D {
   const [batch, height, width, twoC] = offsets.shape;
   if (twoC % 2 !== 0) throw new InvalidInputError(`offsets must have an even last dimension (dy, dx per channel), got [${offsets.shape}]`);
-  const mean = tf.tidy(() => tf.mean(tf.reshape(offsets, [batch, height, width, twoC / 2, 2]), 3));
-  const data = mean.dataSync() as Float32Array;
-  mean.dispose();
+  return tf.tidy(() => tf.mean(tf.reshape(offsets, [batch, height, width, twoC / 2, 2]), 3) as tf.Tensor4D);
+}
+
+/** [B, H, W, 2] values as one field per batch entry. */
+function fieldsFrom(data: Float32Array, [batch, height, width]: number[]): OffsetField[] {
   const size = height * width * 2;
   return Array.from({ length: batch }, (_, b) => ({ height, width, data: data.slice(b * size, (b + 1) * size) }));
 }
@@ -50,6 +60,11 @@ export function meanOffsetFields(offsets: tf.Tensor4D): OffsetField[] {
  * null) as one TapOffsetField per batch entry.
  */
 export function tapOffsetFields(offsets: tf.Tensor4D, mask: tf.Tensor4D | null): TapOffsetField[] {
+  checkTapShapes(offsets, mask);
+  return tapFieldsFrom(offsets.dataSync() as Float32Array, mask === null ? null : (mask.dataSync() as Float32Array), offsets.shape);
+}
+
+function checkTapShapes(offsets: tf.Tensor4D, mask: tf.Tensor4D | null): void {
   const [batch, height, width, channels] = offsets.shape;
   if (channels !== 18 || (mask !== null && !tf.util.arraysEqual(mask.shape, [batch, height, width, 9]))) {
     throw new InvalidInputError(
@@ -57,8 +72,9 @@ export function tapOffsetFields(offsets: tf.Tensor4D, mask: tf.Tensor4D | null):
         `got [${offsets.shape}]${mask === null ? '' : ` and [${mask.shape}]`}`,
     );
   }
-  const data = offsets.dataSync() as Float32Array;
-  const masks = mask === null ? null : (mask.dataSync() as Float32Array);
+}
+
+function tapFieldsFrom(data: Float32Array, masks: Float32Array | null, [batch, height, width]: number[]): TapOffsetField[] {
   const size = height * width;
   return Array.from({ length: batch }, (_, b) => ({
     height,
@@ -85,37 +101,82 @@ export function modelDeformType(model: tf.LayersModel): DeformType | null {
   return offsetLayers(model).length > 0 ? 'seed' : null;
 }
 
+/** What a readout reads from the model: the predictions and each deforming layer's offsets, as tensors. */
+interface CapturedOffsets {
+  probabilities: tf.Tensor2D;
+  /** An offset layer's channel-mean offsets [B, H, W, 2], or a DeformConv2D's per-tap offsets [B, Ho, Wo, 18] and mask. */
+  layers: { name: string; perTap: boolean; offsets: tf.Tensor4D; mask: tf.Tensor4D | null }[];
+}
+
 /**
  * Runs `model` (inference mode) on `images` [N, 28, 28, 1] and returns every offset
  * layer's mean offset field and every DeformConv2D layer's per-tap offsets, per image,
- * with the predictions.
+ * with the predictions. Reads synchronously: readOffsetsAsync is for GPU backends.
  */
 export function readOffsets(model: tf.LayersModel, images: tf.Tensor4D): OffsetReadout {
+  const captured = captureOffsets(model, images);
+  try {
+    return assembleReadout(captured, capturedTensors(captured).map((t) => t.dataSync() as Float32Array));
+  } finally {
+    disposeCaptured(captured);
+  }
+}
+
+/** readOffsets, reading the values asynchronously (webgl and webgpu stall, or fail, on synchronous reads). */
+export async function readOffsetsAsync(model: tf.LayersModel, images: tf.Tensor4D): Promise<OffsetReadout> {
+  const captured = captureOffsets(model, images);
+  try {
+    return assembleReadout(captured, (await Promise.all(capturedTensors(captured).map((t) => t.data()))) as Float32Array[]);
+  } finally {
+    disposeCaptured(captured);
+  }
+}
+
+function captureOffsets(model: tf.LayersModel, images: tf.Tensor4D): CapturedOffsets {
   const layers = [...offsetLayers(model), ...deformConvLayers(model)];
   for (const layer of layers) layer.captureOffsets = true;
   try {
-    const probs = tf.tidy(() => forward(model, images, false)) as tf.Tensor2D;
-    const rows = probs.arraySync().map((row) => Float32Array.from(row));
-    probs.dispose();
-    const fields: OffsetFields[] = rows.map(() => ({}));
-    const tapFields: TapOffsetFields[] = rows.map(() => ({}));
-    for (const layer of layers) {
-      const captured = layer.lastOffsets;
-      if (captured === null) throw new Error(`offset layer '${layer.name}' captured nothing`);
-      if (layer instanceof DeformConv2D) {
-        tapOffsetFields(captured, layer.lastMask).forEach((field, i) => {
-          tapFields[i][layer.name] = field;
-        });
-      } else {
-        meanOffsetFields(captured).forEach((field, i) => {
-          fields[i][layer.name] = field;
-        });
-      }
-    }
-    return { fields, tapFields, probabilities: rows };
+    const probabilities = tf.tidy(() => forward(model, images, false)) as tf.Tensor2D;
+    return {
+      probabilities,
+      layers: layers.map((layer) => {
+        const captured = layer.lastOffsets;
+        if (captured === null) throw new Error(`offset layer '${layer.name}' captured nothing`);
+        if (!(layer instanceof DeformConv2D)) return { name: layer.name, perTap: false, offsets: channelMean(captured), mask: null };
+        checkTapShapes(captured, layer.lastMask);
+        return { name: layer.name, perTap: true, offsets: tf.clone(captured), mask: layer.lastMask && tf.clone(layer.lastMask) };
+      }),
+    };
   } finally {
     for (const layer of layers) layer.captureOffsets = false;
   }
+}
+
+/** The tensors to read, in the order assembleReadout takes their values. */
+function capturedTensors(captured: CapturedOffsets): tf.Tensor[] {
+  return [captured.probabilities, ...captured.layers.flatMap((l) => (l.mask === null ? [l.offsets] : [l.offsets, l.mask]))];
+}
+
+function assembleReadout(captured: CapturedOffsets, values: Float32Array[]): OffsetReadout {
+  const [rows, classes] = captured.probabilities.shape;
+  const probabilities = Array.from({ length: rows }, (_, i) => values[0].slice(i * classes, (i + 1) * classes));
+  const fields: OffsetFields[] = probabilities.map(() => ({}));
+  const tapFields: TapOffsetFields[] = probabilities.map(() => ({}));
+  let next = 1;
+  for (const layer of captured.layers) {
+    const offsets = values[next++];
+    if (layer.perTap) {
+      const mask = layer.mask === null ? null : values[next++];
+      tapFieldsFrom(offsets, mask, layer.offsets.shape).forEach((field, i) => (tapFields[i][layer.name] = field));
+    } else {
+      fieldsFrom(offsets, layer.offsets.shape).forEach((field, i) => (fields[i][layer.name] = field));
+    }
+  }
+  return { fields, tapFields, probabilities };
+}
+
+function disposeCaptured(captured: CapturedOffsets): void {
+  tf.dispose(capturedTensors(captured));
 }
 
 /**

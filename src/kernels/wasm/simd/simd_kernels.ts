@@ -47,7 +47,7 @@ export interface TapWindow {
 
 const instances = new WeakMap<BackendWasm, SimdExports>();
 
-function decodeBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
 }
 
