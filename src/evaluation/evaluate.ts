@@ -77,17 +77,16 @@ export async function evaluate(model: tf.LayersModel, set: EvalSet, batchSize = 
   for (let start = 0; start < set.count; start += batchSize) {
     const end = Math.min(start + batchSize, set.count);
     const labels = set.split.labels.subarray(start, end);
-    const [batchLoss, batchCorrect] = tf.tidy(() => {
+    const sums = tf.tidy(() => {
       const probs = forward(model, evalImages(set, start, end), false);
       const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), probs.shape[1] as number);
-      // The loss clips probabilities (and with them NaN); a NaN output makes the loss NaN.
-      const finite = Number.isFinite(tf.sum(probs).dataSync()[0]);
-      return [
-        finite ? tf.sum(tf.metrics.categoricalCrossentropy(oneHot, probs)).dataSync()[0] : NaN,
-        countCorrect(probs, oneHot).dataSync()[0],
-      ];
+      return [tf.sum(probs), tf.sum(tf.metrics.categoricalCrossentropy(oneHot, probs)), countCorrect(probs, oneHot)];
     });
-    lossSum += batchLoss;
+    // Read asynchronously: GPU backends stall (webgpu can even fail) on synchronous reads.
+    const [outputSum, batchLoss, batchCorrect] = (await Promise.all(sums.map((t) => t.data()))).map((values) => values[0]);
+    tf.dispose(sums);
+    // The loss clips probabilities (and with them NaN); a NaN output makes the loss NaN.
+    lossSum += Number.isFinite(outputSum) ? batchLoss : NaN;
     correct += batchCorrect;
     // Let signals (Ctrl-C), timers and a page's events run between batches (setTimeout: browsers have no setImmediate).
     await new Promise((resolve) => setTimeout(resolve, 0));

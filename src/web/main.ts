@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// The wasm backend, with this package's training kernels (tfjs's wasm has no filter gradient): for the in-page fine-tune.
+import '../kernels/wasm/replace_tfjs_kernels';
 import { Rng } from '../augment/random';
 import { Interpolation, sampleZoomShift, zoomShift, ZoomShiftParams } from '../augment/zoom_shift';
 import { imagesAsFloat, IMAGE_SIZE, MnistSplit } from '../data/mnist_split';
@@ -17,7 +19,8 @@ import { COLORS } from '../reporting/svg';
 import { cnnTraceLayers, readOffsetsAsync } from '../tracing/offsets';
 import { SamplingTrace, traceSamplingLocations } from '../tracing/tracer';
 import { DemoModel, loadDemoModel, loadTestDigits, ModelRole } from './assets';
-import { drawGray, drawOffsetArrows, drawTrace, renderBars } from './render';
+import { finetuneInPage } from './finetune';
+import { drawGray, drawLossCurve, drawOffsetArrows, drawTrace, renderBars } from './render';
 import { SketchPad } from './sketch_pad';
 
 setWasmPaths('./');
@@ -51,6 +54,9 @@ class DemoPage {
   private test: MnistSplit | undefined;
   private pending: Promise<Update> | null = null;
   private dirty = false;
+  private stopFinetune = false;
+  /** The losses of the in-page fine-tune so far. */
+  private losses: number[] = [];
   /** The latest finished update (for the page's tests). */
   latest: Update | null = null;
 
@@ -71,7 +77,56 @@ class DemoPage {
     }
     element('seen').addEventListener('click', (e) => this.pickUnit(e as MouseEvent));
     element<HTMLSelectElement>('backend').addEventListener('change', (e) => void this.useBackend((e.target as HTMLSelectElement).value));
+    element('ft-start').addEventListener('click', () => void this.finetune(1));
+    element('ft-stop').addEventListener('click', () => (this.stopFinetune = true));
+    element('ft-reset').addEventListener('click', () => void this.reloadDeform());
     this.showSliders();
+  }
+
+  /** Fine-tunes the deformable CNN for `epochs` in the page (see finetune.ts) and returns the loss of each step. */
+  async finetune(epochs: number): Promise<number[]> {
+    const deform = this.models.deform;
+    if (deform === undefined || this.test === undefined) {
+      this.say('fine-tuning needs the deformable model and the test digits');
+      return [];
+    }
+    await this.settled();
+    this.setFinetuning(true);
+    try {
+      await finetuneInPage(deform.model, this.test, {
+        epochs,
+        seed: this.losses.length + 1,
+        shouldStop: () => this.stopFinetune,
+        onStep: (s) => {
+          this.losses.push(s.loss);
+          drawLossCurve(element('ft-loss'), this.losses);
+          element('ft-status').textContent = `epoch ${s.epoch}, step ${s.step} of ${s.steps}: loss ${s.loss.toFixed(3)}, ${(s.milliseconds / 1000).toFixed(1)} s a step on ${tf.getBackend()}`;
+        },
+      });
+    } catch (err) {
+      this.say(`fine-tuning on ${tf.getBackend()} failed: ${(err as Error).message}`);
+    } finally {
+      this.setFinetuning(false);
+    }
+    await this.refresh();
+    return this.losses;
+  }
+
+  /** Replaces the fine-tuned deformable CNN by the served checkpoint again. */
+  async reloadDeform(): Promise<void> {
+    this.models.deform?.model.dispose();
+    this.models.deform = await loadDemoModel('deform');
+    this.losses = [];
+    drawLossCurve(element('ft-loss'), this.losses);
+    element('ft-status').textContent = 'the trained model again';
+    await this.refresh();
+  }
+
+  private setFinetuning(running: boolean): void {
+    this.stopFinetune = false;
+    element<HTMLButtonElement>('ft-start').disabled = running;
+    element<HTMLButtonElement>('ft-reset').disabled = running;
+    element<HTMLButtonElement>('ft-stop').disabled = !running;
   }
 
   /** Loads what the server offers; a missing or broken model or data set is said on the page. */

@@ -106,3 +106,30 @@ export function renderBars(container: HTMLElement, probabilities: ArrayLike<numb
   });
   container.innerHTML = rows.join('');
 }
+
+/** The loss of every step so far as a line, on axes from 0 to the largest loss. */
+export function drawLossCurve(canvas: HTMLCanvasElement, losses: readonly number[]): void {
+  const ctx = context(canvas);
+  const [width, height, pad] = [canvas.width, canvas.height, 28];
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, width, height);
+  ctx.strokeStyle = COLORS.axis;
+  ctx.strokeRect(pad, 6, width - pad - 6, height - pad - 6);
+  const top = Math.max(...losses.filter(Number.isFinite), 1e-6);
+  ctx.fillStyle = COLORS.muted;
+  ctx.font = '11px sans-serif';
+  ctx.fillText(top.toFixed(2), 2, 14);
+  ctx.fillText('0', 14, height - pad);
+  ctx.fillText(`loss per step (${losses.length} steps)`, pad + 6, height - 8);
+  if (losses.length < 2) return;
+  ctx.strokeStyle = COLORS.point;
+  ctx.lineWidth = 1.8;
+  ctx.beginPath();
+  losses.forEach((loss, i) => {
+    const x = pad + (i / (losses.length - 1)) * (width - pad - 6);
+    const y = height - pad - (Math.min(loss, top) / top) * (height - pad - 12);
+    if (i === 0) ctx.moveTo(x, y);
+    else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+}

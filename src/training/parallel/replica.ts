@@ -37,18 +37,23 @@ export function statefulWeights(model: tf.LayersModel): tf.LayerVariable[] {
     .flatMap((layer) => layer.nonTrainableWeights);
 }
 
+/** shardGradients's results before they are read: the gradients, and scalars for the loss, the right answers and the outputs' sum. */
+export interface ShardTensors {
+  grads: tf.Tensor[];
+  loss: tf.Scalar;
+  correct: tf.Scalar;
+  /** Not finite once the model's outputs are not: the loss clips probabilities, which turns NaN into a bound. */
+  outputSum: tf.Scalar;
+}
+
 /**
  * The training loop's step without the update: forward in training mode (frozen layers
  * in inference mode), Keras's categorical cross-entropy on the softmax output. Trainable
  * BatchNorm layers normalise with the shard's statistics and move their moving
- * statistics towards them, as in a single-thread step.
+ * statistics towards them, as in a single-thread step. The caller reads and disposes the
+ * scalars (shardGradients reads them synchronously).
  */
-export function shardGradients(
-  model: tf.LayersModel,
-  variables: tf.Variable[],
-  xs: tf.Tensor,
-  ys: tf.Tensor,
-): ShardGradients {
+export function shardGradientTensors(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): ShardTensors {
   let correct: tf.Scalar | undefined;
   let outputSum: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
@@ -57,14 +62,18 @@ export function shardGradients(
     outputSum = tf.keep(tf.sum(probs) as tf.Scalar);
     return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs)) as tf.Scalar;
   }, variables);
-  // The loss clips probabilities, which turns NaN into a bound: the outputs tell the truth.
-  const finite = Number.isFinite((outputSum as tf.Scalar).dataSync()[0]);
+  return { grads: variables.map((v) => grads[v.name]), loss: value, correct: correct as tf.Scalar, outputSum: outputSum as tf.Scalar };
+}
+
+/** shardGradientTensors with its scalars read (synchronously) and freed. */
+export function shardGradients(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): ShardGradients {
+  const t = shardGradientTensors(model, variables, xs, ys);
   const result = {
-    grads: variables.map((v) => grads[v.name]),
-    loss: finite ? value.dataSync()[0] : NaN,
-    correct: (correct as tf.Scalar).dataSync()[0],
+    grads: t.grads,
+    loss: Number.isFinite(t.outputSum.dataSync()[0]) ? t.loss.dataSync()[0] : NaN,
+    correct: t.correct.dataSync()[0],
   };
-  tf.dispose([value, correct as tf.Scalar, outputSum as tf.Scalar]);
+  tf.dispose([t.loss, t.correct, t.outputSum]);
   return result;
 }
 

@@ -54,16 +54,18 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 function exportsFor(backend: BackendWasm): SimdExports {
   let kernels = instances.get(backend);
   if (kernels === undefined) {
-    const memory = (backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
-    if (memory === undefined) throw new Error("this tfjs wasm backend does not expose its memory ('asm.memory'); deformconv's wasm kernels need it");
+    // The single-threaded builds export their memory (asm.memory); the threaded one imports a shared one (wasmMemory).
+    const module = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
+    const memory = module.asm?.memory ?? module.wasmMemory;
+    if (memory === undefined) throw new Error("this tfjs wasm backend exposes its memory neither as 'asm.memory' nor as 'wasmMemory'; deformconv's wasm kernels need it");
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    let module: WebAssembly.Module;
+    let compiled: WebAssembly.Module;
     try {
-      module = new WebAssembly.Module(decodeBase64(shared ? SIMD_KERNELS_SHARED_MEMORY_BASE64 : SIMD_KERNELS_BASE64));
+      compiled = new WebAssembly.Module(decodeBase64(shared ? SIMD_KERNELS_SHARED_MEMORY_BASE64 : SIMD_KERNELS_BASE64));
     } catch (err) {
       throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`);
     }
-    kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
+    kernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as SimdExports;
     instances.set(backend, kernels);
   }
   return kernels;
