@@ -136,6 +136,7 @@ const PATHS: Array<[string, string, Sampler]> = [
   ['cpu', 'fused', deformSample],
   ['cpu', 'portable', deformSamplePortable],
   ['wasm', 'fused', deformSample],
+  ['wasm', 'portable', deformSamplePortable],
 ];
 
 beforeAll(async () => {
@@ -273,16 +274,12 @@ describe('deformSample: the portable and fused paths agree to 1e-5', () => {
     expectClose(fused.dOffsets, portable.dOffsets, 1e-5, 'gradient w.r.t. offsets');
   });
 
-  it('portable on wasm gives the same values as fused on wasm', async () => {
-    // Gradients of the portable path need UnsortedSegmentSum (gather's gradient), which
-    // tfjs-backend-wasm 4.22 lacks; wasm always takes the fused path anyway.
+  it('portable on wasm matches portable on cpu, values and both gradients', async () => {
     await tf.setBackend('wasm');
-    const [fused, composed] = tf.tidy(() => {
-      const xt = tf.tensor4d(x, shape);
-      const ot = tf.tensor4d(offsets, [3, 7, 5, 12]);
-      return [deformSample(xt, ot).dataSync(), deformSamplePortable(xt, ot).dataSync()];
-    });
-    expectClose(fused, composed, 1e-5, 'values');
+    const composed = run(deformSamplePortable, shape, x, offsets, weights);
+    expectClose(composed.out, portable.out, 1e-5, 'values');
+    expectClose(composed.dx, portable.dx, 1e-5, 'gradient w.r.t. x');
+    expectClose(composed.dOffsets, portable.dOffsets, 1e-5, 'gradient w.r.t. offsets');
   });
 });
 
