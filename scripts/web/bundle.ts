@@ -40,6 +40,10 @@ export async function bundleWebPage(options: WebPageOptions): Promise<void> {
     platform: 'browser',
     target: 'es2022',
     minify: options.minify ?? false,
+    // The page bundles this package from its sources, which package.json's sideEffects
+    // (written for dist/) does not name: without this, esbuild would drop every
+    // side-effect import, the kernel registrations among them.
+    ignoreAnnotations: true,
     sourcemap: false,
     logLevel: 'silent',
   });

@@ -15,6 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
+import '../kernels/webgl/register_deform';
+import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from '../kernels/kernel_names';
 import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
@@ -343,7 +345,7 @@ export function deformConv2d(
   weights: tf.Tensor4D,
   options: DeformConv2dOptions = {},
 ): tf.Tensor4D {
-  const fused = tf.getKernel(DEFORM_IM2COL, tf.getBackend()) !== undefined;
+  const fused = hasFusedKernel(DEFORM_IM2COL);
   return run(fused ? fusedColumns : portableColumns, x, offsets, weights, options);
 }
 

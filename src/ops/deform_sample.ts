@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
+import '../kernels/webgl/register_deform';
+import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { deformSamplePortable } from './deform_sample_portable';
 import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from '../kernels/kernel_names';
@@ -67,7 +69,7 @@ function checkArguments(x: unknown, offsets: unknown): void {
  */
 export function deformSample(x: tf.Tensor4D, offsets: tf.Tensor4D): tf.Tensor4D {
   checkArguments(x, offsets);
-  if (tf.getKernel(DEFORM_SAMPLE, tf.getBackend()) === undefined) {
+  if (!hasFusedKernel(DEFORM_SAMPLE)) {
     return deformSamplePortable(x, offsets);
   }
   return tf.engine().runKernel(DEFORM_SAMPLE, { x, offsets }) as tf.Tensor4D;
