@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
 import '../kernels/webgl/register_deform';
+import '../kernels/webgpu/register_deform';
 import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { deformSamplePortable } from './deform_sample_portable';
