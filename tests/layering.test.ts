@@ -15,6 +15,7 @@ const SRC = path.resolve(__dirname, '..', 'src');
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['cli'],
+  ['demo'],
   ['experiment'],
   ['training', 'reporting'],
   ['evaluation'],

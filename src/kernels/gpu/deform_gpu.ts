@@ -13,14 +13,7 @@
  * columns, and its gradients those of col2im, so both ops run the same four programs.
  */
 import * as tf from '@tensorflow/tfjs';
-import {
-  columnsShape,
-  DEFORM_COL2IM,
-  DEFORM_IM2COL,
-  DEFORM_SAMPLE,
-  DEFORM_SAMPLE_GRAD,
-  DeformConvGeometry,
-} from '../kernel_names';
+import { columnsShape, DEFORM_COL2IM, DEFORM_IM2COL, DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD, DeformConvGeometry } from '../kernel_names';
 import { kernelResult } from '../typed/typed_kernel';
 
 /**
@@ -80,22 +73,12 @@ export function sampleGeometry([, height, width, channels]: number[]): DeformCon
  * and the channels per offset group.
  */
 export function shaderConstants(g: DeformConvGeometry): Array<[string, number]> {
-  return [
-    ['IN_H', g.inHeight],
-    ['IN_W', g.inWidth],
-    ['IN_C', g.inChannels],
-    ['OUT_H', g.outHeight],
-    ['OUT_W', g.outWidth],
-    ['K_W', g.kernelWidth],
-    ['TAPS', g.kernelHeight * g.kernelWidth],
-    ['STRIDE_H', g.strideHeight],
-    ['STRIDE_W', g.strideWidth],
-    ['DIL_H', g.dilationHeight],
-    ['DIL_W', g.dilationWidth],
-    ['PAD_T', g.padTop],
-    ['PAD_L', g.padLeft],
-    ['GROUP_C', g.inChannels / g.offsetGroups],
-  ];
+  return Object.entries({
+    IN_H: g.inHeight, IN_W: g.inWidth, IN_C: g.inChannels, OUT_H: g.outHeight, OUT_W: g.outWidth,
+    K_W: g.kernelWidth, TAPS: g.kernelHeight * g.kernelWidth, GROUP_C: g.inChannels / g.offsetGroups,
+    STRIDE_H: g.strideHeight, STRIDE_W: g.strideWidth, DIL_H: g.dilationHeight, DIL_W: g.dilationWidth,
+    PAD_T: g.padTop, PAD_L: g.padLeft,
+  });
 }
 
 /** A key naming a call's source: its program, border, inputs and constants. */
