@@ -8,9 +8,10 @@ import { DeformProgram, ProgramCall, shaderConstants } from '../gpu/deform_gpu';
 
 /**
  * Interpolation along one axis: corners i = (floor, floor + 1) clamped into the axis,
- * w = (their weights, their derivatives), as kernels/typed/bilinear.ts's AxisTaps.
+ * w = (their weights, their derivatives), as kernels/typed/bilinear.ts's AxisTaps; lo,
+ * the floor itself (-1 to size - 1, where the scatter puts the corners).
  */
-const AXIS = `struct Axis { ivec2 i; vec4 w; };
+const AXIS = `struct Axis { ivec2 i; vec4 w; int lo; };
 struct Point { int b; Axis r; Axis c; float m; };`;
 
 const AXIS_AT = {
@@ -20,13 +21,13 @@ const AXIS_AT = {
   float k = inside ? c : c > l ? l : 0.;
   float f = floor(k), d = inside ? 1. : 0.;
   int lo = int(f);
-  return Axis(ivec2(lo, min(lo + 1, last)), vec4(1. - (k - f), k - f, -d, d));
+  return Axis(ivec2(lo, min(lo + 1, last)), vec4(1. - (k - f), k - f, -d, d), lo);
 }`,
   zero: `Axis axisAt(float c, int last) {
-  if (!(c > -1. && c < float(last + 1))) return Axis(ivec2(0), vec4(0.));
+  if (!(c > -1. && c < float(last + 1))) return Axis(ivec2(0), vec4(0.), 0);
   float f = floor(c), a = f >= 0. ? 1. : 0., b = f < float(last) ? 1. : 0.;
   int lo = int(f);
-  return Axis(ivec2(max(lo, 0), min(lo + 1, last)), vec4(a * (1. - (c - f)), b * (c - f), -a, b));
+  return Axis(ivec2(max(lo, 0), min(lo + 1, last)), vec4(a * (1. - (c - f)), b * (c - f), -a, b), lo);
 }`,
 };
 
@@ -80,34 +81,63 @@ const GATHER_MAINS: Record<Exclude<DeformProgram, 'inputGrad'>, string> = {
 };
 
 /**
- * The scatter's vertex: corner gl_VertexID % 4 of sample gl_VertexID / 4 (an element of
- * dColumns), moved onto its pixel of dx (a texture `outWidth` texels wide) with its share
- * as `value`, or off screen when the share is zero.
+ * The scatter's layout of dx: one image plane per (batch, channel), planes side by side
+ * in slots of (H + 1) x (W + 1) texels, `perRow` slots a row, the image at the slot's
+ * (1, 1) and a texel of margin before it, and one more row and column at the end, so that
+ * every 2x2 block of a sample's corners (rows and columns floor - 1 ... size) lies in the
+ * texture, its centre at least a texel inside.
  */
-function scatterMain(outWidth: number, outHeight: number): string {
-  return `flat out float value;
+export interface PlaneLayout {
+  perRow: number;
+  rows: number;
+  columns: number;
+}
+
+/** GLSL for the texel (column, row) of pixel (r, c) of plane p, in `layout`. */
+function planeTexel(layout: PlaneLayout, p: string, r: string, c: string): string {
+  return `ivec2((${p}) % ${layout.perRow} * (IN_W + 1) + 1 + ${c}, (${p}) / ${layout.perRow} * (IN_H + 1) + 1 + ${r})`;
+}
+
+/**
+ * The scatter's vertex: sample gl_VertexID (an element of dColumns) as a 2x2 point on its
+ * four corners' texels, with their shares, or off screen when every share is zero.
+ */
+function scatterMain(layout: PlaneLayout): string {
+  return `flat out vec4 shares;
+flat out ivec2 origin;
 void main() {
-  int e = gl_VertexID / 4, n = e / (TAPS * IN_C), col = e % (TAPS * IN_C), ch = col % IN_C;
-  bool hiRow = gl_VertexID % 4 > 1, hiCol = gl_VertexID % 2 == 1;
+  int n = gl_VertexID / (TAPS * IN_C), col = gl_VertexID % (TAPS * IN_C), ch = col % IN_C;
   Point p = tapAt(n, ch / GROUP_C, col / IN_C);
-  value = p.m * getDColumns(n, col) * (hiRow ? p.r.w.y : p.r.w.x) * (hiCol ? p.c.w.y : p.c.w.x);
-  int target = ((p.b * IN_H + (hiRow ? p.r.i.y : p.r.i.x)) * IN_W + (hiCol ? p.c.i.y : p.c.i.x)) * IN_C + ch;
-  vec2 texel = (vec2(target % ${outWidth}, target / ${outWidth}) + .5) / vec2(${outWidth}, ${outHeight});
-  gl_PointSize = 1.;
-  gl_Position = value == 0. ? vec4(2., 2., 0., 1.) : vec4(texel * 2. - 1., 0., 1.);
+  vec4 r = p.r.w, c = p.c.w;
+  shares = p.m * getDColumns(n, col) * vec4(r.x * c.x, r.x * c.y, r.y * c.x, r.y * c.y);
+  origin = ${planeTexel(layout, 'p.b * IN_C + ch', 'p.r.lo', 'p.c.lo')};
+  gl_PointSize = 2.;
+  gl_Position = shares == vec4(0.) ? vec4(2., 2., 0., 1.) : vec4(vec2(origin + 1) / vec2(${layout.columns}, ${layout.rows}) * 2. - 1., 0., 1.);
 }`;
 }
 
-/** The fragment shader of the scatter: the vertex's share, added by blending. */
+/** The fragment shader of the scatter: its corner's share, added by blending. */
 export const SCATTER_FRAGMENT = `#version 300 es
 precision highp float;
-flat in float value;
+precision highp int;
+flat in vec4 shares;
+flat in ivec2 origin;
 out vec4 color;
-void main() { color = vec4(value, 0., 0., 0.); }`;
+void main() {
+  ivec2 at = ivec2(gl_FragCoord.xy) - origin;
+  float share = at.y == 0 ? (at.x == 0 ? shares.x : shares.y) : (at.x == 0 ? shares.z : shares.w);
+  if (share == 0.) discard;
+  color = vec4(share, 0., 0., 0.);
+}`;
+
+function constants(call: ProgramCall): string {
+  return shaderConstants(call.geometry)
+    .map(([name, value]) => `const int ${name} = ${value};`)
+    .join('\n');
+}
 
 function declarations(call: ProgramCall): string {
-  const constants = shaderConstants(call.geometry).map(([name, value]) => `const int ${name} = ${value};`);
-  return [...constants, AXIS, AXIS_AT[call.border], tapAt('mask' in call.inputs)].join('\n');
+  return [constants(call), AXIS, AXIS_AT[call.border], tapAt('mask' in call.inputs)].join('\n');
 }
 
 /** A gather program's source (tfjs's userCode: its accessors and setOutput come before it). */
@@ -118,8 +148,18 @@ export function gatherSource(call: ProgramCall): string {
 
 /**
  * The scatter's vertex shader, whole: `accessors` (getDColumns, getOffsets, getMask over
- * plain textures) before the shared code, dx's texture `outTexShape` [rows, columns].
+ * plain textures) before the shared code.
  */
-export function scatterVertexSource(call: ProgramCall, accessors: string, [outRows, outColumns]: number[]): string {
-  return ['#version 300 es\nprecision highp float;\nprecision highp int;', accessors, declarations(call), scatterMain(outColumns, outRows)].join('\n');
+export function scatterVertexSource(call: ProgramCall, accessors: string, layout: PlaneLayout): string {
+  return ['#version 300 es\nprecision highp float;\nprecision highp int;', accessors, declarations(call), scatterMain(layout)].join('\n');
+}
+
+/** The tfjs program that reads dx, NHWC, out of the scatter's planes (input `planes`). */
+export function planesToNhwcSource(call: ProgramCall, layout: PlaneLayout): string {
+  return `${constants(call)}
+void main() {
+  ivec4 o = getOutputCoords();
+  ivec2 texel = ${planeTexel(layout, 'o.x * IN_C + o.w', 'o.y', 'o.z')};
+  setOutput(getPlanes(texel.y, texel.x));
+}`;
 }

@@ -15,7 +15,7 @@ export interface GpgpuProgram {
 /** What the backend keeps per tensor: its texture, unpacked (one value a texel, row-major) unless isPacked. */
 export interface TextureData {
   texture?: { texture: unknown } | null;
-  texShape?: [number, number] | null;
+  texShape?: number[] | null;
   isPacked?: boolean;
   /** Set on a shallow slice: the texture is another tensor's, read from an offset. */
   slice?: unknown;
@@ -35,6 +35,7 @@ export interface Gl {
   readonly FUNC_ADD: number;
   readonly COLOR_BUFFER_BIT: number;
   readonly POINTS: number;
+  readonly MAX_TEXTURE_SIZE: number;
   createShader(type: number): unknown;
   shaderSource(shader: unknown, source: string): void;
   compileShader(shader: unknown): void;

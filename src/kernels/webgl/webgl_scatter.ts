@@ -1,13 +1,14 @@
 /**
  * The scatter-add of the webgl kernels (the gradient with respect to the input image):
- * additive blending of points into a float32 render target. Each (sample, corner) pair
- * is one vertex of a point draw; its vertex shader places the point on the corner's
- * texel of dx and gives it the corner's share, and blending (ONE, ONE) adds up the
- * shares of all the points that land on a texel.
+ * additive blending of points into a float32 render target. Each sample is one vertex
+ * of a point draw: a 2x2 point on its four corners, in a layout of dx with one image
+ * plane per (batch, channel) (PlaneLayout), so that the corners are neighbouring texels;
+ * each fragment takes its corner's share, and blending (ONE, ONE) adds up the shares of
+ * all the points that cover a texel. A tfjs program then reads dx out of the planes.
  *
  * Exact: float32 additions, as the cpu kernel makes them (in the order the GPU blends).
- * Linear: every sample is drawn once, four points, wherever its offsets take it; no
- * pixel searches for the samples that reach it.
+ * Linear: every sample is drawn once wherever its offsets take it; no pixel searches
+ * for the samples that reach it.
  *
  * tfjs runs only full-screen fragment programs, so this draws with WebGL itself, on the
  * backend's context and framebuffer, and leaves the state tfjs relies on as it was
@@ -15,7 +16,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ProgramCall } from '../gpu/deform_gpu';
-import { SCATTER_FRAGMENT, scatterVertexSource } from './deform_glsl';
+import { PlaneLayout, planesToNhwcSource, SCATTER_FRAGMENT, scatterVertexSource } from './deform_glsl';
 import type { Gl, WebGLBackend } from './webgl_backend';
 
 interface ScatterProgram {
@@ -91,25 +92,42 @@ float get${name[0].toUpperCase()}${name.slice(1)}(${parameters}) {
 }`;
 }
 
-/** Runs a scatter program: every (sample, corner) of `call` blended into a zeroed dx. */
-export function scatterByBlending(backend: WebGLBackend, call: ProgramCall): tf.TensorInfo {
+/** Planes side by side about as many down as across, within the texture size limit. */
+function planeLayout(call: ProgramCall, maxTextureSize: number): PlaneLayout {
+  const [batch, height, width, channels] = call.outputShape;
+  const planes = batch * channels;
+  const perRow = Math.min(planes, Math.ceil(Math.sqrt((planes * (height + 1)) / (width + 1))));
+  const layout = { perRow, rows: Math.ceil(planes / perRow) * (height + 1) + 1, columns: perRow * (width + 1) + 1 };
+  if (layout.rows > maxTextureSize || layout.columns > maxTextureSize) {
+    throw new Error(`deformconv: dx of shape [${call.outputShape}] is too large for one ${maxTextureSize}-texel texture`);
+  }
+  return layout;
+}
+
+/** A zeroed float32 texture of `rows` x `columns` bound as the render target: the planes. */
+function clearedPlanes(backend: WebGLBackend, { rows, columns }: PlaneLayout): tf.TensorInfo {
+  const planes = backend.makeTensorInfo([rows, columns], 'float32');
+  backend.texData.get(planes.dataId).texShape = [rows, columns];
+  backend.uploadToGPU(planes.dataId);
+  backend.gpgpu.setOutputMatrixTexture(backend.texData.get(planes.dataId).texture?.texture, rows, columns);
   const { gl } = backend.gpgpu;
-  const inputs = Object.entries(call.inputs).map(([name, info]) => plainInput(backend, name, info));
-  const output = backend.makeTensorInfo(call.outputShape, 'float32');
-  backend.uploadToGPU(output.dataId);
-  const outData = backend.texData.get(output.dataId);
-  const [rows, columns] = outData.texShape as number[];
-  backend.gpgpu.setOutputMatrixTexture(outData.texture?.texture, rows, columns);
   gl.clearColor(0, 0, 0, 0);
   gl.clear(gl.COLOR_BUFFER_BIT);
+  return planes;
+}
 
+function scatterProgram(gl: Gl, source: string, names: string[]): ScatterProgram {
   const state = contextState(gl);
-  const source = scatterVertexSource(call, inputs.map(accessor).join('\n'), [rows, columns]);
   let scatter = state.programs.get(source);
   if (scatter === undefined) {
-    scatter = compile(gl, source, inputs.map((input) => input.name));
+    scatter = compile(gl, source, names);
     state.programs.set(source, scatter);
   }
+  return scatter;
+}
+
+/** Draws one point per sample of `call` (an element of its dColumns), blending into the bound planes. */
+function drawSamples(gl: Gl, scatter: ScatterProgram, inputs: PlainInput[], samples: number): void {
   gl.useProgram(scatter.program);
   inputs.forEach(({ name, texture }, unit) => {
     gl.activeTexture(gl.TEXTURE0 + unit);
@@ -117,14 +135,27 @@ export function scatterByBlending(backend: WebGLBackend, call: ProgramCall): tf.
     gl.uniform1i(scatter.samplers.get(name), unit);
   });
   const tfjsVertexArray = gl.getParameter(gl.VERTEX_ARRAY_BINDING);
-  gl.bindVertexArray(state.vertexArray);
+  gl.bindVertexArray(contextState(gl).vertexArray);
   gl.enable(gl.BLEND);
   gl.blendEquation(gl.FUNC_ADD);
   gl.blendFunc(gl.ONE, gl.ONE);
-  const samples = call.inputs.dColumns.shape.reduce((a, b) => a * b, 1);
-  gl.drawArrays(gl.POINTS, 0, 4 * samples);
+  gl.drawArrays(gl.POINTS, 0, samples);
   gl.disable(gl.BLEND);
   gl.bindVertexArray(tfjsVertexArray);
+}
+
+/** Runs a scatter program: every sample of `call` blended into a zeroed dx. */
+export function scatterByBlending(backend: WebGLBackend, call: ProgramCall): tf.TensorInfo {
+  const { gl } = backend.gpgpu;
+  const layout = planeLayout(call, gl.getParameter(gl.MAX_TEXTURE_SIZE) as number);
+  const inputs = Object.entries(call.inputs).map(([name, info]) => plainInput(backend, name, info));
+  const planes = clearedPlanes(backend, layout);
+  const source = scatterVertexSource(call, inputs.map(accessor).join('\n'), layout);
+  const samples = call.inputs.dColumns.shape.reduce((a, b) => a * b, 1);
+  drawSamples(gl, scatterProgram(gl, source, inputs.map((input) => input.name)), inputs, samples);
   for (const input of inputs) if (input.copied) backend.disposeData(input.info.dataId);
-  return output;
+  const program = { variableNames: ['planes'], outputShape: call.outputShape, userCode: planesToNhwcSource(call, layout) };
+  const dx = backend.runWebGLProgram(program, [planes], 'float32');
+  backend.disposeData(planes.dataId);
+  return dx;
 }
