@@ -10,7 +10,8 @@
  * columns = dY·Wᵀ, then a col2im that scatters into dx, d-offsets and d-mask.
  * The batch is processed in chunks of images whose column buffer fits `maxColumnBytes`.
  *
- * Importing this module registers the fused im2col/col2im kernels for cpu and wasm.
+ * Importing this module registers the fused im2col/col2im kernels for cpu, wasm, webgl
+ * and webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
@@ -311,8 +312,9 @@ function run(
  * the input channel. With zero offsets and no mask it is tf.conv2d.
  * Differentiable with respect to x, offsets, weights, mask and bias.
  *
- * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm), else a
- * composition of standard tf ops; the matrix products run in the backend's matMul.
+ * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm, webgl,
+ * webgpu), else a composition of standard tf ops; the matrix products run in the
+ * backend's matMul.
  *
  * Against torchvision.ops.deform_conv2d (NCHW): x, offsets and mask are transposed to
  * NHWC (offset channel 2*(g*kh*kw + tap) + (0, 1) keeps torchvision's channel order),

@@ -1,7 +1,8 @@
 /**
  * deformSample composed from standard tf ops (gather-based), for every backend without
- * a fused kernel (tensorflow, tensorflow-gpu, webgl, ...). Arguments are assumed checked
- * by `deformSample`.
+ * a fused kernel (tensorflow, tensorflow-gpu, webgl without float blending, ...).
+ * Arguments are assumed checked by `deformSample`. No intermediate exceeds rank 4 (see
+ * bilinear_portable.ts).
  *
  * The gradient is written out with tf.customGrad rather than left to autodiff: tfjs
  * cannot differentiate through a gather whose indices depend on a differentiated input
