@@ -5,6 +5,7 @@ import { InvalidInputError } from '../src/errors';
 import { BilinearPoint } from '../src/kernels/typed/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
+import { hasFusedKernel, requireCapability } from '../src/kernels/kernel_support';
 import { mulberry32 as rng } from './helpers/random';
 import { worstError } from './helpers/close';
 
@@ -169,6 +170,23 @@ describe('deformSample: kernel dispatch', () => {
       expectClose(fallback.dOffsets, fused.dOffsets, 1e-5, 'gradient w.r.t. offsets');
     } finally {
       tf.registerKernel(kernel);
+    }
+  });
+
+  it('takes the portable path where the backend cannot run its registered kernel', async () => {
+    await tf.setBackend('cpu');
+    const shape: Shape = [1, 3, 4, 2];
+    const random = rng(5);
+    const x = randomImage(shape, random);
+    const offsets = randomOffsets(shape, random, false);
+    const weights = randomImage(shape, random);
+    expect(hasFusedKernel('DeformSample')).toBe(true);
+    requireCapability('cpu', () => false);
+    try {
+      expect(hasFusedKernel('DeformSample')).toBe(false);
+      expect(run(deformSample, shape, x, offsets, weights)).toEqual(run(deformSamplePortable, shape, x, offsets, weights));
+    } finally {
+      requireCapability('cpu', () => true);
     }
   });
 });

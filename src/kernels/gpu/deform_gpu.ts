@@ -4,9 +4,9 @@
  *
  * - a gather: one invocation per output element, reading what it needs (the samples,
  *   the gradients with respect to offsets and mask);
- * - a scatter: one invocation per sample and corner, adding the sample's share to its
- *   corner of a zeroed output (the gradient with respect to the input image, whose
- *   pixels receive from samples anywhere: offsets are unbounded).
+ * - a scatter: one invocation per sample, adding its shares to its four corners in a
+ *   zeroed output (the gradient with respect to the input image, whose pixels receive
+ *   from samples anywhere: offsets are unbounded).
  *
  * deformSample is a deformable im2col with a 1x1 kernel and each channel its own offset
  * group, but for its border ('clip' there, 'zero' in deformConv2d): its output is those
