@@ -174,7 +174,12 @@ function linearity(results: Results, backends: string[]): string[] {
 }
 
 function report(results: Results, backends: string[], renderers: Record<string, string>, timing: Timing): string {
-  const label = (backend: string) => (GPU_BACKENDS.includes(backend) && /swiftshader/i.test(renderers[backend] ?? '') ? `${backend} (SwiftShader)` : backend);
+  const label = (backend: string) =>
+    backend === 'wasm'
+      ? 'wasm (1 thread)'
+      : GPU_BACKENDS.includes(backend) && /swiftshader/i.test(renderers[backend] ?? '')
+        ? `${backend} (SwiftShader)`
+        : backend;
   const lines = [
     '# Browser benchmark (npm run bench:browser)',
     '',

@@ -18,6 +18,10 @@ import { createAdam } from '../../src/optimizers/adam';
 import { timeTensorStep } from '../bench/timing';
 
 setWasmPaths('./');
+// The page is cross-origin isolated, where tfjs would load its threaded wasm build; this
+// package's wasm training kernels cannot reach that build's memory ('asm.memory'), so
+// wasm runs single-threaded here.
+tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 /** The regular CNN, or a deformable one. */
 export type ModelKind = 'regular' | DeformType;
