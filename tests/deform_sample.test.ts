@@ -153,19 +153,24 @@ describe('deformSample: kernel dispatch', () => {
     }
   });
 
-  it('falls back to the portable path on a backend without the kernel', async () => {
-    await tf.setBackend('cpu');
-    const shape: Shape = [2, 4, 5, 3];
-    const random = rng(17);
+  /** Runs a sampler on the same random inputs of `shape` at every call. */
+  function onRandomInputs(shape: Shape, seed: number): (sampler: Sampler) => Run {
+    const random = rng(seed);
     const x = randomImage(shape, random);
     const offsets = randomOffsets(shape, random, false);
     const weights = randomImage(shape, random);
-    const fused = run(deformSample, shape, x, offsets, weights);
+    return (sampler) => run(sampler, shape, x, offsets, weights);
+  }
+
+  it('falls back to the portable path on a backend without the kernel', async () => {
+    await tf.setBackend('cpu');
+    const runOn = onRandomInputs([2, 4, 5, 3], 17);
+    const fused = runOn(deformSample);
     const kernel = tf.getKernel('DeformSample', 'cpu') as tf.KernelConfig;
     tf.unregisterKernel('DeformSample', 'cpu');
     try {
-      const fallback = run(deformSample, shape, x, offsets, weights);
-      expect(fallback).toEqual(run(deformSamplePortable, shape, x, offsets, weights));
+      const fallback = runOn(deformSample);
+      expect(fallback).toEqual(runOn(deformSamplePortable));
       expectClose(fallback.out, fused.out, 1e-5, 'values');
       expectClose(fallback.dOffsets, fused.dOffsets, 1e-5, 'gradient w.r.t. offsets');
     } finally {
@@ -175,16 +180,12 @@ describe('deformSample: kernel dispatch', () => {
 
   it('takes the portable path where the backend cannot run its registered kernel', async () => {
     await tf.setBackend('cpu');
-    const shape: Shape = [1, 3, 4, 2];
-    const random = rng(5);
-    const x = randomImage(shape, random);
-    const offsets = randomOffsets(shape, random, false);
-    const weights = randomImage(shape, random);
+    const runOn = onRandomInputs([1, 3, 4, 2], 5);
     expect(hasFusedKernel('DeformSample')).toBe(true);
     requireCapability('cpu', () => false);
     try {
       expect(hasFusedKernel('DeformSample')).toBe(false);
-      expect(run(deformSample, shape, x, offsets, weights)).toEqual(run(deformSamplePortable, shape, x, offsets, weights));
+      expect(runOn(deformSample)).toEqual(runOn(deformSamplePortable));
     } finally {
       requireCapability('cpu', () => true);
     }
