@@ -3,9 +3,10 @@
  *
  * The library entry, safe in browsers, Web Workers and Node: the ops, the layers and
  * the optimizer a model author needs. Importing it registers this package's kernels for
- * the cpu and wasm backends by name (as tfjs's backend packages register theirs); it
- * registers no backend and changes no backend priority. On any other backend (webgl,
- * webgpu, tensorflow) the ops run a portable composition of standard tf ops.
+ * the cpu, wasm, webgl and webgpu backends by name (as tfjs's backend packages register
+ * theirs); it registers no backend and changes no backend priority. On any other backend
+ * (tensorflow, or webgl without float blending) the ops run a portable composition of
+ * standard tf ops.
  *
  * The experiment lives apart: `deformconv/experiment` (browser-safe models,
  * augmentation, tracer, evaluation math) and `deformconv/node` (data, training,

@@ -250,6 +250,7 @@ const PATHS: Array<[string, string, Op]> = [
   ['cpu', 'fused', deformConv2d],
   ['cpu', 'portable', deformConv2dPortable],
   ['wasm', 'fused', deformConv2d],
+  ['wasm', 'portable', deformConv2dPortable],
 ];
 
 beforeAll(async () => {

@@ -5,6 +5,7 @@ import { InvalidInputError } from '../src/errors';
 import { BilinearPoint } from '../src/kernels/typed/bilinear';
 import { deformSample } from '../src/ops/deform_sample';
 import { deformSamplePortable } from '../src/ops/deform_sample_portable';
+import { hasFusedKernel, requireCapability } from '../src/kernels/kernel_support';
 import { mulberry32 as rng } from './helpers/random';
 import { worstError } from './helpers/close';
 
@@ -136,6 +137,7 @@ const PATHS: Array<[string, string, Sampler]> = [
   ['cpu', 'fused', deformSample],
   ['cpu', 'portable', deformSamplePortable],
   ['wasm', 'fused', deformSample],
+  ['wasm', 'portable', deformSamplePortable],
 ];
 
 beforeAll(async () => {
@@ -151,23 +153,41 @@ describe('deformSample: kernel dispatch', () => {
     }
   });
 
-  it('falls back to the portable path on a backend without the kernel', async () => {
-    await tf.setBackend('cpu');
-    const shape: Shape = [2, 4, 5, 3];
-    const random = rng(17);
+  /** Runs a sampler on the same random inputs of `shape` at every call. */
+  function onRandomInputs(shape: Shape, seed: number): (sampler: Sampler) => Run {
+    const random = rng(seed);
     const x = randomImage(shape, random);
     const offsets = randomOffsets(shape, random, false);
     const weights = randomImage(shape, random);
-    const fused = run(deformSample, shape, x, offsets, weights);
+    return (sampler) => run(sampler, shape, x, offsets, weights);
+  }
+
+  it('falls back to the portable path on a backend without the kernel', async () => {
+    await tf.setBackend('cpu');
+    const runOn = onRandomInputs([2, 4, 5, 3], 17);
+    const fused = runOn(deformSample);
     const kernel = tf.getKernel('DeformSample', 'cpu') as tf.KernelConfig;
     tf.unregisterKernel('DeformSample', 'cpu');
     try {
-      const fallback = run(deformSample, shape, x, offsets, weights);
-      expect(fallback).toEqual(run(deformSamplePortable, shape, x, offsets, weights));
+      const fallback = runOn(deformSample);
+      expect(fallback).toEqual(runOn(deformSamplePortable));
       expectClose(fallback.out, fused.out, 1e-5, 'values');
       expectClose(fallback.dOffsets, fused.dOffsets, 1e-5, 'gradient w.r.t. offsets');
     } finally {
       tf.registerKernel(kernel);
+    }
+  });
+
+  it('takes the portable path where the backend cannot run its registered kernel', async () => {
+    await tf.setBackend('cpu');
+    const runOn = onRandomInputs([1, 3, 4, 2], 5);
+    expect(hasFusedKernel('DeformSample')).toBe(true);
+    requireCapability('cpu', () => false);
+    try {
+      expect(hasFusedKernel('DeformSample')).toBe(false);
+      expect(runOn(deformSample)).toEqual(runOn(deformSamplePortable));
+    } finally {
+      requireCapability('cpu', () => true);
     }
   });
 });
@@ -273,16 +293,12 @@ describe('deformSample: the portable and fused paths agree to 1e-5', () => {
     expectClose(fused.dOffsets, portable.dOffsets, 1e-5, 'gradient w.r.t. offsets');
   });
 
-  it('portable on wasm gives the same values as fused on wasm', async () => {
-    // Gradients of the portable path need UnsortedSegmentSum (gather's gradient), which
-    // tfjs-backend-wasm 4.22 lacks; wasm always takes the fused path anyway.
+  it('portable on wasm matches portable on cpu, values and both gradients', async () => {
     await tf.setBackend('wasm');
-    const [fused, composed] = tf.tidy(() => {
-      const xt = tf.tensor4d(x, shape);
-      const ot = tf.tensor4d(offsets, [3, 7, 5, 12]);
-      return [deformSample(xt, ot).dataSync(), deformSamplePortable(xt, ot).dataSync()];
-    });
-    expectClose(fused, composed, 1e-5, 'values');
+    const composed = run(deformSamplePortable, shape, x, offsets, weights);
+    expectClose(composed.out, portable.out, 1e-5, 'values');
+    expectClose(composed.dx, portable.dx, 1e-5, 'gradient w.r.t. x');
+    expectClose(composed.dOffsets, portable.dOffsets, 1e-5, 'gradient w.r.t. offsets');
   });
 });
 

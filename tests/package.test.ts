@@ -215,7 +215,8 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
     const tfjsStubs = new Set(Object.keys(tfjsOnly.metafile.inputs));
     const nodeModules = inputs.filter((input) => isBuiltin(input.replace(/^\(disabled\):/, '')) && !tfjsStubs.has(input));
     expect(nodeModules).toEqual([]);
-    const forbidden = new RegExp(`node_modules/(${[...OPTIONAL_OR_CLI, '@tensorflow/tfjs-backend-wasm'].join('|')})/`);
+    // The library registers its webgl and webgpu kernels by name, without loading a backend package.
+    const forbidden = new RegExp(`node_modules/(${[...OPTIONAL_OR_CLI, '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'].join('|')})/`);
     expect(inputs.filter((input) => forbidden.test(input))).toEqual([]);
 
     const library = Object.entries(withDeform.metafile.inputs).filter(([input]) => input.includes('node_modules/deformconv/'));
@@ -226,7 +227,8 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
     expect(library.filter(([, info]) => info.format !== 'esm').map(([input]) => input)).toEqual([]);
     // The side-effect modules that register kernels and layer classes survive tree-shaking.
     const output = Object.values(withDeform.metafile.outputs)[0].inputs;
-    for (const kept of ['kernels/cpu/register_deform.js', 'kernels/wasm/register_deform.js', 'layers/deform_conv2d.js', 'layers/conv_offset2d.js']) {
+    const registrations = ['cpu', 'wasm', 'webgl', 'webgpu'].map((backend) => `kernels/${backend}/register_deform.js`);
+    for (const kept of [...registrations, 'layers/deform_conv2d.js', 'layers/conv_offset2d.js']) {
       expect(output[`../node_modules/deformconv/dist/esm/${kept}`]?.bytesInOutput ?? 0, kept).toBeGreaterThan(0);
     }
 

@@ -10,15 +10,18 @@ export function median(values: number[]): number {
 /**
  * Median wall time of `step`, which returns the tensors to wait for and dispose.
  * It waits by reading one element of each output: enough to block until an async
- * backend has finished, without timing the download of whole tensors.
+ * backend has finished, without timing the download of whole tensors. Timed runs stop
+ * early once they have taken `budgetMs` together (at least one runs).
  */
 export async function timeTensorStep(
   step: () => tf.Tensor | tf.Tensor[],
   warmupRuns: number,
   timedRuns: number,
+  budgetMs = Infinity,
 ): Promise<number> {
   const times: number[] = [];
-  for (let run = 0; run < warmupRuns + timedRuns; run++) {
+  let spent = 0;
+  for (let run = 0; run < warmupRuns + timedRuns && spent < budgetMs; run++) {
     const start = performance.now();
     const result = step();
     const outputs = Array.isArray(result) ? result : [result];
@@ -27,7 +30,10 @@ export async function timeTensorStep(
     tf.dispose(firsts);
     const elapsed = performance.now() - start;
     tf.dispose(outputs);
-    if (run >= warmupRuns) times.push(elapsed);
+    if (run >= warmupRuns) {
+      times.push(elapsed);
+      spent += elapsed;
+    }
   }
   return median(times);
 }

@@ -1,21 +1,18 @@
 /**
- * The headless Chromium of the browser tests and the browser scripts: CHROME_PATH when
- * set; else @sparticuz/chromium (a devDependency, so `npm ci` alone brings it, offline),
- * unpacked with its fonts and SwiftShader under the project's .tmp/ (not the shared
- * /tmp); else Debian's chromium-headless-shell or chromium. Launched with WebGL 2 and
- * WebGPU on SwiftShader and no background traffic.
+ * A real headless Chromium with WebGL 2 and WebGPU running on SwiftShader, for the
+ * browser tests (tests/setup/chromium.ts finds it once per run) and the browser
+ * benchmark (scripts/bench_browser.ts), and pages that report their console errors.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
-import { packageRoot } from '../../src/version';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
 /**
  * SwiftShader for WebGL 2 and WebGPU; none of @sparticuz/chromium's own arguments (they
  * break cross-origin isolation); no background traffic (the network is closed); no GPU
- * watchdog (SwiftShader runs shaders on a CPU that tests keep busy).
+ * watchdog (SwiftShader runs shaders on a CPU that other work keeps busy).
  */
-export const CHROMIUM_ARGS = [
+const ARGS = [
   '--no-sandbox',
   '--use-angle=swiftshader',
   '--enable-unsafe-swiftshader',
@@ -29,13 +26,20 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
+/** The project's root: the nearest folder up with a package.json (this file runs from scripts/ and from dist/scripts/). */
+function projectRoot(dir: string): string {
+  return fs.existsSync(path.join(dir, 'package.json')) ? dir : projectRoot(path.dirname(dir));
+}
 const SYSTEM_BROWSERS = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'];
 
+/** The Chromium binary, or why there is none. */
+export type ChromiumLocation = { path: string } | { problem: string };
+
 async function unpackSparticuz(): Promise<string> {
-  const tmp = path.join(packageRoot(), '.tmp');
+  const tmp = path.join(projectRoot(__dirname), '.tmp');
   fs.mkdirSync(tmp, { recursive: true });
   const previous = process.env.TMPDIR;
-  // The package unpacks into os.tmpdir() and points FONTCONFIG_PATH and LD_LIBRARY_PATH there (child processes inherit them).
+  // The package unpacks into os.tmpdir() and points FONTCONFIG_PATH and LD_LIBRARY_PATH there (inherited by child processes).
   process.env.TMPDIR = tmp;
   try {
     const { default: chromium } = await import('@sparticuz/chromium');
@@ -46,20 +50,38 @@ async function unpackSparticuz(): Promise<string> {
   }
 }
 
-/** The Chromium binary to use, or why there is none. */
-export async function findChromium(): Promise<{ path: string } | { problem: string }> {
+/**
+ * CHROME_PATH when set; otherwise @sparticuz/chromium (a devDependency, so `npm ci` alone
+ * brings it, offline) unpacked under the project's .tmp/ (not the system's /tmp, which
+ * other projects share); failing that, Debian's chromium-headless-shell or chromium.
+ */
+export async function findChromium(): Promise<ChromiumLocation> {
   if (process.env.CHROME_PATH) return { path: process.env.CHROME_PATH };
   try {
     return { path: await unpackSparticuz() };
   } catch (err) {
     const fallback = SYSTEM_BROWSERS.find((file) => fs.existsSync(file));
-    return fallback ? { path: fallback } : { problem: `@sparticuz/chromium could not unpack (${(err as Error).message}) and no system Chromium is installed` };
+    return fallback
+      ? { path: fallback }
+      : { problem: `@sparticuz/chromium could not unpack (${(err as Error).message}) and no system Chromium is installed` };
   }
 }
 
-/** Starts headless Chromium (the binary of findChromium unless given). */
+/** Starts the browser (at `executablePath`, else findChromium's), headless, with SwiftShader for WebGL 2 and WebGPU. */
 export async function launchChromium(executablePath?: string): Promise<Browser> {
   const found = executablePath === undefined ? await findChromium() : { path: executablePath };
   if ('problem' in found) throw new Error(`no headless Chromium: ${found.problem}; set CHROME_PATH`);
-  return puppeteer.launch({ executablePath: found.path, headless: 'shell', args: CHROMIUM_ARGS, protocolTimeout: 600_000 });
+  return puppeteer.launch({ executablePath: found.path, headless: 'shell', args: ARGS, protocolTimeout: 3_600_000 });
+}
+
+/** A page at `url`, and the console errors and uncaught exceptions it has logged so far. */
+export async function openPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  await page.goto(url, { waitUntil: 'load' });
+  return { page, errors };
 }

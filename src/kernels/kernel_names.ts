@@ -2,8 +2,9 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 
 /**
  * Names of the kernels this package registers with tf.registerKernel, and their inputs
- * and attributes. A backend that has a kernel under one of these names gets the fused
- * path; any other backend gets the op's portable composition of standard tf ops.
+ * and attributes. A backend that has a kernel under one of these names (and can run it:
+ * kernel_support.ts) gets the fused path; any other backend gets the op's portable
+ * composition of standard tf ops.
  */
 
 /** deformSample forward. Inputs: x [B,H,W,C], offsets [B,H,W,2C]. Output: [B,H,W,C]. */

@@ -10,11 +10,15 @@
  * columns = dY·Wᵀ, then a col2im that scatters into dx, d-offsets and d-mask.
  * The batch is processed in chunks of images whose column buffer fits `maxColumnBytes`.
  *
- * Importing this module registers the fused im2col/col2im kernels for cpu and wasm.
+ * Importing this module registers the fused im2col/col2im kernels for cpu, wasm, webgl
+ * and webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
+import '../kernels/webgl/register_deform';
+import '../kernels/webgpu/register_deform';
+import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from '../kernels/kernel_names';
 import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
@@ -308,8 +312,9 @@ function run(
  * the input channel. With zero offsets and no mask it is tf.conv2d.
  * Differentiable with respect to x, offsets, weights, mask and bias.
  *
- * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm), else a
- * composition of standard tf ops; the matrix products run in the backend's matMul.
+ * Runs fused im2col/col2im kernels when the active backend has them (cpu, wasm, webgl,
+ * webgpu), else a composition of standard tf ops; the matrix products run in the
+ * backend's matMul.
  *
  * Against torchvision.ops.deform_conv2d (NCHW): x, offsets and mask are transposed to
  * NHWC (offset channel 2*(g*kh*kw + tap) + (0, 1) keeps torchvision's channel order),
@@ -343,7 +348,7 @@ export function deformConv2d(
   weights: tf.Tensor4D,
   options: DeformConv2dOptions = {},
 ): tf.Tensor4D {
-  const fused = tf.getKernel(DEFORM_IM2COL, tf.getBackend()) !== undefined;
+  const fused = hasFusedKernel(DEFORM_IM2COL);
   return run(fused ? fusedColumns : portableColumns, x, offsets, weights, options);
 }
 

@@ -1,12 +1,15 @@
 /**
  * deformSample: per-channel deformable resampling, the op behind ConvOffset2D.
  *
- * Importing this module registers the fused cpu and wasm kernels and their gradient,
- * so every user of the package gets them.
+ * Importing this module registers the fused cpu, wasm, webgl and webgpu kernels and
+ * their gradient, so every user of the package gets them.
  */
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_deform';
 import '../kernels/wasm/register_deform';
+import '../kernels/webgl/register_deform';
+import '../kernels/webgpu/register_deform';
+import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { deformSamplePortable } from './deform_sample_portable';
 import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from '../kernels/kernel_names';
@@ -47,7 +50,8 @@ function checkArguments(x: unknown, offsets: unknown): void {
  * clipped. Zero offsets return x exactly.
  *
  * Runs the fused kernel when the active backend has one registered under
- * 'DeformSample' (cpu, wasm), else a composition of standard tf ops.
+ * 'DeformSample' that it can run (cpu, wasm, webgl, webgpu), else a composition of
+ * standard tf ops.
  *
  * @param x float32 [B, H, W, C]: the input image or feature map, NHWC.
  * @param offsets float32 [B, H, W, 2C]: at pixel (i, j), channels 2c and 2c + 1 are the
@@ -67,7 +71,7 @@ function checkArguments(x: unknown, offsets: unknown): void {
  */
 export function deformSample(x: tf.Tensor4D, offsets: tf.Tensor4D): tf.Tensor4D {
   checkArguments(x, offsets);
-  if (tf.getKernel(DEFORM_SAMPLE, tf.getBackend()) === undefined) {
+  if (!hasFusedKernel(DEFORM_SAMPLE)) {
     return deformSamplePortable(x, offsets);
   }
   return tf.engine().runKernel(DEFORM_SAMPLE, { x, offsets }) as tf.Tensor4D;

@@ -1,7 +1,8 @@
 /**
  * deformSample composed from standard tf ops (gather-based), for every backend without
- * a fused kernel (tensorflow, tensorflow-gpu, webgl, ...). Arguments are assumed checked
- * by `deformSample`.
+ * a fused kernel (tensorflow, tensorflow-gpu, webgl without float blending, ...).
+ * Arguments are assumed checked by `deformSample`. No intermediate exceeds rank 4 (see
+ * bilinear_portable.ts).
  *
  * The gradient is written out with tf.customGrad rather than left to autodiff: tfjs
  * cannot differentiate through a gather whose indices depend on a differentiated input
@@ -9,7 +10,7 @@
  * corners is cheaper than the four that autodiff would build.
  */
 import * as tf from '@tensorflow/tfjs';
-import { cornerIndices } from './bilinear_portable';
+import { cornerIndices, scatterCorners, stackFlat } from './bilinear_portable';
 
 /** Linear interpolation along one axis, as tensors shaped like the coordinates. */
 interface AxisWeights {
@@ -41,14 +42,14 @@ function axisWeights(coord: tf.Tensor, size: number): AxisWeights {
 interface Corners {
   rows: AxisWeights;
   cols: AxisWeights;
-  /** Flat indices of the corners in x, stacked [4, B, H, W, C]. */
+  /** Flat indices of the corners in x, [4, B*H*W*C]. */
   indices: tf.Tensor;
   values: tf.Tensor[];
 }
 
 function corners(x: tf.Tensor4D, offsets: tf.Tensor4D): Corners {
   const [batch, height, width, channels] = x.shape;
-  const [dy, dx] = tf.unstack(tf.reshape(offsets, [batch, height, width, channels, 2]), 4);
+  const [dy, dx] = tf.unstack(tf.reshape(offsets, [-1, 2]), 1).map((t) => tf.reshape(t, x.shape));
   const rows = axisWeights(tf.add(tf.reshape(tf.range(0, height), [1, height, 1, 1]), dy), height);
   const cols = axisWeights(tf.add(tf.reshape(tf.range(0, width), [1, 1, width, 1]), dx), width);
   const imageSize = height * width * channels;
@@ -57,7 +58,8 @@ function corners(x: tf.Tensor4D, offsets: tf.Tensor4D): Corners {
     tf.reshape(tf.range(0, channels, 1, 'int32'), [1, 1, 1, channels]),
   );
   const indices = cornerIndices(batchAndChannel, rows, cols, width * channels, channels);
-  return { rows, cols, indices, values: tf.unstack(tf.gather(tf.reshape(x, [-1]), indices)) };
+  const values = tf.unstack(tf.gather(tf.reshape(x, [-1]), indices)).map((t) => tf.reshape(t, x.shape));
+  return { rows, cols, indices, values };
 }
 
 /** Interpolation along the columns at the lo and hi rows. */
@@ -84,16 +86,13 @@ function backward(dy: tf.Tensor, x: tf.Tensor4D, offsets: tf.Tensor4D): [tf.Tens
     const sampled = corners(x, offsets);
     const { rows, cols, indices, values } = sampled;
     const [v00, v01, v10, v11] = values;
-    const cornerGrads = tf.stack([
+    const cornerGrads = [
       tf.mul(dy, tf.mul(rows.wLo, cols.wLo)),
       tf.mul(dy, tf.mul(rows.wLo, cols.wHi)),
       tf.mul(dy, tf.mul(rows.wHi, cols.wLo)),
       tf.mul(dy, tf.mul(rows.wHi, cols.wHi)),
-    ]);
-    const dx = tf.reshape(
-      tf.unsortedSegmentSum(tf.reshape(cornerGrads, [-1]), tf.reshape(indices, [-1]), x.size),
-      x.shape,
-    );
+    ].map((t) => tf.reshape(t, [-1]));
+    const dx = tf.reshape(scatterCorners(cornerGrads, indices, x.size), x.shape);
     // d(sample)/d(coordinate): the weights' derivatives are -1 (lo) and +1 (hi) inside.
     const [alongLo, alongHi] = alongColumns(sampled);
     const dRow = tf.mul(rows.inside, tf.sub(alongHi, alongLo));
@@ -101,7 +100,7 @@ function backward(dy: tf.Tensor, x: tf.Tensor4D, offsets: tf.Tensor4D): [tf.Tens
       cols.inside,
       tf.add(tf.mul(rows.wLo, tf.sub(v01, v00)), tf.mul(rows.wHi, tf.sub(v11, v10))),
     );
-    const dOffsets = tf.reshape(tf.stack([tf.mul(dy, dRow), tf.mul(dy, dCol)], 4), offsets.shape);
+    const dOffsets = tf.reshape(stackFlat([tf.mul(dy, dRow), tf.mul(dy, dCol)], 1), offsets.shape);
     return [dx, dOffsets];
   });
 }

@@ -6,11 +6,19 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { deformConv2d, deformSample } from '../../src/index';
+import { DEFORM_IM2COL, DEFORM_SAMPLE } from '../../src/kernels/kernel_names';
+import { hasFusedKernel } from '../../src/kernels/kernel_support';
+import { deformConv2dPortable } from '../../src/ops/deform_conv2d';
+import { deformSamplePortable } from '../../src/ops/deform_sample_portable';
 
 setWasmPaths('./');
 
+/** Which implementation: the op as users call it (the fused kernels where the backend has them), or its portable composition. */
+export type OpPath = 'op' | 'portable';
+
 export interface SampleCase {
   op: 'deformSample';
+  path?: OpPath;
   x: [number, number, number, number];
   /** Offsets are uniform in [-spread, spread] pixels. */
   spread: number;
@@ -18,6 +26,7 @@ export interface SampleCase {
 
 export interface ConvCase {
   op: 'deformConv2d';
+  path?: OpPath;
   x: [number, number, number, number];
   kernel: [number, number];
   filters: number;
@@ -60,7 +69,8 @@ function setUp(c: OpCase): { inputs: tf.Tensor[]; f: (...inputs: tf.Tensor[]) =>
   if (c.op === 'deformSample') {
     const offsets = random([b, h, w, 2 * ch], 2, -c.spread, c.spread);
     const weights = random([b, h, w, ch], 3);
-    return { inputs: [x, offsets], f: (xi, oi) => tf.mul(deformSample(xi as tf.Tensor4D, oi as tf.Tensor4D), weights) };
+    const sample = c.path === 'portable' ? deformSamplePortable : deformSample;
+    return { inputs: [x, offsets], f: (xi, oi) => tf.mul(sample(xi as tf.Tensor4D, oi as tf.Tensor4D), weights) };
   }
   const [kh, kw] = c.kernel;
   const [ho, wo] = [outputSize(h, kh, c), outputSize(w, kw, c)];
@@ -76,7 +86,8 @@ function setUp(c: OpCase): { inputs: tf.Tensor[]; f: (...inputs: tf.Tensor[]) =>
       const rest = t.slice(3);
       const mask = c.mask ? (rest.shift() as tf.Tensor4D) : null;
       const bias = c.bias ? (rest.shift() as tf.Tensor1D) : null;
-      const y = deformConv2d(xi as tf.Tensor4D, oi as tf.Tensor4D, wi as tf.Tensor4D, {
+      const convolve = c.path === 'portable' ? deformConv2dPortable : deformConv2d;
+      const y = convolve(xi as tf.Tensor4D, oi as tf.Tensor4D, wi as tf.Tensor4D, {
         strides: c.strides,
         padding: c.padding,
         dilations: c.dilations,
@@ -89,10 +100,14 @@ function setUp(c: OpCase): { inputs: tf.Tensor[]; f: (...inputs: tf.Tensor[]) =>
   };
 }
 
-/** Forward output, then the gradient of each input, as plain arrays; and how long it took. */
-async function run(backend: string, c: OpCase): Promise<{ outputs: number[][]; ms: number }> {
+/**
+ * Forward output, then the gradient of each input, as plain arrays; how long it took;
+ * and whether the op had a fused kernel to run on this backend.
+ */
+async function run(backend: string, c: OpCase): Promise<{ outputs: number[][]; ms: number; fused: boolean }> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} did not start`);
   await tf.ready();
+  const fused = hasFusedKernel(c.op === 'deformSample' ? DEFORM_SAMPLE : DEFORM_IM2COL);
   const start = performance.now();
   const tensors = tf.tidy(() => {
     const { inputs, f } = setUp(c);
@@ -103,7 +118,7 @@ async function run(backend: string, c: OpCase): Promise<{ outputs: number[][]; m
   const outputs = await Promise.all(tensors.map(async (t) => Array.from(await t.data())));
   const ms = performance.now() - start;
   tf.dispose(tensors);
-  return { outputs, ms };
+  return { outputs, ms, fused };
 }
 
 /** The backends this browser can start, in tfjs's order of preference. */

@@ -1,15 +1,16 @@
 /**
- * vitest globalSetup: finds (or unpacks) the headless Chromium of the browser tests once
- * per run (scripts/web/chromium.ts), so that test files running in parallel never race to
- * unpack it, and hands its path to the tests.
+ * vitest globalSetup: a headless Chromium for the browser tests, found once per run (see
+ * scripts/web/chromium.ts: CHROME_PATH, else @sparticuz/chromium unpacked under .tmp/,
+ * else a system Chromium). Unpacking runs here, in one process, so that test files
+ * running in parallel never race to unpack it.
  */
 import type { TestProject } from 'vitest/node';
-import { findChromium } from '../../scripts/web/chromium';
+import { ChromiumLocation, findChromium } from '../../scripts/web/chromium';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The Chromium binary, or why there is none. */
-    chromium: { path: string } | { problem: string };
+    chromium: ChromiumLocation;
   }
 }
 
