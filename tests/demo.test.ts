@@ -184,6 +184,7 @@ interface DemoHandle {
     setScaling(params: ZoomShiftParams, interpolation?: 'nearest' | 'bilinear'): Promise<Update>;
     useBackend(name: string): Promise<Update>;
     settled(): Promise<Update>;
+    finetune(epochs: number): Promise<number[]>;
   };
   ready: Promise<void>;
 }
@@ -331,12 +332,28 @@ describe('the demo page in headless Chromium', () => {
     }
   }, 300_000);
 
-  it('shows a DCNv2 model (its taps and masks) on wasm and cpu', async () => {
+  it("fine-tunes the offsets in the page (wasm, with the package's training kernels): 8 steps, and the answers change", async () => {
+    await page.evaluate(() => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.useBackend('wasm'));
+    await page.evaluate(() => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.showTestDigit(3, true));
+    const before = await settled(page);
+    const losses = await page.evaluate(() => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.finetune(1));
+    const after = await settled(page);
+    expect(losses).toHaveLength(8);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(after.probabilities.deform).not.toEqual(before.probabilities.deform);
+    expect(after.probabilities.regular).toEqual(before.probabilities.regular);
+    expect(await page.$eval('#ft-status', (e) => e.textContent)).toMatch(/^epoch 1, step 8 of 8: loss \d+\.\d{3}, [\d.]+ s a step on wasm$/);
+    expect(await page.$eval('#message', (e) => e.className)).toBe('');
+    await page.evaluate(() => (window as unknown as { deformDemo: { page: { reloadDeform(): Promise<void> } } }).deformDemo.page.reloadDeform());
+    expect((await settled(page)).probabilities.deform).toEqual(before.probabilities.deform);
+  });
+
+  it('shows a DCNv2 model (its taps and masks) on webgl, wasm and cpu', async () => {
     const dcnServer = await startStaticServer({ mounts: demoMounts({ ...sources, deform: dcnv2 }) });
     const dcn = await openDemo(browser, dcnServer.url);
     try {
       expect(await dcn.page.$eval('#deform-title', (e) => e.textContent)).toBe('Deformable CNN (DCNV2)');
-      for (const backend of ['wasm', 'cpu']) {
+      for (const backend of ['webgl', 'wasm', 'cpu']) {
         await dcn.page.evaluate((b) => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.useBackend(b), backend);
         const canvas = await dcn.page.$('#seen');
         const box = (await canvas?.boundingBox()) as { x: number; y: number; width: number; height: number };
