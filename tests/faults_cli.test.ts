@@ -78,8 +78,8 @@ const numberOf = (option: Option, value: string): number | undefined => {
 };
 /** Options that take a number: their parser turns "1" into 1. */
 const isNumeric = (option: Option): boolean => numberOf(option, '1') === 1;
-/** Flags for which 0 is a meaningful value (a seed, an index). */
-const ZERO_ALLOWED = /^--(seed|index)$/;
+/** Flags for which 0 is a meaningful value (a seed, an index, a port: any free one). */
+const ZERO_ALLOWED = /^--(seed|index|port)$/;
 /** Already tried by cli.test.ts. */
 const COVERED = new Set(['download --attempts', 'download --stall-timeout']);
 
