@@ -31,6 +31,7 @@ import { createStepRunner, StepRunner } from '../src/training/parallel/step_runn
 import { benchDeformSample, DeformSampleBenchResult } from './bench/deform_sample';
 import { benchDeformConv2d } from './bench/deform_conv2d';
 import { median } from './bench/timing';
+import { convNames, formatProfile, profileSteps, StepProfile } from './bench/kernel_profile';
 
 /** Training images per epoch (MNIST's train split): turns a step time into an epoch time. */
 const EPOCH_IMAGES = 60_000;
@@ -45,6 +46,8 @@ interface Options {
   rounds: number;
   burst: number;
   backend: BackendChoice;
+  /** Only the per-kernel profiles of the two training steps (a quick look while optimising). */
+  profileOnly: boolean;
 }
 
 function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
@@ -64,6 +67,7 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string' },
       burst: { type: 'string' },
       backend: { type: 'string' },
+      'profile-only': { type: 'boolean', default: false },
     },
   });
   return {
@@ -73,6 +77,7 @@ function parseOptions(argv: string[]): Options {
     rounds: positiveInteger(values.rounds, 'rounds', 5),
     burst: positiveInteger(values.burst, 'burst', 3),
     backend: parseBackendChoice(values.backend ?? 'wasm', '--backend'),
+    profileOnly: values['profile-only'] === true,
   };
 }
 
@@ -163,6 +168,26 @@ async function benchModel(
   }
 }
 
+/** Per-kernel profile of one-thread training steps of a fresh model (after two warm-up steps). */
+async function profileModel(build: () => tf.LayersModel, learningRate: number, batch: number, steps: number): Promise<StepProfile> {
+  const { xs, ys } = randomBatch(batch);
+  const model = build();
+  const optimizer = createAdam(learningRate);
+  const runner = await createStepRunner({ model, optimizer, threads: 1 });
+  try {
+    const step = async (): Promise<void> => {
+      await runner.step(xs, ys);
+    };
+    for (let i = 0; i < 2; i++) await step();
+    return await profileSteps(step, steps, convNames(model));
+  } finally {
+    await runner.dispose();
+    model.dispose();
+    optimizer.dispose();
+    tf.dispose([xs, ys]);
+  }
+}
+
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
 async function main(): Promise<void> {
@@ -178,11 +203,27 @@ async function main(): Promise<void> {
   log(`${formatBackend(backend)}; ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores`);
   log(`batch ${options.batch}, ${threads} thread(s), ${options.rounds} timed rounds of ${options.burst} calls...`);
 
+  const buildRegular = (): tf.LayersModel => buildRegularCnn({ seed: 1 });
+  const buildFineTune = (): tf.LayersModel => buildDeformCnn({ seed: 1, trainableBase: false });
+  log('per-kernel profiles of the 1-thread steps...');
+  const profiles = {
+    regular: await profileModel(buildRegular, 1e-3, options.batch, options.rounds),
+    deform: await profileModel(buildFineTune, 5e-4, options.batch, options.rounds),
+  };
+  const profileText = [
+    ...formatProfile('regular CNN train step, 1 thread', profiles.regular),
+    ...formatProfile('deformable fine-tune step, 1 thread', profiles.deform),
+  ].join('\n');
+  if (options.profileOnly) {
+    process.stdout.write(`${profileText}\n`);
+    return;
+  }
+
   log('regular CNN...');
-  const regular = await benchModel(() => buildRegularCnn({ seed: 1 }), 1e-3, threads, options.batch, 3, options.rounds * 2, options.burst);
+  const regular = await benchModel(buildRegular, 1e-3, threads, options.batch, 3, options.rounds * 2, options.burst);
   log('deformable CNN (fine-tune: offsets and BatchNorm learn)...');
   const deform = await benchModel(
-    () => buildDeformCnn({ seed: 1, trainableBase: false }),
+    buildFineTune,
     5e-4,
     threads,
     options.batch,

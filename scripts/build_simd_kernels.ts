@@ -1,15 +1,17 @@
 /**
- * Assembles src/kernels/wasm/simd/kernels.wat into kernels_binary.ts (the bytes, in
+ * Assembles src/kernels/wasm/simd/kernels.wat, with the generated winograd_tiles.wat
+ * inserted where it says (scripts/winograd_wat.ts), into kernels_binary.ts (the bytes, in
  * base64), which the package loads: the package needs no assembler at run time.
  *
  *   npx tsc -p . && node dist/scripts/build_simd_kernels.js
  *
- * Run it after editing kernels.wat; tests/wasm_simd_kernels.test.ts fails while the two disagree.
+ * Run it after editing either .wat; tests/wasm_simd_kernels.test.ts fails while they disagree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
 import { packageRoot } from '../src/version';
+import { WINOGRAD_WAT_FILE } from './winograd_wat';
 
 const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
 export const WAT_FILE = path.join(SIMD_DIR, 'kernels.wat');
@@ -18,6 +20,8 @@ export const BINARY_MODULE_FILE = path.join(SIMD_DIR, 'kernels_binary.ts');
 /** The memory import of kernels.wat, and the one of its variant for tfjs's threaded build (shared memory, up to 4 GiB). */
 const MEMORY_IMPORT = '(import "env" "memory" (memory 0))';
 const SHARED_MEMORY_IMPORT = '(import "env" "memory" (memory 0 65536 shared))';
+/** The line of kernels.wat that winograd_tiles.wat replaces. */
+const WINOGRAD_PLACE = /^ *;; winograd_tiles\.wat .* goes here.*$/m;
 
 export interface SimdKernelBinaries {
   /** For an ordinary memory (tfjs's single-threaded builds, the only ones in Node). */
@@ -39,10 +43,13 @@ async function assemble(name: string, text: string): Promise<Uint8Array> {
   }
 }
 
-/** Both variants' bytes, assembled from kernels.wat. */
-export async function assembleSimdKernels(watFile = WAT_FILE): Promise<SimdKernelBinaries> {
-  const text = fs.readFileSync(watFile, 'utf8');
-  if (!text.includes(MEMORY_IMPORT)) throw new Error(`${watFile} must import its memory as ${MEMORY_IMPORT}`);
+/** Both variants' bytes, assembled from kernels.wat and winograd_tiles.wat. */
+export async function assembleSimdKernels(watFile = WAT_FILE, tilesFile = WINOGRAD_WAT_FILE): Promise<SimdKernelBinaries> {
+  const kernels = fs.readFileSync(watFile, 'utf8');
+  if (!kernels.includes(MEMORY_IMPORT)) throw new Error(`${watFile} must import its memory as ${MEMORY_IMPORT}`);
+  if (!WINOGRAD_PLACE.test(kernels)) throw new Error(`${watFile} must say where winograd_tiles.wat goes`);
+  const tiles = fs.readFileSync(tilesFile, 'utf8');
+  const text = kernels.replace(WINOGRAD_PLACE, () => tiles);
   const name = path.basename(watFile);
   return {
     plain: await assemble(name, text),

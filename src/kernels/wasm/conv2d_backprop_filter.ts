@@ -24,6 +24,7 @@ import {
   runWasmKernel,
 } from './wasm_kernel_util';
 import { TapWindow, im2colTap } from './simd/simd_kernels';
+import { winogradFilterGrad, winogradGeometry } from './winograd';
 
 /** Largest colsT buffer, in floats (64 MiB): larger batches are processed in chunks. */
 const MAX_COLUMN_FLOATS = 16 * 1024 * 1024;
@@ -69,6 +70,8 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
     pad,
     dimRoundingMode,
   );
+  const winograd = winogradGeometry(info);
+  if (winograd !== null) return winogradFilterGrad(backend, x, dy, winograd);
   const { batchSize, outHeight, outWidth, outChannels } = info;
   const taps = filterShape[0] * filterShape[1] * filterShape[2];
   const positions = outHeight * outWidth;

@@ -310,4 +310,159 @@
           (f32.load (i32.add (local.get $value) (local.get $at)))))
       (local.set $at (i32.add (local.get $at) (i32.const 4)))
       (br $tail))))
+
+
+
+  ;; ---- Winograd F(4x4, 3x3) (Lavin and Gray, 2016: points 0, 1, -1, 2, -2, infinity) ----
+  ;; A 3x3 convolution's 4x4 output tile is A^T [(G g G^T) . (B^T d B)] A for its 6x6 input
+  ;; tile d and filter g: 36 products per tile and channel pair instead of 144. These loops
+  ;; walk the tiles and channels, four channels at a time (c % 4 == 0); the transforms of one
+  ;; tile are the straight-line functions of winograd_tiles.wat. The 36 transform-domain planes
+  ;; are reached through $table, the i32 byte addresses of the 36 (point (i, j): entry 6 i + j),
+  ;; so that each can be a tensor of its own. Tile t = (b * tilesH + ty) * tilesW + tx covers
+  ;; outputs 4 ty + [0, 4), 4 tx + [0, 4) of image b.
+
+  ;; Bit k set where $start + k lies in [0, $size), for k < $n.
+  (func $insideMask (param $start i32) (param $n i32) (param $size i32) (result i32)
+    (local $k i32) (local $mask i32)
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      (if (i32.lt_u (i32.add (local.get $start) (local.get $k)) (local.get $size))
+        (then (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (local.get $k))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $each)))
+    (local.get $mask))
+
+  ;; Where tile $tile's $n x $n window, starting $pad rows and columns before its outputs, lies
+  ;; in the images at $base ([batch, h, w, c], $pixelBytes a pixel): the byte address of its
+  ;; corner (outside the image when padded: only the masked reads touch memory), and masks of
+  ;; its rows and columns inside the image.
+  (func $window (param $tile i32) (param $tilesH i32) (param $tilesW i32) (param $padTop i32) (param $padLeft i32)
+    (param $n i32) (param $h i32) (param $w i32) (param $base i32) (param $pixelBytes i32) (result i32 i32 i32)
+    (local $y0 i32) (local $x0 i32)
+    (local.set $y0 (i32.sub (i32.shl (i32.rem_u (i32.div_u (local.get $tile) (local.get $tilesW)) (local.get $tilesH)) (i32.const 2)) (local.get $padTop)))
+    (local.set $x0 (i32.sub (i32.shl (i32.rem_u (local.get $tile) (local.get $tilesW)) (i32.const 2)) (local.get $padLeft)))
+    (i32.add (local.get $base)
+      (i32.mul (local.get $pixelBytes)
+        (i32.add (i32.mul (i32.add (i32.mul (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))) (local.get $h))
+                                   (local.get $y0)) (local.get $w))
+                 (local.get $x0))))
+    (call $insideMask (local.get $y0) (local.get $n) (local.get $h))
+    (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
+
+  ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c]; tile (ty, tx)
+  ;; reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6) (zero outside). The
+  ;; planes are [tiles, c] or, with $transposed, [c, tiles].
+  (func (export "winogradInput")
+    (param $x i32) (param $table i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
+    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32) (param $transposed i32)
+    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32)
+    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $inW) (local.get $pixelBytes)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
+      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (local.get $padTop) (local.get $padLeft)
+        (i32.const 6) (local.get $inH) (local.get $inW) (local.get $x) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (if (local.get $transposed)
+          (then (call $inputTileLanes (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+            (local.get $rows) (local.get $cols) (local.get $table)
+            (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2))))
+          (else (call $inputTile (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+            (local.get $rows) (local.get $cols) (local.get $table)
+            (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
+
+  ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
+  ;; 4x4 tiles (zero past the image) to planes [tiles, c].
+  (func (export "winogradOutputGradient")
+    (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
+    (param $tilesH i32) (param $tilesW i32)
+    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32)
+    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
+      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
+        (i32.const 4) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (call $outputGradientTile (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols) (local.get $table)
+          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2)))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
+
+  ;; Output transform A^T m A: planes [tiles, c] to y [batch, outH, outW, c] (the part of each
+  ;; 4x4 tile inside the image), plus $bias [c] unless $bias is 0, then max(0, .) if $relu.
+  (func (export "winogradOutput")
+    (param $table i32) (param $y i32) (param $bias i32) (param $relu i32) (param $batch i32)
+    (param $outH i32) (param $outW i32) (param $c i32) (param $tilesH i32) (param $tilesW i32)
+    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32) (local $floor v128)
+    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
+    ;; Without ReLU the floor is -infinity: max leaves every value (NaN included) as it is.
+    (local.set $floor (select (result v128) (v128.const i32x4 0 0 0 0) (v128.const f32x4 -inf -inf -inf -inf) (local.get $relu)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
+      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
+        (i32.const 4) (local.get $outH) (local.get $outW) (local.get $y) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (call $outputTile (local.get $table) (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
+          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols)
+          (if (result v128) (local.get $bias)
+            (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $k) (i32.const 2)))))
+            (else (v128.const i32x4 0 0 0 0)))
+          (local.get $floor))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
+
+  ;; Filter transform G g G^T: w [3, 3, ci, co] to planes [ci, co]; with $flip the taps are read
+  ;; in reverse (the filter rotated by 180 degrees, for the input gradient).
+  (func (export "winogradFilter") (param $w i32) (param $table i32) (param $ci i32) (param $co i32) (param $flip i32)
+    (local $offset i32) (local $tapBytes i32) (local $step i32)
+    (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
+    (local.set $step (select (i32.sub (i32.const 0) (local.get $tapBytes)) (local.get $tapBytes) (local.get $flip)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
+      (call $filterTile
+        (i32.add (i32.add (local.get $w) (local.get $offset)) (select (i32.mul (local.get $tapBytes) (i32.const 8)) (i32.const 0) (local.get $flip)))
+        (local.get $step) (i32.mul (local.get $step) (i32.const 3)) (local.get $table) (local.get $offset))
+      (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+      (br $each))))
+
+  ;; Filter gradient G^T du G: planes [ci, co] to dw [3, 3, ci, co].
+  (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32)
+    (local $offset i32) (local $tapBytes i32)
+    (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
+      (call $filterGradientTile (local.get $table) (local.get $offset) (i32.add (local.get $dw) (local.get $offset))
+        (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3)))
+      (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+      (br $each))))
+
+  ;; winograd_tiles.wat (generated by scripts/winograd_wat.ts) goes here: build_simd_kernels.ts inserts it.
 )

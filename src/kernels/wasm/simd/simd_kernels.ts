@@ -31,6 +31,16 @@ interface SimdExports {
     src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
     height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
   ): void;
+  winogradInput(
+    x: number, table: number, batch: number, inH: number, inW: number, c: number,
+    padTop: number, padLeft: number, tilesH: number, tilesW: number, transposed: number,
+  ): void;
+  winogradOutputGradient(dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number): void;
+  winogradOutput(
+    table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number,
+  ): void;
+  winogradFilter(w: number, table: number, ci: number, co: number, flip: number): void;
+  winogradFilterGradient(table: number, dw: number, ci: number, co: number): void;
 }
 
 /** Where one kernel tap reads, in the layout of `im2colTap`. */
@@ -209,4 +219,96 @@ export function adamUpdate(
     k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.correction1, k.correction2, k.epsilon, -k.learningRate,
     at(newValue), at(newM), at(newV),
   );
+}
+
+/**
+ * A batch of images of a Winograd F(4x4, 3x3) convolution: `count` images from image
+ * `first` of an NHWC tensor, cut into tilesH x tilesW tiles of 4x4 outputs each.
+ */
+export interface WinogradTiling {
+  first: number;
+  count: number;
+  tilesH: number;
+  tilesW: number;
+}
+
+/**
+ * The 36 transform-domain planes, each a tensor of its own (so XNNPACK can multiply them
+ * one by one), and `table`, an int32 tensor of their 36 byte addresses, which the loops read.
+ */
+export interface WinogradPlanes {
+  planes: tf.TensorInfo[];
+  table: tf.TensorInfo;
+}
+
+/** A table of the planes' addresses (allocate the planes first: an allocation may grow the heap). */
+export function winogradTable(backend: BackendWasm, planes: tf.TensorInfo[]): WinogradPlanes {
+  const table = backend.makeOutput([planes.length], 'int32');
+  (backend.typedArrayFromHeap(table) as Int32Array).set(planes.map((p) => address(backend, p)));
+  return { planes, table };
+}
+
+/** Byte address of image `first` of an NHWC tensor. */
+function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): number {
+  const [, h, w, c] = x.shape;
+  return address(backend, x) + 4 * first * h * w * c;
+}
+
+/**
+ * B^T d B of every 6x6 input tile of `tiling`'s images of x [B, H, W, C] into the planes:
+ * [tiles, C], or [C, tiles] when `transposed` (the filter gradient's left operand). Tile
+ * (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6), zero outside.
+ */
+export function winogradInput(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  tiling: WinogradTiling,
+  [padTop, padLeft]: [number, number],
+  out: WinogradPlanes,
+  transposed: boolean,
+): void {
+  const [, inH, inW, c] = x.shape;
+  exportsFor(backend).winogradInput(
+    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c,
+    padTop, padLeft, tiling.tilesH, tiling.tilesW, transposed ? 1 : 0,
+  );
+}
+
+/** A dy A^T of every 4x4 tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image) into planes [tiles, C]. */
+export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
+  const [, outH, outW, c] = dy.shape;
+  exportsFor(backend).winogradOutputGradient(
+    imageAddress(backend, dy, tiling.first), address(backend, out.table), tiling.count, outH, outW, c, tiling.tilesH, tiling.tilesW,
+  );
+}
+
+/**
+ * A^T m A of the planes [tiles, C] into `tiling`'s images of y [B, OH, OW, C] (what of each
+ * 4x4 tile lies inside), plus `bias` [C] if given, then max(0, .) if `relu`.
+ */
+export function winogradOutput(
+  backend: BackendWasm,
+  planes: WinogradPlanes,
+  y: tf.TensorInfo,
+  tiling: WinogradTiling,
+  bias: tf.TensorInfo | null,
+  relu: boolean,
+): void {
+  const [, outH, outW, c] = y.shape;
+  exportsFor(backend).winogradOutput(
+    address(backend, planes.table), imageAddress(backend, y, tiling.first), bias === null ? 0 : address(backend, bias),
+    relu ? 1 : 0, tiling.count, outH, outW, c, tiling.tilesH, tiling.tilesW,
+  );
+}
+
+/** G g G^T of w [3, 3, Ci, Co] into planes [Ci, Co]; `flip` rotates the filter by 180 degrees first. */
+export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: WinogradPlanes, flip: boolean): void {
+  const [, , ci, co] = w.shape;
+  exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0);
+}
+
+/** G^T du G of the planes [Ci, Co] into dw [3, 3, Ci, Co]. */
+export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo): void {
+  const [, , ci, co] = dw.shape;
+  exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co);
 }

@@ -1,0 +1,244 @@
+/**
+ * Stride-1 3x3 convolutions by Winograd's minimal filtering, F(4x4, 3x3) (Lavin and Gray,
+ * "Fast Algorithms for Convolutional Neural Networks", 2016), forward and both gradients.
+ *
+ * A 4x4 tile of outputs is A^T [(G g G^T) . (B^T d B)] A: per tile and channel pair, 36
+ * multiplications in the 6x6 transform domain instead of the direct convolution's 144. Summed
+ * over input channels, each of the 36 transform-domain points is one matrix product,
+ * [tiles, Ci] x [Ci, Co], which XNNPACK's GEMM computes (tfjs's BatchMatMul); the transforms
+ * are SIMD loops of this package (kernels.wat). On the experiment's 14x14 maps (4x4 tiles of
+ * 4x4, 16x16 computed for 14x14 kept) that is 3.1 times fewer multiplications, on 28x28 4 times.
+ *
+ * - The input gradient of a stride-1 3x3 convolution is one too: dy convolved with the filter
+ *   rotated by 180 degrees, channels swapped, padding 2 - pad.
+ * - The filter gradient is G^T [sum over tiles of (B^T d B) . (A dy A^T)] G: 36 products
+ *   [Ci, tiles] x [tiles, Co], the input transform laid out transposed.
+ *
+ * Float32 error: the transforms' constants (up to 8 in A, 5 in B, 1/24 in G) cost accuracy;
+ * measured against float64, the worst error is about 1.5e-6 of the sum of |x| |w| over the
+ * window (the direct convolution's, 6e-8). tests/wasm_conv_grads.test.ts bounds it by 1e-5.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { disposeInfos, runWasmKernel } from './wasm_kernel_util';
+import {
+  WinogradPlanes,
+  WinogradTiling,
+  winogradFilter,
+  winogradFilterGradient,
+  winogradInput,
+  winogradOutput,
+  winogradOutputGradient,
+  winogradTable,
+} from './simd/simd_kernels';
+
+/** Transform-domain points of F(4x4, 3x3): 6 x 6. */
+const POINTS = 36;
+/** Outputs per tile side. */
+const TILE = 4;
+/**
+ * Largest set of planes alive at once, in floats (64 MiB): larger batches go in chunks of
+ * images. Smaller chunks, for the cache's sake, measured slower (more, shorter products).
+ */
+export const MAX_PLANE_FLOATS = 16 * 1024 * 1024;
+/**
+ * Fewest channels on either side for the transform domain to pay: the transforms cost
+ * per channel, the products per channel pair. (The models' smallest, conv12_offset's 32, gains.)
+ */
+const MIN_CHANNELS = 16;
+
+/** A stride-1 3x3 convolution: x [batch, inH, inW, inC] -> y [batch, outH, outW, outC]. */
+export interface WinogradGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  /** Rows and columns of zeros before the image (negative: rows of it dropped). */
+  padTop: number;
+  padLeft: number;
+}
+
+/** What the forward convolution adds after the products. */
+export interface WinogradEpilogue {
+  /** [outC], or null. */
+  bias: tf.TensorInfo | null;
+  relu: boolean;
+}
+
+/** The geometry of `info` when Winograd F(4x4, 3x3) computes it, else null (the caller falls back). */
+export function winogradGeometry(info: tf.backend_util.Conv2DInfo): WinogradGeometry | null {
+  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  if (filterHeight !== 3 || filterWidth !== 3 || strideHeight !== 1 || strideWidth !== 1) return null;
+  if (dilationHeight !== 1 || dilationWidth !== 1 || info.dataFormat !== 'channelsLast') return null;
+  const { inChannels, outChannels, outHeight, outWidth } = info;
+  // The SIMD loops take four channels at a time, with no remainder loop.
+  if (inChannels % 4 !== 0 || outChannels % 4 !== 0) return null;
+  if (Math.min(inChannels, outChannels) < MIN_CHANNELS || info.batchSize === 0) return null;
+  // Tiles past the edge compute outputs that are thrown away: at most half the work may be waste.
+  const computed = TILE * Math.ceil(outHeight / TILE) * TILE * Math.ceil(outWidth / TILE);
+  if (computed > 2 * outHeight * outWidth) return null;
+  return {
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: inChannels,
+    outH: outHeight,
+    outW: outWidth,
+    outC: outChannels,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+/**
+ * The geometry of the input gradient of the stride-1 3x3 convolution `g` as a convolution
+ * of dy: the output gradient in, the input out, padding 2 - pad (the filter is rotated).
+ */
+export function inputGradientGeometry(g: WinogradGeometry): WinogradGeometry {
+  return {
+    batch: g.batch,
+    inH: g.outH,
+    inW: g.outW,
+    inC: g.outC,
+    outH: g.inH,
+    outW: g.inW,
+    outC: g.inC,
+    padTop: 2 - g.padTop,
+    padLeft: 2 - g.padLeft,
+  };
+}
+
+/** 36 tensors [1, rows, cols] and their address table. */
+function makePlanes(backend: BackendWasm, rows: number, cols: number): WinogradPlanes {
+  const planes = Array.from({ length: POINTS }, () => backend.makeOutput([1, rows, cols], 'float32'));
+  return winogradTable(backend, planes);
+}
+
+function disposePlanes(backend: BackendWasm, p: WinogradPlanes): void {
+  disposeInfos(backend, ...p.planes, p.table);
+}
+
+/** The 36 products a[k] x b[k] by XNNPACK, as planes. */
+function multiplyPlanes(backend: BackendWasm, a: WinogradPlanes, b: WinogradPlanes): WinogradPlanes {
+  const products = a.planes.map((plane, k) =>
+    runWasmKernel(backend, 'BatchMatMul', { a: plane, b: b.planes[k] }, { transposeA: false, transposeB: false }),
+  );
+  return winogradTable(backend, products);
+}
+
+/** The images per chunk, and a tiling for the images [first, first + count). */
+function chunking(
+  g: WinogradGeometry,
+  tilesH: number,
+  tilesW: number,
+  maxPlaneFloats: number,
+): { chunk: number; tiling: (first: number) => WinogradTiling } {
+  const perImage = POINTS * tilesH * tilesW * (g.inC + g.outC);
+  const chunk = Math.max(1, Math.min(g.batch, Math.floor(maxPlaneFloats / perImage)));
+  return { chunk, tiling: (first) => ({ first, count: Math.min(chunk, g.batch - first), tilesH, tilesW }) };
+}
+
+/** y = x convolved with the filter whose transform is `filterPlanes` (stride 1, `g`'s padding), plus the epilogue. */
+function convolve(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  filterPlanes: WinogradPlanes,
+  g: WinogradGeometry,
+  epilogue: WinogradEpilogue,
+  maxPlaneFloats: number,
+): tf.TensorInfo {
+  const tilesH = Math.ceil(g.outH / TILE);
+  const tilesW = Math.ceil(g.outW / TILE);
+  const y = backend.makeOutput([g.batch, g.outH, g.outW, g.outC], 'float32');
+  const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats);
+  for (let first = 0; first < g.batch; first += chunk) {
+    const t = tiling(first);
+    const input = makePlanes(backend, t.count * tilesH * tilesW, g.inC);
+    winogradInput(backend, x, t, [g.padTop, g.padLeft], input, false);
+    const products = multiplyPlanes(backend, input, filterPlanes);
+    disposePlanes(backend, input);
+    winogradOutput(backend, products, y, t, epilogue.bias, epilogue.relu);
+    disposePlanes(backend, products);
+  }
+  return y;
+}
+
+/** The forward convolution: x [B, H, W, inC], w [3, 3, inC, outC]. */
+export function winogradConv2D(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  w: tf.TensorInfo,
+  g: WinogradGeometry,
+  epilogue: WinogradEpilogue,
+  maxPlaneFloats = MAX_PLANE_FLOATS,
+): tf.TensorInfo {
+  const filterPlanes = makePlanes(backend, g.inC, g.outC);
+  winogradFilter(backend, w, filterPlanes, false);
+  try {
+    return convolve(backend, x, filterPlanes, g, epilogue, maxPlaneFloats);
+  } finally {
+    disposePlanes(backend, filterPlanes);
+  }
+}
+
+/**
+ * The input gradient of the forward convolution `g` (w [3, 3, inC, outC]): dy convolved with
+ * w rotated by 180 degrees, its channels swapped.
+ */
+export function winogradInputGradient(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  w: tf.TensorInfo,
+  g: WinogradGeometry,
+  maxPlaneFloats = MAX_PLANE_FLOATS,
+): tf.TensorInfo {
+  const swapped = runWasmKernel(backend, 'Transpose', { x: w }, { perm: [0, 1, 3, 2] });
+  const back = inputGradientGeometry(g);
+  const filterPlanes = makePlanes(backend, back.inC, back.outC);
+  winogradFilter(backend, swapped, filterPlanes, true);
+  disposeInfos(backend, swapped);
+  try {
+    return convolve(backend, dy, filterPlanes, back, { bias: null, relu: false }, maxPlaneFloats);
+  } finally {
+    disposePlanes(backend, filterPlanes);
+  }
+}
+
+/** The filter gradient [3, 3, inC, outC] of the forward convolution `g`, from its input x and dy. */
+export function winogradFilterGrad(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  g: WinogradGeometry,
+  maxPlaneFloats = MAX_PLANE_FLOATS,
+): tf.TensorInfo {
+  const tilesH = Math.ceil(g.outH / TILE);
+  const tilesW = Math.ceil(g.outW / TILE);
+  const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats);
+  let dw: tf.TensorInfo | null = null;
+  for (let first = 0; first < g.batch; first += chunk) {
+    const t = tiling(first);
+    const tiles = t.count * tilesH * tilesW;
+    const input = makePlanes(backend, g.inC, tiles);
+    winogradInput(backend, x, t, [g.padTop, g.padLeft], input, true);
+    const gradient = makePlanes(backend, tiles, g.outC);
+    winogradOutputGradient(backend, dy, t, gradient);
+    const products = multiplyPlanes(backend, input, gradient);
+    disposePlanes(backend, input);
+    disposePlanes(backend, gradient);
+    const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
+    winogradFilterGradient(backend, products, part);
+    disposePlanes(backend, products);
+    if (dw === null) {
+      dw = part;
+    } else {
+      const sum = runWasmKernel(backend, 'Add', { a: dw, b: part });
+      disposeInfos(backend, dw, part);
+      dw = sum;
+    }
+  }
+  return dw as tf.TensorInfo;
+}
