@@ -1,17 +1,18 @@
 /**
- * Assembles src/kernels/wasm/simd/kernels.wat, with the generated winograd_tiles.wat
- * inserted where it says (scripts/winograd_wat.ts), into kernels_binary.ts (the bytes, in
- * base64), which the package loads: the package needs no assembler at run time.
+ * Writes src/kernels/wasm/simd/winograd_tiles.wat (scripts/winograd_wat.ts), then assembles
+ * kernels.wat, with winograd_tiles.wat inserted where it says, into kernels_binary.ts (the
+ * bytes, in base64), which the package loads: the package needs no assembler at run time.
  *
- *   npx tsc -p . && node dist/scripts/build_simd_kernels.js
+ *   npx tsc -p . && node dist/scripts/build_simd_kernels.js && npx tsc -p .
  *
- * Run it after editing either .wat; tests/wasm_simd_kernels.test.ts fails while they disagree.
+ * Run it after editing kernels.wat or the generator; tests/wasm_simd_kernels.test.ts fails
+ * while the files disagree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
 import { packageRoot } from '../src/version';
-import { WINOGRAD_WAT_FILE } from './winograd_wat';
+import { WINOGRAD_WAT_FILE, winogradWat } from './winograd_wat';
 
 const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
 export const WAT_FILE = path.join(SIMD_DIR, 'kernels.wat');
@@ -69,6 +70,7 @@ export function binaryModuleSource(binaries: SimdKernelBinaries): string {
 }
 
 async function main(): Promise<void> {
+  fs.writeFileSync(WINOGRAD_WAT_FILE, winogradWat());
   const binaries = await assembleSimdKernels();
   const temp = `${BINARY_MODULE_FILE}.tmp`;
   fs.writeFileSync(temp, binaryModuleSource(binaries));

@@ -12,7 +12,8 @@
  * - The input gradient of a stride-1 3x3 convolution is one too: dy convolved with the filter
  *   rotated by 180 degrees, channels swapped, padding 2 - pad.
  * - The filter gradient is G^T [sum over tiles of (B^T d B) . (A dy A^T)] G: 36 products
- *   [Ci, tiles] x [tiles, Co], the input transform laid out transposed.
+ *   [Co, tiles] x [tiles, Ci], the output gradient's transform laid out transposed. (XNNPACK
+ *   packs the right operand first: with Ci <= Co, as in the models, the smaller one.)
  *
  * Float32 error: the transforms' constants (up to 8 in A, 5 in B, 1/24 in G) cost accuracy;
  * measured against float64, the worst error is about 1.5e-6 of the sum of |x| |w| over the
@@ -157,7 +158,7 @@ function convolve(
   for (let first = 0; first < g.batch; first += chunk) {
     const t = tiling(first);
     const input = makePlanes(backend, t.count * tilesH * tilesW, g.inC);
-    winogradInput(backend, x, t, [g.padTop, g.padLeft], input, false);
+    winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
     const products = multiplyPlanes(backend, input, filterPlanes);
     disposePlanes(backend, input);
     winogradOutput(backend, products, y, t, epilogue.bias, epilogue.relu);
@@ -222,11 +223,11 @@ export function winogradFilterGrad(
   for (let first = 0; first < g.batch; first += chunk) {
     const t = tiling(first);
     const tiles = t.count * tilesH * tilesW;
-    const input = makePlanes(backend, g.inC, tiles);
-    winogradInput(backend, x, t, [g.padTop, g.padLeft], input, true);
-    const gradient = makePlanes(backend, tiles, g.outC);
+    const input = makePlanes(backend, tiles, g.inC);
+    winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
+    const gradient = makePlanes(backend, g.outC, tiles);
     winogradOutputGradient(backend, dy, t, gradient);
-    const products = multiplyPlanes(backend, input, gradient);
+    const products = multiplyPlanes(backend, gradient, input);
     disposePlanes(backend, input);
     disposePlanes(backend, gradient);
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');

@@ -350,12 +350,12 @@
     (call $insideMask (local.get $y0) (local.get $n) (local.get $h))
     (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
 
-  ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c]; tile (ty, tx)
-  ;; reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6) (zero outside). The
-  ;; planes are [tiles, c] or, with $transposed, [c, tiles].
+  ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c] to planes
+  ;; [tiles, c]; tile (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6)
+  ;; (zero outside).
   (func (export "winogradInput")
     (param $x i32) (param $table i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
-    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32) (param $transposed i32)
+    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32)
     (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
     (local $pixelBytes i32) (local $rowBytes i32)
     (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
@@ -369,20 +369,16 @@
       (local.set $k (i32.const 0))
       (block $channels_done (loop $each_channel
         (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (if (local.get $transposed)
-          (then (call $inputTileLanes (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-            (local.get $rows) (local.get $cols) (local.get $table)
-            (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2))))
-          (else (call $inputTile (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-            (local.get $rows) (local.get $cols) (local.get $table)
-            (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2)))))
+        (call $inputTile (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols) (local.get $table)
+          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2)))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $each_channel)))
       (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
       (br $each_tile))))
 
   ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
-  ;; 4x4 tiles (zero past the image) to planes [tiles, c].
+  ;; 4x4 tiles (zero past the image) to planes [c, tiles] (the product's left operand).
   (func (export "winogradOutputGradient")
     (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
     (param $tilesH i32) (param $tilesW i32)
@@ -399,9 +395,9 @@
       (local.set $k (i32.const 0))
       (block $channels_done (loop $each_channel
         (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (call $outputGradientTile (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+        (call $outputGradientTileLanes (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
           (local.get $rows) (local.get $cols) (local.get $table)
-          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2)))
+          (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2)))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $each_channel)))
       (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
@@ -453,16 +449,22 @@
       (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
       (br $each))))
 
-  ;; Filter gradient G^T du G: planes [ci, co] to dw [3, 3, ci, co].
+  ;; Filter gradient G^T du G: planes [co, ci] (the products' layout) to dw [3, 3, ci, co].
   (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32)
-    (local $offset i32) (local $tapBytes i32)
+    (local $o i32) (local $i i32) (local $tapBytes i32)
     (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
-    (block $done (loop $each
-      (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
-      (call $filterGradientTile (local.get $table) (local.get $offset) (i32.add (local.get $dw) (local.get $offset))
-        (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3)))
-      (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
-      (br $each))))
+    (block $outputs_done (loop $each_output
+      (br_if $outputs_done (i32.ge_u (local.get $o) (local.get $co)))
+      (local.set $i (i32.const 0))
+      (block $inputs_done (loop $each_input
+        (br_if $inputs_done (i32.ge_u (local.get $i) (local.get $ci)))
+        (call $filterGradientTileLanes (local.get $table) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $ci)) (local.get $i)) (i32.const 2))
+          (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $co)) (local.get $o)) (i32.const 2)))
+          (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3)) (i32.shl (local.get $co) (i32.const 2)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $each_input)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $each_output))))
 
   ;; winograd_tiles.wat (generated by scripts/winograd_wat.ts) goes here: build_simd_kernels.ts inserts it.
 )

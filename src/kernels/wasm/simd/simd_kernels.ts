@@ -32,8 +32,7 @@ interface SimdExports {
     height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
   ): void;
   winogradInput(
-    x: number, table: number, batch: number, inH: number, inW: number, c: number,
-    padTop: number, padLeft: number, tilesH: number, tilesW: number, transposed: number,
+    x: number, table: number, batch: number, inH: number, inW: number, c: number, padTop: number, padLeft: number, tilesH: number, tilesW: number,
   ): void;
   winogradOutputGradient(dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number): void;
   winogradOutput(
@@ -255,9 +254,9 @@ function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): nu
 }
 
 /**
- * B^T d B of every 6x6 input tile of `tiling`'s images of x [B, H, W, C] into the planes:
- * [tiles, C], or [C, tiles] when `transposed` (the filter gradient's left operand). Tile
- * (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6), zero outside.
+ * B^T d B of every 6x6 input tile of `tiling`'s images of x [B, H, W, C] into planes
+ * [tiles, C]. Tile (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6),
+ * zero outside.
  */
 export function winogradInput(
   backend: BackendWasm,
@@ -265,16 +264,17 @@ export function winogradInput(
   tiling: WinogradTiling,
   [padTop, padLeft]: [number, number],
   out: WinogradPlanes,
-  transposed: boolean,
 ): void {
   const [, inH, inW, c] = x.shape;
   exportsFor(backend).winogradInput(
-    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c,
-    padTop, padLeft, tiling.tilesH, tiling.tilesW, transposed ? 1 : 0,
+    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c, padTop, padLeft, tiling.tilesH, tiling.tilesW,
   );
 }
 
-/** A dy A^T of every 4x4 tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image) into planes [tiles, C]. */
+/**
+ * A dy A^T of every 4x4 tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image)
+ * into planes [C, tiles]: the left operand of the filter gradient's products.
+ */
 export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
   const [, outH, outW, c] = dy.shape;
   exportsFor(backend).winogradOutputGradient(
@@ -307,7 +307,7 @@ export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: Wino
   exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0);
 }
 
-/** G^T du G of the planes [Ci, Co] into dw [3, 3, Ci, Co]. */
+/** G^T du G of the planes [Co, Ci] into dw [3, 3, Ci, Co]. */
 export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo): void {
   const [, , ci, co] = dw.shape;
   exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co);
