@@ -95,6 +95,8 @@ const CONV_CASES: ConvCase[] = [
   { name: 'Winograd: valid', x: [2, 8, 11, 20], filter: [3, 3, 20, 16], strides: [1, 1], pad: 'valid' },
   { name: 'Winograd: explicit pads', x: [1, 7, 6, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
+  // 256 tiles: the filter gradient pads its planes to 272 with zero tiles.
+  { name: 'Winograd: planes padded with zero tiles', x: [16, 14, 14, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
 ];
 
 /** Forward convolutions: Winograd's shapes, with bias and ReLU fused, and the ones left to tfjs. */

@@ -336,34 +336,34 @@
   ;; Where tile $tile's $n x $n window, starting $pad rows and columns before its outputs, lies
   ;; in the images at $base ([batch, h, w, c], $pixelBytes a pixel): the byte address of its
   ;; corner (outside the image when padded: only the masked reads touch memory), and masks of
-  ;; its rows and columns inside the image.
-  (func $window (param $tile i32) (param $tilesH i32) (param $tilesW i32) (param $padTop i32) (param $padLeft i32)
+  ;; its rows and columns inside the image; no rows or columns for a tile past the last image
+  ;; (the zero tiles that pad the planes).
+  (func $window (param $tile i32) (param $batch i32) (param $tilesH i32) (param $tilesW i32) (param $padTop i32) (param $padLeft i32)
     (param $n i32) (param $h i32) (param $w i32) (param $base i32) (param $pixelBytes i32) (result i32 i32 i32)
-    (local $y0 i32) (local $x0 i32)
+    (local $y0 i32) (local $x0 i32) (local $b i32)
+    (local.set $b (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (if (i32.ge_u (local.get $b) (local.get $batch)) (then (return (local.get $base) (i32.const 0) (i32.const 0))))
     (local.set $y0 (i32.sub (i32.shl (i32.rem_u (i32.div_u (local.get $tile) (local.get $tilesW)) (local.get $tilesH)) (i32.const 2)) (local.get $padTop)))
     (local.set $x0 (i32.sub (i32.shl (i32.rem_u (local.get $tile) (local.get $tilesW)) (i32.const 2)) (local.get $padLeft)))
     (i32.add (local.get $base)
       (i32.mul (local.get $pixelBytes)
-        (i32.add (i32.mul (i32.add (i32.mul (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))) (local.get $h))
-                                   (local.get $y0)) (local.get $w))
-                 (local.get $x0))))
+        (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y0)) (local.get $w)) (local.get $x0))))
     (call $insideMask (local.get $y0) (local.get $n) (local.get $h))
     (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
 
   ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c] to planes
-  ;; [tiles, c]; tile (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6)
-  ;; (zero outside).
+  ;; [planeTiles, c] (the tiles past the images' zero); tile (ty, tx) reads rows 4 ty - padTop + [0, 6)
+  ;; and columns 4 tx - padLeft + [0, 6) (zero outside).
   (func (export "winogradInput")
     (param $x i32) (param $table i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
-    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32)
-    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32)
+    (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
     (local $pixelBytes i32) (local $rowBytes i32)
-    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
     (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $rowBytes (i32.mul (local.get $inW) (local.get $pixelBytes)))
     (block $tiles_done (loop $each_tile
-      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
-      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (local.get $padTop) (local.get $padLeft)
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
+      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $padTop) (local.get $padLeft)
         (i32.const 6) (local.get $inH) (local.get $inW) (local.get $x) (local.get $pixelBytes))
       (local.set $cols) (local.set $rows) (local.set $corner)
       (local.set $k (i32.const 0))
@@ -378,30 +378,38 @@
       (br $each_tile))))
 
   ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
-  ;; 4x4 tiles (zero past the image) to planes [c, tiles] (the product's left operand).
+  ;; 4x4 tiles (zero past the image) to planes [c, planeTiles] (the products' left operand). Each
+  ;; vector's lanes go to four rows of a plane: 16 tiles at a time for all channels, so that
+  ;; the cache lines a block writes fill up before they leave the cache.
   (func (export "winogradOutputGradient")
     (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
-    (param $tilesH i32) (param $tilesW i32)
-    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
-    (local $pixelBytes i32) (local $rowBytes i32)
-    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (param $tilesH i32) (param $tilesW i32) (param $tiles i32)
+    (local $block i32) (local $blockEnd i32) (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32)
+    (local $k i32) (local $pixelBytes i32) (local $rowBytes i32)
     (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
-    (block $tiles_done (loop $each_tile
-      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
-      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
-        (i32.const 4) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
-      (local.set $cols) (local.set $rows) (local.set $corner)
+    (block $blocks_done (loop $each_block
+      (br_if $blocks_done (i32.ge_u (local.get $block) (local.get $tiles)))
+      (local.set $blockEnd (select (i32.add (local.get $block) (i32.const 16)) (local.get $tiles)
+        (i32.lt_u (i32.add (local.get $block) (i32.const 16)) (local.get $tiles))))
       (local.set $k (i32.const 0))
       (block $channels_done (loop $each_channel
         (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (call $outputGradientTileLanes (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-          (local.get $rows) (local.get $cols) (local.get $table)
-          (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2)))
+        (local.set $tile (local.get $block))
+        (block $tiles_done (loop $each_tile
+          (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $blockEnd)))
+          (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
+            (i32.const 4) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
+          (local.set $cols) (local.set $rows) (local.set $corner)
+          (call $outputGradientTileLanes (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+            (local.get $rows) (local.get $cols) (local.get $table)
+            (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2)))
+          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+          (br $each_tile)))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $each_channel)))
-      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-      (br $each_tile))))
+      (local.set $block (local.get $blockEnd))
+      (br $each_block))))
 
   ;; Output transform A^T m A: planes [tiles, c] to y [batch, outH, outW, c] (the part of each
   ;; 4x4 tile inside the image), plus $bias [c] unless $bias is 0, then max(0, .) if $relu.
@@ -417,7 +425,7 @@
     (local.set $floor (select (result v128) (v128.const i32x4 0 0 0 0) (v128.const f32x4 -inf -inf -inf -inf) (local.get $relu)))
     (block $tiles_done (loop $each_tile
       (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
-      (call $window (local.get $tile) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
+      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (i32.const 0) (i32.const 0)
         (i32.const 4) (local.get $outH) (local.get $outW) (local.get $y) (local.get $pixelBytes))
       (local.set $cols) (local.set $rows) (local.set $corner)
       (local.set $k (i32.const 0))

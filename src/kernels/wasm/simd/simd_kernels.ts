@@ -32,9 +32,12 @@ interface SimdExports {
     height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
   ): void;
   winogradInput(
-    x: number, table: number, batch: number, inH: number, inW: number, c: number, padTop: number, padLeft: number, tilesH: number, tilesW: number,
+    x: number, table: number, batch: number, inH: number, inW: number, c: number,
+    padTop: number, padLeft: number, tilesH: number, tilesW: number, planeTiles: number,
   ): void;
-  winogradOutputGradient(dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number): void;
+  winogradOutputGradient(
+    dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number, planeTiles: number,
+  ): void;
   winogradOutput(
     table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number,
   ): void;
@@ -222,13 +225,15 @@ export function adamUpdate(
 
 /**
  * A batch of images of a Winograd F(4x4, 3x3) convolution: `count` images from image
- * `first` of an NHWC tensor, cut into tilesH x tilesW tiles of 4x4 outputs each.
+ * `first` of an NHWC tensor, cut into tilesH x tilesW tiles of 4x4 outputs each; the planes
+ * hold `planeTiles` >= count * tilesH * tilesW tiles, the ones past the images zero.
  */
 export interface WinogradTiling {
   first: number;
   count: number;
   tilesH: number;
   tilesW: number;
+  planeTiles: number;
 }
 
 /**
@@ -255,7 +260,7 @@ function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): nu
 
 /**
  * B^T d B of every 6x6 input tile of `tiling`'s images of x [B, H, W, C] into planes
- * [tiles, C]. Tile (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6),
+ * [planeTiles, C]. Tile (ty, tx) reads rows 4 ty - padTop + [0, 6) and columns 4 tx - padLeft + [0, 6),
  * zero outside.
  */
 export function winogradInput(
@@ -267,18 +272,20 @@ export function winogradInput(
 ): void {
   const [, inH, inW, c] = x.shape;
   exportsFor(backend).winogradInput(
-    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c, padTop, padLeft, tiling.tilesH, tiling.tilesW,
+    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c,
+    padTop, padLeft, tiling.tilesH, tiling.tilesW, tiling.planeTiles,
   );
 }
 
 /**
  * A dy A^T of every 4x4 tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image)
- * into planes [C, tiles]: the left operand of the filter gradient's products.
+ * into planes [C, planeTiles]: the left operand of the filter gradient's products.
  */
 export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
   const [, outH, outW, c] = dy.shape;
   exportsFor(backend).winogradOutputGradient(
-    imageAddress(backend, dy, tiling.first), address(backend, out.table), tiling.count, outH, outW, c, tiling.tilesH, tiling.tilesW,
+    imageAddress(backend, dy, tiling.first), address(backend, out.table), tiling.count, outH, outW, c,
+    tiling.tilesH, tiling.tilesW, tiling.planeTiles,
   );
 }
 
