@@ -124,12 +124,16 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   expect(error, `${what}: worst error at element ${at}`).toBeLessThanOrEqual(tolerance);
 }
 
+// Channels in fours take wasm's SIMD kernel, the others its JavaScript one.
 const SHAPES: Shape[] = [
   [1, 5, 7, 1],
   [2, 4, 3, 3],
   [3, 6, 6, 2],
   [1, 1, 4, 2],
   [2, 3, 1, 1],
+  [2, 4, 5, 4],
+  [1, 3, 6, 8],
+  [1, 1, 3, 4],
 ];
 
 const PATHS: Array<[string, string, Sampler]> = [
@@ -192,11 +196,11 @@ describe.each(PATHS)('deformSample on %s, %s path', (backend, _path, sampler) =>
     expectClose(got.dOffsets, dOffsets, 1e-4, 'gradient w.r.t. offsets');
   });
 
-  it('at exact integer offsets, the offset gradient is the floor/floor+1 (right) derivative', () => {
-    const shape: Shape = [2, 5, 4, 3];
+  it.each([3, 4])('at exact integer offsets, the offset gradient is the floor/floor+1 (right) derivative (%i channels)', (channels) => {
+    const shape: Shape = [2, 5, 4, channels];
     const random = rng(11);
     const x = randomImage(shape, random);
-    const offsets = Float32Array.from({ length: 2 * 5 * 4 * 6 }, () => Math.round((random() - 0.5) * 6));
+    const offsets = Float32Array.from({ length: 2 * 5 * 4 * 2 * channels }, () => Math.round((random() - 0.5) * 6));
     const weights = randomImage(shape, random);
     const got = run(sampler, shape, x, offsets, weights);
 
@@ -207,23 +211,26 @@ describe.each(PATHS)('deformSample on %s, %s path', (backend, _path, sampler) =>
     expect(got.dOffsets.some((g) => Math.abs(g) > 1e-2)).toBe(true);
   });
 
-  it('gives zero offset gradient where the coordinate is clipped, and border values', () => {
-    const shape: Shape = [1, 3, 4, 1];
-    const x = Float32Array.from({ length: 12 }, (_, k) => k * k);
-    const offsets = new Float32Array(24);
-    for (let p = 0; p < 12; p++) {
-      offsets[2 * p] = -40.25; // far above: clipped to row 0
-      offsets[2 * p + 1] = 0.5; // inside for every column but the last (clipped to W-1)
+  it.each([1, 4])('gives zero offset gradient where the coordinate is clipped, and border values (%i channels)', (channels) => {
+    const shape: Shape = [1, 3, 4, channels];
+    // Every channel the same image, k^2 at pixel k, and the same offsets.
+    const x = Float32Array.from({ length: 12 * channels }, (_, k) => Math.floor(k / channels) ** 2);
+    const offsets = new Float32Array(24 * channels);
+    for (let k = 0; k < 12 * channels; k++) {
+      offsets[2 * k] = -40.25; // far above: clipped to row 0
+      offsets[2 * k + 1] = 0.5; // inside for every column but the last (clipped to W-1)
     }
-    const got = run(sampler, shape, x, offsets, new Float32Array(12).fill(1));
+    const got = run(sampler, shape, x, offsets, new Float32Array(12 * channels).fill(1));
 
-    for (let p = 0; p < 12; p++) {
+    for (let k = 0; k < 12 * channels; k++) {
+      const p = Math.floor(k / channels);
       const col = p % 4;
-      expect(got.dOffsets[2 * p], `dy at pixel ${p}`).toBe(0);
-      const expected = col < 3 ? x[col + 1] - x[col] : 0;
-      expect(got.dOffsets[2 * p + 1], `dx at pixel ${p}`).toBeCloseTo(expected, 5);
-      const value = col < 3 ? (x[col] + x[col + 1]) / 2 : x[3];
-      expect(got.out[p], `value at pixel ${p}`).toBeCloseTo(value, 5);
+      const image = (q: number) => q * q;
+      expect(got.dOffsets[2 * k], `dy at pixel ${p}`).toBe(0);
+      const expected = col < 3 ? image(col + 1) - image(col) : 0;
+      expect(got.dOffsets[2 * k + 1], `dx at pixel ${p}`).toBeCloseTo(expected, 5);
+      const value = col < 3 ? (image(col) + image(col + 1)) / 2 : image(3);
+      expect(got.out[k], `value at pixel ${p}`).toBeCloseTo(value, 5);
     }
   });
 
@@ -252,8 +259,7 @@ describe.each(PATHS)('deformSample on %s, %s path', (backend, _path, sampler) =>
   });
 });
 
-describe('deformSample: the portable and fused paths agree to 1e-5', () => {
-  const shape: Shape = [3, 7, 5, 6];
+describe.each([[[3, 7, 5, 6]], [[3, 7, 5, 8]]] as [Shape][])('deformSample: the portable and fused paths agree to 1e-5, %j', (shape) => {
   const random = rng(2024);
   const x = randomImage(shape, random);
   const offsets = randomOffsets(shape, random, false);
@@ -279,7 +285,7 @@ describe('deformSample: the portable and fused paths agree to 1e-5', () => {
     await tf.setBackend('wasm');
     const [fused, composed] = tf.tidy(() => {
       const xt = tf.tensor4d(x, shape);
-      const ot = tf.tensor4d(offsets, [3, 7, 5, 12]);
+      const ot = tf.tensor4d(offsets, [shape[0], shape[1], shape[2], 2 * shape[3]]);
       return [deformSample(xt, ot).dataSync(), deformSamplePortable(xt, ot).dataSync()];
     });
     expectClose(fused, composed, 1e-5, 'values');

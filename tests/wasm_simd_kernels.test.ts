@@ -15,6 +15,7 @@ const EXPORTS = [
   'adamUpdate',
   'channelAffine',
   'columnSums',
+  'deformSample',
   'gradientSums',
   'im2colTap',
   'scatterPhase',

@@ -42,6 +42,9 @@ interface SimdExports {
     table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number,
   ): void;
   winogradFilter(w: number, table: number, ci: number, co: number, flip: number): void;
+  deformSample(
+    x: number, offsets: number, batch: number, h: number, w: number, c: number, out: number, dy: number, dx: number, dOffsets: number,
+  ): void;
   winogradFilterGradient(table: number, dw: number, ci: number, co: number): void;
 }
 
@@ -318,4 +321,21 @@ export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: Wino
 export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo): void {
   const [, , ci, co] = dw.shape;
   exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co);
+}
+
+/**
+ * deformSample on the SIMD module, four channels at a time (x [B, H, W, C], C % 4 == 0;
+ * offsets [B, H, W, 2C]): the samples into `out`, or with `grad`, the backward pass for its
+ * dy, adding into dx (which must start at zero) and writing dOffsets.
+ */
+export function deformSampleSimd(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  offsets: tf.TensorInfo,
+  out: tf.TensorInfo | null,
+  grad?: { dy: tf.TensorInfo; dx: tf.TensorInfo; dOffsets: tf.TensorInfo },
+): void {
+  const [batch, h, w, c] = x.shape;
+  const at = (info: tf.TensorInfo | null | undefined): number => (info == null ? 0 : address(backend, info));
+  exportsFor(backend).deformSample(at(x), at(offsets), batch, h, w, c, at(out), at(grad?.dy), at(grad?.dx), at(grad?.dOffsets));
 }
