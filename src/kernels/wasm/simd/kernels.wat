@@ -338,24 +338,34 @@
     (local.get $frac)
     (local.get $inside))
 
-  ;; Byte addresses of four lanes' elements: $base + 4 (offset + lane), offsets in elements.
-  (func $addresses (param $base i32) (param $offset v128) (result v128)
-    (i32x4.add (i32x4.splat (local.get $base))
-      (i32x4.shl (i32x4.add (local.get $offset) (v128.const i32x4 0 1 2 3)) (i32.const 2))))
+  ;; The floats at $base + 4 (offset + lane) for four vectors of element offsets (a sample
+  ;; point's corners, four channels each); one call for all sixteen, as V8 does not inline.
+  (func $gatherCorners (param $base i32) (param $o00 v128) (param $o01 v128) (param $o10 v128) (param $o11 v128)
+    (result v128 v128 v128 v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128) (local $lanes v128)
+    (local.set $lanes (i32x4.add (i32x4.splat (local.get $base)) (v128.const i32x4 0 4 8 12)))
+    (local.set $a00 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o00) (i32.const 2))))
+    (local.set $a01 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o01) (i32.const 2))))
+    (local.set $a10 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o10) (i32.const 2))))
+    (local.set $a11 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o11) (i32.const 2))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a00))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a00)))) (f32.load (i32x4.extract_lane 2 (local.get $a00)))) (f32.load (i32x4.extract_lane 3 (local.get $a00))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a01))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a01)))) (f32.load (i32x4.extract_lane 2 (local.get $a01)))) (f32.load (i32x4.extract_lane 3 (local.get $a01))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a10))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a10)))) (f32.load (i32x4.extract_lane 2 (local.get $a10)))) (f32.load (i32x4.extract_lane 3 (local.get $a10))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a11))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a11)))) (f32.load (i32x4.extract_lane 2 (local.get $a11)))) (f32.load (i32x4.extract_lane 3 (local.get $a11)))))
 
-  ;; The floats at four addresses.
-  (func $gather (param $at v128) (result v128)
-    (f32x4.replace_lane 3
-      (f32x4.replace_lane 2
-        (f32x4.replace_lane 1
-          (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $at))))
-          (f32.load (i32x4.extract_lane 1 (local.get $at))))
-        (f32.load (i32x4.extract_lane 2 (local.get $at))))
-      (f32.load (i32x4.extract_lane 3 (local.get $at)))))
-
-  ;; Adds the lanes of $v to the floats at four addresses (distinct: they are four channels).
-  (func $scatterAdd (param $at v128) (param $v v128)
-    (local $a i32)
+  ;; Adds the lanes of $v to the float at $base + 4 (offset + lane), lane by lane.
+  (func $scatterAdd (param $base i32) (param $offset v128) (param $v v128)
+    (local $at v128) (local $a i32)
+    (local.set $at (i32x4.add (i32x4.add (i32x4.splat (local.get $base)) (v128.const i32x4 0 4 8 12))
+      (i32x4.shl (local.get $offset) (i32.const 2))))
     (local.set $a (i32x4.extract_lane 0 (local.get $at)))
     (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32x4.extract_lane 0 (local.get $v))))
     (local.set $a (i32x4.extract_lane 1 (local.get $at)))
@@ -417,10 +427,10 @@
             (local.set $first (i32x4.splat (i32.add (local.get $image) (local.get $k))))
             (local.set $loR (i32x4.add (local.get $loR) (local.get $first)))
             (local.set $hiR (i32x4.add (local.get $hiR) (local.get $first)))
-            (local.set $v00 (call $gather (call $addresses (local.get $x) (i32x4.add (local.get $loR) (local.get $loC)))))
-            (local.set $v01 (call $gather (call $addresses (local.get $x) (i32x4.add (local.get $loR) (local.get $hiC)))))
-            (local.set $v10 (call $gather (call $addresses (local.get $x) (i32x4.add (local.get $hiR) (local.get $loC)))))
-            (local.set $v11 (call $gather (call $addresses (local.get $x) (i32x4.add (local.get $hiR) (local.get $hiC)))))
+            (call $gatherCorners (local.get $x)
+              (i32x4.add (local.get $loR) (local.get $loC)) (i32x4.add (local.get $loR) (local.get $hiC))
+              (i32x4.add (local.get $hiR) (local.get $loC)) (i32x4.add (local.get $hiR) (local.get $hiC)))
+            (local.set $v11) (local.set $v10) (local.set $v01) (local.set $v00)
             (local.set $top (f32x4.add (f32x4.mul (local.get $wLoC) (local.get $v00)) (f32x4.mul (local.get $wHiC) (local.get $v01))))
             (local.set $bottom (f32x4.add (f32x4.mul (local.get $wLoC) (local.get $v10)) (f32x4.mul (local.get $wHiC) (local.get $v11))))
             (if (i32.eqz (local.get $dy))
@@ -441,10 +451,10 @@
                 (v128.store offset=16 (local.get $pair) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $gradRow) (local.get $gradCol)))
                 (local.set $gLo (f32x4.mul (local.get $g) (local.get $wLoR)))
                 (local.set $gHi (f32x4.mul (local.get $g) (local.get $wHiR)))
-                (call $scatterAdd (call $addresses (local.get $dx) (i32x4.add (local.get $loR) (local.get $loC))) (f32x4.mul (local.get $gLo) (local.get $wLoC)))
-                (call $scatterAdd (call $addresses (local.get $dx) (i32x4.add (local.get $loR) (local.get $hiC))) (f32x4.mul (local.get $gLo) (local.get $wHiC)))
-                (call $scatterAdd (call $addresses (local.get $dx) (i32x4.add (local.get $hiR) (local.get $loC))) (f32x4.mul (local.get $gHi) (local.get $wLoC)))
-                (call $scatterAdd (call $addresses (local.get $dx) (i32x4.add (local.get $hiR) (local.get $hiC))) (f32x4.mul (local.get $gHi) (local.get $wHiC)))))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $loR) (local.get $loC)) (f32x4.mul (local.get $gLo) (local.get $wLoC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $loR) (local.get $hiC)) (f32x4.mul (local.get $gLo) (local.get $wHiC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $hiR) (local.get $loC)) (f32x4.mul (local.get $gHi) (local.get $wLoC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $hiR) (local.get $hiC)) (f32x4.mul (local.get $gHi) (local.get $wHiC)))))
             (local.set $k (i32.add (local.get $k) (i32.const 4)))
             (br $each_channel)))
           (local.set $pixel (i32.add (local.get $pixel) (local.get $c)))
