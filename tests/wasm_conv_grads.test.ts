@@ -90,8 +90,9 @@ const CONV_CASES: ConvCase[] = [
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
   // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
   { name: 'a batch the filter gradient splits in chunks', x: [9, 64, 64, 64], filter: [3, 3, 64, 2], strides: [1, 1], pad: 'same' },
-  // Stride-1 3x3 with channels in fours, at least 16: Winograd F(4x4, 3x3) (winograd.ts).
-  { name: 'Winograd: same, 4x4 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 20], strides: [1, 1], pad: 'same' },
+  // Stride-1 3x3 with channels in fours, at least 16: Winograd F(m x m, 3x3) (winograd.ts), m = 5 on most of these.
+  { name: 'Winograd: same, 5x5 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 20], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: same, 4x4 tiles past the edge', x: [2, 8, 7, 16], filter: [3, 3, 16, 20], strides: [1, 1], pad: 'same' },
   { name: 'Winograd: valid', x: [2, 8, 11, 20], filter: [3, 3, 20, 16], strides: [1, 1], pad: 'valid' },
   { name: 'Winograd: explicit pads', x: [1, 7, 6, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },

@@ -23,7 +23,7 @@ import {
   float32View,
   runWasmKernel,
 } from './wasm_kernel_util';
-import { TapWindow, im2colTap } from './simd/simd_kernels';
+import { TapWindow, im2colTap } from './simd/conv_kernels';
 import { winogradFilterGrad, winogradGeometry } from './winograd';
 
 /** Largest colsT buffer, in floats (64 MiB): larger batches are processed in chunks. */

@@ -21,7 +21,7 @@ import {
   float32View,
   runWasmKernel,
 } from './wasm_kernel_util';
-import { scatterPhase } from './simd/simd_kernels';
+import { scatterPhase } from './simd/conv_kernels';
 import { winogradGeometry, winogradInputGradient } from './winograd';
 
 /** One phase along one spatial axis: which taps reach the input positions q*s + r, and where in dy they read. */

@@ -1,17 +1,19 @@
 /**
- * Stride-1 3x3 convolutions by Winograd's minimal filtering, F(4x4, 3x3) (Lavin and Gray,
- * "Fast Algorithms for Convolutional Neural Networks", 2016), forward and both gradients.
+ * Stride-1 3x3 convolutions by Winograd's minimal filtering, F(m x m, 3 x 3) with m = 4 or 5
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), forward and
+ * both gradients.
  *
- * A 4x4 tile of outputs is A^T [(G g G^T) . (B^T d B)] A: per tile and channel pair, 36
- * multiplications in the 6x6 transform domain instead of the direct convolution's 144. Summed
- * over input channels, each of the 36 transform-domain points is one matrix product,
+ * An m x m tile of outputs is A^T [(G g G^T) . (B^T d B)] A: per tile and channel pair,
+ * (m + 2)^2 multiplications in the transform domain instead of the direct convolution's 9 m^2.
+ * Summed over input channels, each transform-domain point is one matrix product,
  * [tiles, Ci] x [Ci, Co], which XNNPACK's GEMM computes (tfjs's BatchMatMul); the transforms
- * are SIMD loops of this package (kernels.wat). On the experiment's 14x14 maps (4x4 tiles of
- * 4x4, 16x16 computed for 14x14 kept) that is 3.1 times fewer multiplications, on 28x28 4 times.
+ * are SIMD loops of this package (kernels.wat, winograd_tiles.wat). Per map size the tile size
+ * with fewer products: on the experiment's 14x14 maps F(5x5) (3x3 tiles, 15x15 computed for
+ * 14x14 kept), 4 times fewer multiplications; on 28x28 F(4x4), 4 times fewer.
  *
  * - The input gradient of a stride-1 3x3 convolution is one too: dy convolved with the filter
  *   rotated by 180 degrees, channels swapped, padding 2 - pad.
- * - The filter gradient is G^T [sum over tiles of (B^T d B) . (A dy A^T)] G: 36 products
+ * - The filter gradient is G^T [sum over tiles of (B^T d B) . (A dy A^T)] G: products
  *   [Co, tiles] x [tiles, Ci], the output gradient's transform laid out transposed. (XNNPACK
  *   packs the right operand first: with Ci <= Co, as in the models, the smaller one.)
  *
@@ -31,12 +33,12 @@ import {
   winogradOutput,
   winogradOutputGradient,
   winogradTable,
-} from './simd/simd_kernels';
+} from './simd/conv_kernels';
 
-/** Transform-domain points of F(4x4, 3x3): 6 x 6. */
-const POINTS = 36;
-/** Outputs per tile side. */
-const TILE = 4;
+/** The tile sizes (outputs per tile side) kernels.wat has transforms for. */
+const TILE_SIZES = [4, 5];
+/** Transform-domain points of F(m x m, 3 x 3). */
+const points = (m: number): number => (m + 2) ** 2;
 /**
  * Largest set of planes alive at once, in floats (64 MiB): larger batches go in chunks of
  * images. Smaller chunks, for the cache's sake, measured slower (more, shorter products).
@@ -50,6 +52,8 @@ const MIN_CHANNELS = 16;
 
 /** A stride-1 3x3 convolution: x [batch, inH, inW, inC] -> y [batch, outH, outW, outC]. */
 export interface WinogradGeometry {
+  /** The tile size: outputs per tile side. */
+  m: number;
   batch: number;
   inH: number;
   inW: number;
@@ -69,7 +73,13 @@ export interface WinogradEpilogue {
   relu: boolean;
 }
 
-/** The geometry of `info` when Winograd F(4x4, 3x3) computes it, else null (the caller falls back). */
+/** The tile size with the fewest products for an outH x outW output (the smaller on a tie). */
+function tileSize(outH: number, outW: number): number {
+  const products = (m: number): number => points(m) * Math.ceil(outH / m) * Math.ceil(outW / m);
+  return TILE_SIZES.reduce((best, m) => (products(m) < products(best) ? m : best));
+}
+
+/** The geometry of `info` when Winograd computes it, else null (the caller falls back). */
 export function winogradGeometry(info: tf.backend_util.Conv2DInfo): WinogradGeometry | null {
   const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
   if (filterHeight !== 3 || filterWidth !== 3 || strideHeight !== 1 || strideWidth !== 1) return null;
@@ -78,10 +88,11 @@ export function winogradGeometry(info: tf.backend_util.Conv2DInfo): WinogradGeom
   // The SIMD loops take four channels at a time, with no remainder loop.
   if (inChannels % 4 !== 0 || outChannels % 4 !== 0) return null;
   if (Math.min(inChannels, outChannels) < MIN_CHANNELS || info.batchSize === 0) return null;
-  // Tiles past the edge compute outputs that are thrown away: at most half the work may be waste.
-  const computed = TILE * Math.ceil(outHeight / TILE) * TILE * Math.ceil(outWidth / TILE);
-  if (computed > 2 * outHeight * outWidth) return null;
+  // At most half the products of the direct convolution (tiles past the edge compute outputs thrown away).
+  const m = tileSize(outHeight, outWidth);
+  if (points(m) * Math.ceil(outHeight / m) * Math.ceil(outWidth / m) > 4.5 * outHeight * outWidth) return null;
   return {
+    m,
     batch: info.batchSize,
     inH: info.inHeight,
     inW: info.inWidth,
@@ -100,6 +111,7 @@ export function winogradGeometry(info: tf.backend_util.Conv2DInfo): WinogradGeom
  */
 export function inputGradientGeometry(g: WinogradGeometry): WinogradGeometry {
   return {
+    m: tileSize(g.inH, g.inW),
     batch: g.batch,
     inH: g.outH,
     inW: g.outW,
@@ -112,9 +124,9 @@ export function inputGradientGeometry(g: WinogradGeometry): WinogradGeometry {
   };
 }
 
-/** 36 tensors [1, rows, cols] and their address table. */
-function makePlanes(backend: BackendWasm, rows: number, cols: number): WinogradPlanes {
-  const planes = Array.from({ length: POINTS }, () => backend.makeOutput([1, rows, cols], 'float32'));
+/** The transform domain of tile size m: (m + 2)^2 tensors [1, rows, cols] and their address table. */
+function makePlanes(backend: BackendWasm, m: number, rows: number, cols: number): WinogradPlanes {
+  const planes = Array.from({ length: points(m) }, () => backend.makeOutput([1, rows, cols], 'float32'));
   return winogradTable(backend, planes);
 }
 
@@ -122,7 +134,7 @@ function disposePlanes(backend: BackendWasm, p: WinogradPlanes): void {
   disposeInfos(backend, ...p.planes, p.table);
 }
 
-/** The 36 products a[k] x b[k] by XNNPACK, as planes. */
+/** The products a[k] x b[k] by XNNPACK, as planes. */
 function multiplyPlanes(backend: BackendWasm, a: WinogradPlanes, b: WinogradPlanes): WinogradPlanes {
   const products = a.planes.map((plane, k) =>
     runWasmKernel(backend, 'BatchMatMul', { a: plane, b: b.planes[k] }, { transposeA: false, transposeB: false }),
@@ -150,11 +162,11 @@ function chunking(
   maxPlaneFloats: number,
   pad: (tiles: number) => number = (tiles) => tiles,
 ): { chunk: number; tiling: (first: number) => WinogradTiling } {
-  const perImage = POINTS * tilesH * tilesW * (g.inC + g.outC);
+  const perImage = points(g.m) * tilesH * tilesW * (g.inC + g.outC);
   const chunk = Math.max(1, Math.min(g.batch, Math.floor(maxPlaneFloats / perImage)));
   const tiling = (first: number): WinogradTiling => {
     const count = Math.min(chunk, g.batch - first);
-    return { first, count, tilesH, tilesW, planeTiles: pad(count * tilesH * tilesW) };
+    return { m: g.m, first, count, tilesH, tilesW, planeTiles: pad(count * tilesH * tilesW) };
   };
   return { chunk, tiling };
 }
@@ -168,13 +180,13 @@ function convolve(
   epilogue: WinogradEpilogue,
   maxPlaneFloats: number,
 ): tf.TensorInfo {
-  const tilesH = Math.ceil(g.outH / TILE);
-  const tilesW = Math.ceil(g.outW / TILE);
+  const tilesH = Math.ceil(g.outH / g.m);
+  const tilesW = Math.ceil(g.outW / g.m);
   const y = backend.makeOutput([g.batch, g.outH, g.outW, g.outC], 'float32');
   const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats);
   for (let first = 0; first < g.batch; first += chunk) {
     const t = tiling(first);
-    const input = makePlanes(backend, t.planeTiles, g.inC);
+    const input = makePlanes(backend, g.m, t.planeTiles, g.inC);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
     const products = multiplyPlanes(backend, input, filterPlanes);
     disposePlanes(backend, input);
@@ -193,8 +205,8 @@ export function winogradConv2D(
   epilogue: WinogradEpilogue,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
-  const filterPlanes = makePlanes(backend, g.inC, g.outC);
-  winogradFilter(backend, w, filterPlanes, false);
+  const filterPlanes = makePlanes(backend, g.m, g.inC, g.outC);
+  winogradFilter(backend, w, filterPlanes, false, g.m);
   try {
     return convolve(backend, x, filterPlanes, g, epilogue, maxPlaneFloats);
   } finally {
@@ -215,8 +227,8 @@ export function winogradInputGradient(
 ): tf.TensorInfo {
   const swapped = runWasmKernel(backend, 'Transpose', { x: w }, { perm: [0, 1, 3, 2] });
   const back = inputGradientGeometry(g);
-  const filterPlanes = makePlanes(backend, back.inC, back.outC);
-  winogradFilter(backend, swapped, filterPlanes, true);
+  const filterPlanes = makePlanes(backend, back.m, back.inC, back.outC);
+  winogradFilter(backend, swapped, filterPlanes, true, back.m);
   disposeInfos(backend, swapped);
   try {
     return convolve(backend, dy, filterPlanes, back, { bias: null, relu: false }, maxPlaneFloats);
@@ -233,21 +245,21 @@ export function winogradFilterGrad(
   g: WinogradGeometry,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
-  const tilesH = Math.ceil(g.outH / TILE);
-  const tilesW = Math.ceil(g.outW / TILE);
+  const tilesH = Math.ceil(g.outH / g.m);
+  const tilesW = Math.ceil(g.outW / g.m);
   const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats, paddedTiles);
   let dw: tf.TensorInfo | null = null;
   for (let first = 0; first < g.batch; first += chunk) {
     const t = tiling(first);
-    const input = makePlanes(backend, t.planeTiles, g.inC);
+    const input = makePlanes(backend, g.m, t.planeTiles, g.inC);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
-    const gradient = makePlanes(backend, g.outC, t.planeTiles);
+    const gradient = makePlanes(backend, g.m, g.outC, t.planeTiles);
     winogradOutputGradient(backend, dy, t, gradient);
     const products = multiplyPlanes(backend, gradient, input);
     disposePlanes(backend, input);
     disposePlanes(backend, gradient);
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
-    winogradFilterGradient(backend, products, part);
+    winogradFilterGradient(backend, products, part, g.m);
     disposePlanes(backend, products);
     if (dw === null) {
       dw = part;

@@ -1,0 +1,194 @@
+/**
+ * The SIMD loops of conv_kernels.wat (the convolution kernels' im2col, sub-pixel scatter and
+ * Winograd transforms), on the wasm backend's own memory (simd_module.ts). Only the kernels
+ * that replace tfjs's (deformconv/wasm) use them, so only that entry carries their bytes.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from './conv_kernels_binary';
+import { SimdBinaries, address, simdExports } from './simd_module';
+
+/** conv_kernels.wat's exports: byte addresses and element counts. */
+interface ConvExports {
+  im2colTap(
+    xT: number, dst: number, channels: number, batch: number, first: number, count: number,
+    inH: number, inW: number, outH: number, outW: number, strideH: number, strideW: number,
+    rowOffset: number, colOffset: number, yLo: number, yHi: number, xLo: number, xHi: number,
+  ): void;
+  scatterPhase(
+    src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
+    height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
+  ): void;
+  winogradInput(
+    x: number, table: number, batch: number, inH: number, inW: number, c: number,
+    padTop: number, padLeft: number, tilesH: number, tilesW: number, planeTiles: number, m: number,
+  ): void;
+  winogradOutputGradient(
+    dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number, planeTiles: number, m: number,
+  ): void;
+  winogradOutput(
+    table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number,
+    tilesH: number, tilesW: number, m: number,
+  ): void;
+  winogradFilter(w: number, table: number, ci: number, co: number, flip: number, m: number): void;
+  winogradFilterGradient(table: number, dw: number, ci: number, co: number, m: number): void;
+}
+
+const BINARIES: SimdBinaries = { plain: CONV_KERNELS_BASE64, shared: CONV_KERNELS_SHARED_MEMORY_BASE64 };
+const exportsFor = (backend: BackendWasm): ConvExports => simdExports<ConvExports>(backend, BINARIES);
+
+/** Where one kernel tap reads, in the layout of `im2colTap`. */
+export interface TapWindow {
+  /** Input row and column of output (0, 0): tap * dilation - padding. */
+  rowOffset: number;
+  colOffset: number;
+  /** Output rows [yLo, yHi) and columns [xLo, xHi) whose input lies inside the image. */
+  yLo: number;
+  yHi: number;
+  xLo: number;
+  xHi: number;
+}
+
+/**
+ * Writes one kernel tap's block of the transposed im2col at `dst` (a float index into
+ * `colsT`): for each channel, then each image b in [first, first + count), then each
+ * output position, the input value the tap reads there (zero in the padding).
+ * xT is the input as [channels, batch, height, width].
+ */
+export function im2colTap(
+  backend: BackendWasm,
+  xT: tf.TensorInfo,
+  colsT: tf.TensorInfo,
+  dst: number,
+  first: number,
+  count: number,
+  outH: number,
+  outW: number,
+  strides: [number, number],
+  tap: TapWindow,
+): void {
+  const [channels, batch, inH, inW] = xT.shape;
+  exportsFor(backend).im2colTap(
+    address(backend, xT), address(backend, colsT) + 4 * dst, channels, batch, first, count, inH, inW, outH, outW,
+    strides[0], strides[1], tap.rowOffset, tap.colOffset, tap.yLo, tap.yHi, tap.xLo, tap.xHi,
+  );
+}
+
+/**
+ * Copies phase (phaseH, phaseW) of a strided input gradient, src [B, Qh, Qw, C], to
+ * dst[b, q * strides[0] + phaseH, p * strides[1] + phaseW, :] (dst [B, H, W, C]),
+ * dropping what falls past dst.
+ */
+export function scatterPhase(
+  backend: BackendWasm,
+  src: tf.TensorInfo,
+  dst: tf.TensorInfo,
+  phaseH: number,
+  phaseW: number,
+  strides: [number, number],
+): void {
+  const [batch, rowsIn, colsIn, c] = src.shape;
+  const [, height, width] = dst.shape;
+  exportsFor(backend).scatterPhase(
+    address(backend, src), address(backend, dst), batch, rowsIn, colsIn, c, height, width, phaseH, phaseW, strides[0], strides[1],
+  );
+}
+
+/**
+ * A batch of images of a Winograd F(m x m, 3 x 3) convolution: `count` images from image
+ * `first` of an NHWC tensor, cut into tilesH x tilesW tiles of m x m outputs each; the planes
+ * hold `planeTiles` >= count * tilesH * tilesW tiles, the ones past the images zero.
+ */
+export interface WinogradTiling {
+  /** The tile size: 4 or 5 (the sizes kernels.wat has transforms for). */
+  m: number;
+  first: number;
+  count: number;
+  tilesH: number;
+  tilesW: number;
+  planeTiles: number;
+}
+
+/**
+ * The (m + 2)^2 transform-domain planes, each a tensor of its own (so XNNPACK can multiply
+ * them one by one), and `table`, an int32 tensor of their byte addresses, which the loops read.
+ */
+export interface WinogradPlanes {
+  planes: tf.TensorInfo[];
+  table: tf.TensorInfo;
+}
+
+/** A table of the planes' addresses (allocate the planes first: an allocation may grow the heap). */
+export function winogradTable(backend: BackendWasm, planes: tf.TensorInfo[]): WinogradPlanes {
+  const table = backend.makeOutput([planes.length], 'int32');
+  (backend.typedArrayFromHeap(table) as Int32Array).set(planes.map((p) => address(backend, p)));
+  return { planes, table };
+}
+
+/** Byte address of image `first` of an NHWC tensor. */
+function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): number {
+  const [, h, w, c] = x.shape;
+  return address(backend, x) + 4 * first * h * w * c;
+}
+
+/**
+ * B^T d B of every (m + 2)^2 input tile of `tiling`'s images of x [B, H, W, C] into planes
+ * [planeTiles, C]. Tile (ty, tx) reads rows m ty - padTop + [0, m + 2) and columns
+ * m tx - padLeft + [0, m + 2), zero outside.
+ */
+export function winogradInput(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  tiling: WinogradTiling,
+  [padTop, padLeft]: [number, number],
+  out: WinogradPlanes,
+): void {
+  const [, inH, inW, c] = x.shape;
+  exportsFor(backend).winogradInput(
+    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c,
+    padTop, padLeft, tiling.tilesH, tiling.tilesW, tiling.planeTiles, tiling.m,
+  );
+}
+
+/**
+ * A dy A^T of every m x m tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image)
+ * into planes [C, planeTiles]: the left operand of the filter gradient's products.
+ */
+export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
+  const [, outH, outW, c] = dy.shape;
+  exportsFor(backend).winogradOutputGradient(
+    imageAddress(backend, dy, tiling.first), address(backend, out.table), tiling.count, outH, outW, c,
+    tiling.tilesH, tiling.tilesW, tiling.planeTiles, tiling.m,
+  );
+}
+
+/**
+ * A^T m A of the planes [tiles, C] into `tiling`'s images of y [B, OH, OW, C] (what of each
+ * m x m tile lies inside), plus `bias` [C] if given, then max(0, .) if `relu`.
+ */
+export function winogradOutput(
+  backend: BackendWasm,
+  planes: WinogradPlanes,
+  y: tf.TensorInfo,
+  tiling: WinogradTiling,
+  bias: tf.TensorInfo | null,
+  relu: boolean,
+): void {
+  const [, outH, outW, c] = y.shape;
+  exportsFor(backend).winogradOutput(
+    address(backend, planes.table), imageAddress(backend, y, tiling.first), bias === null ? 0 : address(backend, bias),
+    relu ? 1 : 0, tiling.count, outH, outW, c, tiling.tilesH, tiling.tilesW, tiling.m,
+  );
+}
+
+/** G g G^T (tile size m) of w [3, 3, Ci, Co] into planes [Ci, Co]; `flip` rotates the filter by 180 degrees first. */
+export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: WinogradPlanes, flip: boolean, m: number): void {
+  const [, , ci, co] = w.shape;
+  exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0, m);
+}
+
+/** G^T du G (tile size m) of the planes [Co, Ci] into dw [3, 3, Ci, Co]. */
+export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo, m: number): void {
+  const [, , ci, co] = dw.shape;
+  exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co, m);
+}

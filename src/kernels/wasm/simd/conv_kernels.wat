@@ -1,0 +1,270 @@
+;; SIMD loops of the convolution kernels that replace tfjs's (loaded with deformconv/wasm
+;; only, by conv_kernels.ts), run on the wasm backend's own memory (imported): the transposed
+;; im2col of the filter gradient, the sub-pixel scatter of the strided input gradient, and
+;; Winograd's transforms for stride-1 3x3 convolutions (the per-tile transforms generated into
+;; winograd_tiles.wat). Every tensor is float32, addressed by its byte offset in the memory.
+;;
+;; The binary the package loads (conv_kernels_binary.ts) is made from this file and
+;; winograd_tiles.wat by `node dist/scripts/build_simd_kernels.js`; a test checks they agree.
+(module
+  (import "env" "memory" (memory 0))
+
+  ;; One kernel tap's rows of the transposed im2col: for each channel ci and image b in
+  ;; [first, first + count), writes the outH x outW values x[ci, b, y*strideH + rowOffset,
+  ;; x*strideW + colOffset] (xT is [channels, batch, inH, inW]), zero outside the rows
+  ;; [yLo, yHi) and columns [xLo, xHi) that land inside the image, one block after another.
+  (func (export "im2colTap")
+    (param $xT i32) (param $dst i32) (param $channels i32) (param $batch i32) (param $first i32) (param $count i32)
+    (param $inH i32) (param $inW i32) (param $outH i32) (param $outW i32) (param $strideH i32) (param $strideW i32)
+    (param $rowOffset i32) (param $colOffset i32) (param $yLo i32) (param $yHi i32) (param $xLo i32) (param $xHi i32)
+    (local $ci i32) (local $b i32) (local $y i32) (local $plane i32) (local $src i32) (local $end i32)
+    (local $run i32) (local $tail i32) (local $step i32)
+    (local.set $run (i32.sub (local.get $xHi) (local.get $xLo)))
+    (local.set $tail (i32.sub (local.get $outW) (local.get $xHi)))
+    (local.set $step (i32.shl (local.get $strideW) (i32.const 2)))
+    (block $channels_done (loop $each_channel
+      (br_if $channels_done (i32.ge_u (local.get $ci) (local.get $channels)))
+      (local.set $b (local.get $first))
+      (block $images_done (loop $each_image
+        (br_if $images_done (i32.ge_u (local.get $b) (i32.add (local.get $first) (local.get $count))))
+        (local.set $plane (i32.add (local.get $xT) (i32.shl
+          (i32.mul (i32.add (i32.mul (local.get $ci) (local.get $batch)) (local.get $b)) (i32.mul (local.get $inH) (local.get $inW)))
+          (i32.const 2))))
+        (memory.fill (local.get $dst) (i32.const 0) (i32.shl (i32.mul (local.get $yLo) (local.get $outW)) (i32.const 2)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $yLo) (local.get $outW)) (i32.const 2))))
+        (local.set $y (local.get $yLo))
+        (block $rows_done (loop $each_row
+          (br_if $rows_done (i32.ge_u (local.get $y) (local.get $yHi)))
+          (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $xLo) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $xLo) (i32.const 2))))
+          (local.set $src (i32.add (local.get $plane) (i32.shl
+            (i32.add
+              (i32.mul (i32.add (i32.mul (local.get $y) (local.get $strideH)) (local.get $rowOffset)) (local.get $inW))
+              (i32.add (i32.mul (local.get $xLo) (local.get $strideW)) (local.get $colOffset)))
+            (i32.const 2))))
+          (if (i32.eq (local.get $strideW) (i32.const 1))
+            (then
+              (memory.copy (local.get $dst) (local.get $src) (i32.shl (local.get $run) (i32.const 2)))
+              (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2)))))
+            (else
+              (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2))))
+              (block $copied (loop $copy
+                (br_if $copied (i32.ge_u (local.get $dst) (local.get $end)))
+                (f32.store (local.get $dst) (f32.load (local.get $src)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                (local.set $src (i32.add (local.get $src) (local.get $step)))
+                (br $copy)))))
+          (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $tail) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $tail) (i32.const 2))))
+          (local.set $y (i32.add (local.get $y) (i32.const 1)))
+          (br $each_row)))
+        (memory.fill (local.get $dst) (i32.const 0) (i32.shl (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)) (i32.const 2)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)) (i32.const 2))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $each_image)))
+      (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+      (br $each_channel))))
+  ;; Scatters one sub-pixel phase of a strided input gradient: src [batch, rowsIn, colsIn, c]
+  ;; to dst[b, q * strideH + phaseH, p * strideW + phaseW, :] of dst [batch, height, width, c],
+  ;; dropping the positions that fall past the image.
+  (func (export "scatterPhase")
+    (param $src i32) (param $dst i32) (param $batch i32) (param $rowsIn i32) (param $colsIn i32) (param $c i32)
+    (param $height i32) (param $width i32) (param $phaseH i32) (param $phaseW i32) (param $strideH i32) (param $strideW i32)
+    (local $b i32) (local $q i32) (local $p i32) (local $i i32) (local $j i32) (local $bytes i32) (local $from i32)
+    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $from (local.get $src))
+    (block $images_done (loop $each_image
+      (br_if $images_done (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $q (i32.const 0))
+      (block $rows_done (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $q) (local.get $rowsIn)))
+        (local.set $i (i32.add (i32.mul (local.get $q) (local.get $strideH)) (local.get $phaseH)))
+        (local.set $p (i32.const 0))
+        (block $cols_done (loop $each_col
+          (br_if $cols_done (i32.ge_u (local.get $p) (local.get $colsIn)))
+          (local.set $j (i32.add (i32.mul (local.get $p) (local.get $strideW)) (local.get $phaseW)))
+          (if (i32.and (i32.lt_u (local.get $i) (local.get $height)) (i32.lt_u (local.get $j) (local.get $width)))
+            (then (memory.copy
+              (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $height)) (local.get $i)) (local.get $width)) (local.get $j)) (local.get $bytes)))
+              (local.get $from) (local.get $bytes))))
+          (local.set $from (i32.add (local.get $from) (local.get $bytes)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $each_col)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $each_row)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $each_image))))
+
+  ;; ---- Winograd F(m x m, 3 x 3), m = 4 or 5 (Lavin and Gray, 2016) ----
+  ;; A 3x3 convolution's m x m output tile is A^T [(G g G^T) . (B^T d B)] A for its (m + 2)^2
+  ;; input tile d and filter g: (m + 2)^2 products per tile and channel pair instead of 9 m^2
+  ;; (36 for 144 at m = 4, 49 for 225 at m = 5). These loops walk the tiles and channels, four
+  ;; channels at a time (c % 4 == 0); the transforms of one tile are the straight-line functions
+  ;; of winograd_tiles.wat, for the tile size $m. The transform-domain planes are reached through
+  ;; $table, the i32 byte addresses of the (m + 2)^2 (point (i, j): entry (m + 2) i + j), so that
+  ;; each can be a tensor of its own. Tile t = (b * tilesH + ty) * tilesW + tx covers outputs
+  ;; m ty + [0, m), m tx + [0, m) of image b.
+
+  ;; Bit k set where $start + k lies in [0, $size), for k < $n.
+  (func $insideMask (param $start i32) (param $n i32) (param $size i32) (result i32)
+    (local $k i32) (local $mask i32)
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      (if (i32.lt_u (i32.add (local.get $start) (local.get $k)) (local.get $size))
+        (then (local.set $mask (i32.or (local.get $mask) (i32.shl (i32.const 1) (local.get $k))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $each)))
+    (local.get $mask))
+
+  ;; Where tile $tile's $n x $n window (its outputs m x m), starting $pad rows and columns before its outputs, lies
+  ;; in the images at $base ([batch, h, w, c], $pixelBytes a pixel): the byte address of its
+  ;; corner (outside the image when padded: only the masked reads touch memory), and masks of
+  ;; its rows and columns inside the image; no rows or columns for a tile past the last image
+  ;; (the zero tiles that pad the planes).
+  (func $window (param $tile i32) (param $batch i32) (param $tilesH i32) (param $tilesW i32) (param $m i32) (param $padTop i32) (param $padLeft i32)
+    (param $n i32) (param $h i32) (param $w i32) (param $base i32) (param $pixelBytes i32) (result i32 i32 i32)
+    (local $y0 i32) (local $x0 i32) (local $b i32)
+    (local.set $b (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (if (i32.ge_u (local.get $b) (local.get $batch)) (then (return (local.get $base) (i32.const 0) (i32.const 0))))
+    (local.set $y0 (i32.sub (i32.mul (i32.rem_u (i32.div_u (local.get $tile) (local.get $tilesW)) (local.get $tilesH)) (local.get $m)) (local.get $padTop)))
+    (local.set $x0 (i32.sub (i32.mul (i32.rem_u (local.get $tile) (local.get $tilesW)) (local.get $m)) (local.get $padLeft)))
+    (i32.add (local.get $base)
+      (i32.mul (local.get $pixelBytes)
+        (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y0)) (local.get $w)) (local.get $x0))))
+    (call $insideMask (local.get $y0) (local.get $n) (local.get $h))
+    (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
+
+  ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c] to planes
+  ;; [planeTiles, c] (the tiles past the images' zero); tile (ty, tx) reads rows m ty - padTop + [0, m + 2)
+  ;; and columns m tx - padLeft + [0, m + 2) (zero outside).
+  (func (export "winogradInput")
+    (param $x i32) (param $table i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
+    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32)
+    (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32)
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $inW) (local.get $pixelBytes)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
+      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (local.get $padTop) (local.get $padLeft)
+        (i32.add (local.get $m) (i32.const 2)) (local.get $inH) (local.get $inW) (local.get $x) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (call_indirect $winogradTiles (type $inputTile)
+          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols) (local.get $table)
+          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
+          (i32.add (global.get $inputTiles) (i32.sub (local.get $m) (i32.const 4))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
+
+  ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
+  ;; m x m tiles (zero past the image) to planes [c, planeTiles] (the products' left operand). Each
+  ;; vector's lanes go to four rows of a plane: 16 tiles at a time for all channels, so that
+  ;; the cache lines a block writes fill up before they leave the cache.
+  (func (export "winogradOutputGradient")
+    (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
+    (param $tilesH i32) (param $tilesW i32) (param $tiles i32) (param $m i32)
+    (local $block i32) (local $blockEnd i32) (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32)
+    (local $k i32) (local $pixelBytes i32) (local $rowBytes i32)
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
+    (block $blocks_done (loop $each_block
+      (br_if $blocks_done (i32.ge_u (local.get $block) (local.get $tiles)))
+      (local.set $blockEnd (select (i32.add (local.get $block) (i32.const 16)) (local.get $tiles)
+        (i32.lt_u (i32.add (local.get $block) (i32.const 16)) (local.get $tiles))))
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (local.set $tile (local.get $block))
+        (block $tiles_done (loop $each_tile
+          (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $blockEnd)))
+          (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
+            (local.get $m) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
+          (local.set $cols) (local.set $rows) (local.set $corner)
+          (call_indirect $winogradTiles (type $outputGradientTileLanes)
+            (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+            (local.get $rows) (local.get $cols) (local.get $table)
+            (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2))
+            (i32.add (global.get $outputGradientTileLaness) (i32.sub (local.get $m) (i32.const 4))))
+          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+          (br $each_tile)))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $block (local.get $blockEnd))
+      (br $each_block))))
+
+  ;; Output transform A^T m A: planes [tiles, c] to y [batch, outH, outW, c] (the part of each
+  ;; m x m tile inside the image), plus $bias [c] unless $bias is 0, then max(0, .) if $relu.
+  (func (export "winogradOutput")
+    (param $table i32) (param $y i32) (param $bias i32) (param $relu i32) (param $batch i32)
+    (param $outH i32) (param $outW i32) (param $c i32) (param $tilesH i32) (param $tilesW i32) (param $m i32)
+    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32) (local $floor v128)
+    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
+    ;; Without ReLU the floor is -infinity: max leaves every value (NaN included) as it is.
+    (local.set $floor (select (result v128) (v128.const i32x4 0 0 0 0) (v128.const f32x4 -inf -inf -inf -inf) (local.get $relu)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
+      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
+        (local.get $m) (local.get $outH) (local.get $outW) (local.get $y) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (call_indirect $winogradTiles (type $outputTile)
+          (local.get $table) (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
+          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols)
+          (if (result v128) (local.get $bias)
+            (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $k) (i32.const 2)))))
+            (else (v128.const i32x4 0 0 0 0)))
+          (local.get $floor)
+          (i32.add (global.get $outputTiles) (i32.sub (local.get $m) (i32.const 4))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
+
+  ;; Filter transform G g G^T: w [3, 3, ci, co] to planes [ci, co]; with $flip the taps are read
+  ;; in reverse (the filter rotated by 180 degrees, for the input gradient).
+  (func (export "winogradFilter") (param $w i32) (param $table i32) (param $ci i32) (param $co i32) (param $flip i32) (param $m i32)
+    (local $offset i32) (local $tapBytes i32) (local $step i32)
+    (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
+    (local.set $step (select (i32.sub (i32.const 0) (local.get $tapBytes)) (local.get $tapBytes) (local.get $flip)))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
+      (call_indirect $winogradTiles (type $filterTile)
+        (i32.add (i32.add (local.get $w) (local.get $offset)) (select (i32.mul (local.get $tapBytes) (i32.const 8)) (i32.const 0) (local.get $flip)))
+        (local.get $step) (i32.mul (local.get $step) (i32.const 3)) (local.get $table) (local.get $offset)
+        (i32.add (global.get $filterTiles) (i32.sub (local.get $m) (i32.const 4))))
+      (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+      (br $each))))
+
+  ;; Filter gradient G^T du G: planes [co, ci] (the products' layout) to dw [3, 3, ci, co].
+  (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32) (param $m i32)
+    (local $o i32) (local $i i32) (local $tapBytes i32)
+    (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
+    (block $outputs_done (loop $each_output
+      (br_if $outputs_done (i32.ge_u (local.get $o) (local.get $co)))
+      (local.set $i (i32.const 0))
+      (block $inputs_done (loop $each_input
+        (br_if $inputs_done (i32.ge_u (local.get $i) (local.get $ci)))
+        (call_indirect $winogradTiles (type $filterGradientTileLanes)
+          (local.get $table) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $ci)) (local.get $i)) (i32.const 2))
+          (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $co)) (local.get $o)) (i32.const 2)))
+          (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3)) (i32.shl (local.get $co) (i32.const 2))
+          (i32.add (global.get $filterGradientTileLaness) (i32.sub (local.get $m) (i32.const 4))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $each_input)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $each_output))))
+
+  ;; winograd_tiles.wat (generated by scripts/winograd_wat.ts) goes here: build_simd_kernels.ts inserts it.
+)
