@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
   WASM,
+  accumulate,
   WasmKernelArgs,
   assertChannelsLast,
   dilationPair,
@@ -98,13 +99,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
     const part = runWasmKernel(backend, 'BatchMatMul', { a: colsT, b: dyRows }, { transposeA: false, transposeB: false });
     disposeInfos(backend, colsT);
     if (count !== batchSize) disposeInfos(backend, dyRows);
-    if (dw === null) {
-      dw = part;
-    } else {
-      const sum = runWasmKernel(backend, 'Add', { a: dw, b: part });
-      disposeInfos(backend, dw, part);
-      dw = sum;
-    }
+    dw = accumulate(backend, dw, part);
   }
   disposeInfos(backend, xT);
   if (dw === null) {

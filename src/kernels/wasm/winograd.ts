@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { disposeInfos, runWasmKernel } from './wasm_kernel_util';
+import { accumulate, disposeInfos, runWasmKernel } from './wasm_kernel_util';
 import {
   WinogradPlanes,
   WinogradTiling,
@@ -261,13 +261,7 @@ export function winogradFilterGrad(
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
     winogradFilterGradient(backend, products, part, g.m);
     disposePlanes(backend, products);
-    if (dw === null) {
-      dw = part;
-    } else {
-      const sum = runWasmKernel(backend, 'Add', { a: dw, b: part });
-      disposeInfos(backend, dw, part);
-      dw = sum;
-    }
+    dw = accumulate(backend, dw, part);
   }
   return dw as tf.TensorInfo;
 }
