@@ -12,6 +12,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/kernels/wasm/replace_tfjs_kernels';
 import { winogradConv2D, winogradFilterGrad, winogradGeometry, winogradInputGradient } from '../src/kernels/wasm/winograd';
+import { keptFilterCount } from '../src/kernels/wasm/winograd_filter_cache';
 import { mulberry32 } from './helpers/random';
 
 const WINOGRAD_ERROR_BOUND = 1e-5;
@@ -151,5 +152,36 @@ describe('Winograd F(4x4, 3x3) on wasm', () => {
     // The filter gradient adds the chunks' sums: another order of the same terms.
     const largest = whole[2].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     chunked[2].forEach((v, i) => expect(Math.abs(v - whole[2][i])).toBeLessThanOrEqual(1e-5 * largest));
+  });
+
+  it("keeps an inference filter's transform from its second use, never a training step's, and frees it with the filter", () => {
+    const x = tf.tensor4d(randoms(7, 2 * 9 * 9 * 16), [2, 9, 9, 16]);
+    const conv = (w: tf.Tensor4D): Float32Array => tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync() as Float32Array);
+    const before = keptFilterCount();
+    // Training: new weights every step.
+    for (let step = 0; step < 3; step++) {
+      const w = tf.tensor4d(randoms(8 + step, 9 * 16 * 16), [3, 3, 16, 16]);
+      conv(w);
+      w.dispose();
+    }
+    expect(keptFilterCount()).toBe(before);
+    // Inference: the same weights again and again, the same results. (Every filter of the
+    // tests before has been freed, so keeping this one lets them go.)
+    const w = tf.tensor4d(randoms(20, 9 * 16 * 16), [3, 3, 16, 16]);
+    const first = conv(w);
+    expect(conv(w)).toEqual(first);
+    expect(keptFilterCount()).toBe(1);
+    expect(conv(w)).toEqual(first);
+    // A reshaped view shares the filter's data, not its transform.
+    const view = tf.reshape(w, [3, 3, 16, 16]) as tf.Tensor4D;
+    expect(conv(view)).toEqual(first);
+    w.dispose();
+    view.dispose();
+    // The next filter kept evicts the freed one.
+    const other = tf.tensor4d(randoms(21, 9 * 16 * 16), [3, 3, 16, 16]);
+    conv(other);
+    conv(other);
+    expect(keptFilterCount()).toBe(1);
+    tf.dispose([other, x]);
   });
 });

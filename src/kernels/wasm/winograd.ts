@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { accumulate, disposeInfos, runWasmKernel } from './wasm_kernel_util';
+import { forwardFilterPlanes } from './winograd_filter_cache';
 import {
   WinogradPlanes,
   WinogradTiling,
@@ -205,12 +206,15 @@ export function winogradConv2D(
   epilogue: WinogradEpilogue,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
-  const filterPlanes = makePlanes(backend, g.m, g.inC, g.outC);
-  winogradFilter(backend, w, filterPlanes, false, g.m);
+  const filter = forwardFilterPlanes(backend, w, g.m, () => {
+    const planes = makePlanes(backend, g.m, g.inC, g.outC);
+    winogradFilter(backend, w, planes, false, g.m);
+    return planes;
+  });
   try {
-    return convolve(backend, x, filterPlanes, g, epilogue, maxPlaneFloats);
+    return convolve(backend, x, filter.planes, g, epilogue, maxPlaneFloats);
   } finally {
-    disposePlanes(backend, filterPlanes);
+    filter.release();
   }
 }
 
