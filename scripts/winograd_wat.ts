@@ -180,24 +180,9 @@ function chunks<T>(items: T[], size: number): T[][] {
   return Array.from({ length: Math.ceil(items.length / size) }, (_, k) => items.slice(k * size, (k + 1) * size));
 }
 
-/** The lanes of `v` to $a, $a + $lane, $a + 2 $lane, $a + 3 $lane. */
-function storeLanes(code: Code, v: V): void {
-  for (let k = 0; k < 4; k++) {
-    const address = k === 0 ? '(local.get $a)' : `(i32.add (local.get $a) (i32.mul (local.get $lane) ${i32(k)}))`;
-    code.lines.push(`(f32.store ${address} (f32x4.extract_lane ${k} ${v}))`);
-  }
-}
-
 type Write = (code: Code, result: V[][]) => void;
 
 const toPlanes: Write = (code, result) => result.flat().forEach((v, p) => code.lines.push(`(v128.store ${plane(p)} ${v})`));
-
-/** Lane k of each point's vector $lane bytes after lane k - 1 (planes laid out [channels, tiles]). */
-const toPlaneLanes: Write = (code, result) =>
-  result.flat().forEach((v, p) => {
-    code.lines.push(`(local.set $a ${plane(p)})`);
-    storeLanes(code, v);
-  });
 
 /** max(v + $bias, $floor) to each element inside the image ($dst, strides $cs, $rs, masks $rows, $cols). */
 const toImage: Write = (code, result) =>
@@ -208,30 +193,24 @@ const toImage: Write = (code, result) =>
     }),
   );
 
-/** Lane k of element (r, c) to $dst + r $rs + c $cs + k $lane (a block transposed on the way). */
-const toBlockLanes: Write = (code, result) =>
-  result.forEach((row, r) =>
-    row.forEach((v, c) => {
-      code.lines.push(`(local.set $a ${at(code, '$dst', r, c)})`);
-      storeLanes(code, v);
-    }),
-  );
+/** Element (r, c) to $dst + r $rs + c $cs. */
+const toBlock: Write = (code, result) =>
+  result.forEach((row, r) => row.forEach((v, c) => code.lines.push(`(v128.store ${at(code, '$dst', r, c)} ${v})`)));
 
 const STRIDED = '(param $src i32) (param $cs i32) (param $rs i32)';
 const MASKS = '(param $rows i32) (param $cols i32)';
 const PLANES = '(param $table i32) (param $offset i32)';
-const LANES = '(param $lane i32) (local $a i32)';
 const TO_MEMORY = '(param $dst i32) (param $cs i32) (param $rs i32)';
 
 /** The kinds of tile function, in table order: name, parameters, what it reads, its matrix, how it writes. */
 const KINDS: { name: string; params: string; read: (f: MinimalFilter) => Read; matrix: (f: MinimalFilter) => Rational[][]; write: Write }[] = [
   { name: 'inputTile', params: `${STRIDED} ${MASKS} ${PLANES}`, read: (f) => readBlock(f.m + 2, true), matrix: (f) => f.bt, write: toPlanes },
   {
-    name: 'outputGradientTileLanes',
-    params: `${STRIDED} ${MASKS} ${PLANES} ${LANES}`,
+    name: 'outputGradientTile',
+    params: `${STRIDED} ${MASKS} ${PLANES}`,
     read: (f) => readBlock(f.m, true),
     matrix: (f) => transpose(f.at),
-    write: toPlaneLanes,
+    write: toPlanes,
   },
   { name: 'filterTile', params: `${STRIDED} ${PLANES}`, read: () => readBlock(3, false), matrix: (f) => f.g, write: toPlanes },
   {
@@ -242,11 +221,11 @@ const KINDS: { name: string; params: string; read: (f: MinimalFilter) => Read; m
     write: toImage,
   },
   {
-    name: 'filterGradientTileLanes',
-    params: `${PLANES} ${TO_MEMORY} ${LANES}`,
+    name: 'filterGradientTile',
+    params: `${PLANES} ${TO_MEMORY}`,
     read: (f) => readPlanes(f.m + 2),
     matrix: (f) => transpose(f.g),
-    write: toBlockLanes,
+    write: toBlock,
   },
 ];
 
@@ -271,8 +250,7 @@ export function winogradWat(): string {
     ';; tile size m at entry global $<kind>s + m - 4): a block read from memory (rows $rs and elements',
     ';; $cs bytes apart; where masked, bit r of $rows and bit c of $cols say what lies inside the image,',
     ';; zero elsewhere) or from the (m + 2)^2 planes of $table at byte $offset; transformed along rows,',
-    ';; then columns; written to the planes or to memory (with "Lanes", each vector\'s four lanes $lane',
-    ';; bytes apart: a layout transposed on the way).',
+    ';; then columns; written to the planes or to memory.',
     ...KINDS.map((kind) => `  (type $${kind.name} (func (param ${paramTypes(kind.params)})))`),
     `  (table $winogradTiles ${names.length} funcref)`,
     `  (elem (table $winogradTiles) (i32.const 0) func ${names.join(' ')})`,

@@ -90,22 +90,22 @@ const CONV_CASES: ConvCase[] = [
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
   // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
   { name: 'a batch the filter gradient splits in chunks', x: [9, 64, 64, 64], filter: [3, 3, 64, 2], strides: [1, 1], pad: 'same' },
-  // Stride-1 3x3 with channels in fours, at least 16: Winograd F(m x m, 3x3) (winograd.ts), m = 5 on most of these.
-  { name: 'Winograd: same, 5x5 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 20], strides: [1, 1], pad: 'same' },
-  { name: 'Winograd: same, 4x4 tiles past the edge', x: [2, 8, 7, 16], filter: [3, 3, 16, 20], strides: [1, 1], pad: 'same' },
-  { name: 'Winograd: valid', x: [2, 8, 11, 20], filter: [3, 3, 20, 16], strides: [1, 1], pad: 'valid' },
+  // Stride-1 3x3 with channels in eights, at least 16: Winograd F(m x m, 3x3) (winograd.ts), m = 5 on most of these.
+  { name: 'Winograd: same, 5x5 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: same, 4x4 tiles past the edge', x: [2, 8, 7, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: valid', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: [1, 1], pad: 'valid' },
   { name: 'Winograd: explicit pads', x: [1, 7, 6, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
-  // 256 tiles: the filter gradient pads its planes to 272 with zero tiles.
-  { name: 'Winograd: planes padded with zero tiles', x: [16, 14, 14, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: tiles not a multiple of 4 (planes padded with zero tiles)', x: [3, 5, 5, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
+  { name: 'stride 1, channels in fours but not eights (left to the direct kernels)', x: [2, 7, 7, 20], filter: [3, 3, 20, 12], strides: [1, 1], pad: 'same' },
 ];
 
 /** Forward convolutions: Winograd's shapes, with bias and ReLU fused, and the ones left to tfjs. */
 const FORWARD_CASES: { name: string; x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid'; activation?: 'relu' | 'relu6' }[] = [
-  { name: 'Winograd, same', x: [3, 9, 10, 16], filter: [3, 3, 16, 20], strides: 1, pad: 'same' },
-  { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'valid', activation: 'relu' },
+  { name: 'Winograd, same', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
+  { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'valid', activation: 'relu' },
   { name: 'tfjs: ReLU6', x: [2, 8, 8, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same', activation: 'relu6' },
-  { name: 'tfjs: channels not in fours', x: [2, 8, 8, 18], filter: [3, 3, 18, 16], strides: 1, pad: 'same' },
+  { name: 'tfjs: channels not in eights', x: [2, 8, 8, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'same' },
   { name: 'tfjs: stride 2', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
 ];
 

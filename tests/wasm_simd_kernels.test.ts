@@ -31,6 +31,7 @@ const MODULES = [
       'winogradInput',
       'winogradOutput',
       'winogradOutputGradient',
+      'winogradProducts',
     ],
   },
 ];

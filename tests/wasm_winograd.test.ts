@@ -126,14 +126,14 @@ describe('Winograd F(4x4, 3x3) on wasm', () => {
   it('a batch cut in chunks of images gives what the whole batch gives', () => {
     const backend = tf.backend() as BackendWasm;
     const shape: Shape4 = [5, 9, 10, 16];
-    const filterShape: Shape4 = [3, 3, 16, 20];
+    const filterShape: Shape4 = [3, 3, 16, 24];
     const g = winogradGeometry(tf.backend_util.computeConv2DInfo(shape, filterShape, 1, 1, 'same'));
     if (g === null) throw new Error('expected a Winograd geometry');
     const x = tf.tensor4d(randoms(4, tf.util.sizeFromShape(shape)), shape);
     const w = tf.tensor4d(randoms(5, tf.util.sizeFromShape(filterShape)), filterShape);
-    const dy = tf.tensor4d(randoms(6, 5 * 9 * 10 * 20), [5, 9, 10, 20]);
-    // Planes for two images at a time: chunks of 2, 2 and 1.
-    const twoImages = 2 * 36 * 9 * (16 + 20);
+    const dy = tf.tensor4d(randoms(6, 5 * 9 * 10 * 24), [5, 9, 10, 24]);
+    // Planes for two images at a time (5x5 tiles: 2 x 2 of them on 9x10, 49 points): chunks of 2, 2 and 1.
+    const twoImages = 2 * 49 * 4 * (16 + 24);
     const run = (limit?: number): Float32Array[] =>
       [
         winogradConv2D(backend, x, w, g, { bias: null, relu: false }, limit),

@@ -6,16 +6,15 @@
  * An m x m tile of outputs is A^T [(G g G^T) . (B^T d B)] A: per tile and channel pair,
  * (m + 2)^2 multiplications in the transform domain instead of the direct convolution's 9 m^2.
  * Summed over input channels, each transform-domain point is one matrix product,
- * [tiles, Ci] x [Ci, Co], which XNNPACK's GEMM computes (tfjs's BatchMatMul); the transforms
- * are SIMD loops of this package (kernels.wat, winograd_tiles.wat). Per map size the tile size
+ * [tiles, Ci] x [Ci, Co]; the products and the transforms are SIMD loops of this package
+ * (conv_kernels.wat, winograd_tiles.wat). Per map size the tile size
  * with fewer products: on the experiment's 14x14 maps F(5x5) (3x3 tiles, 15x15 computed for
  * 14x14 kept), 4 times fewer multiplications; on 28x28 F(4x4), 4 times fewer.
  *
  * - The input gradient of a stride-1 3x3 convolution is one too: dy convolved with the filter
  *   rotated by 180 degrees, channels swapped, padding 2 - pad.
  * - The filter gradient is G^T [sum over tiles of (B^T d B) . (A dy A^T)] G: products
- *   [Co, tiles] x [tiles, Ci], the output gradient's transform laid out transposed. (XNNPACK
- *   packs the right operand first: with Ci <= Co, as in the models, the smaller one.)
+ *   [tiles, Ci]^T x [tiles, Co].
  *
  * Float32 error: the transforms' constants (up to 8 in A, 5 in B, 1/24 in G) cost accuracy;
  * measured against float64, the worst error is about 1.5e-6 of the sum of |x| |w| over the
@@ -33,6 +32,7 @@ import {
   winogradInput,
   winogradOutput,
   winogradOutputGradient,
+  winogradProducts,
   winogradTable,
 } from './simd/conv_kernels';
 
@@ -86,8 +86,8 @@ export function winogradGeometry(info: tf.backend_util.Conv2DInfo): WinogradGeom
   if (filterHeight !== 3 || filterWidth !== 3 || strideHeight !== 1 || strideWidth !== 1) return null;
   if (dilationHeight !== 1 || dilationWidth !== 1 || info.dataFormat !== 'channelsLast') return null;
   const { inChannels, outChannels, outHeight, outWidth } = info;
-  // The SIMD loops take four channels at a time, with no remainder loop.
-  if (inChannels % 4 !== 0 || outChannels % 4 !== 0) return null;
+  // The products take eight channels at a time (the transforms four), with no remainder loop.
+  if (inChannels % 8 !== 0 || outChannels % 8 !== 0) return null;
   if (Math.min(inChannels, outChannels) < MIN_CHANNELS || info.batchSize === 0) return null;
   // At most half the products of the direct convolution (tiles past the edge compute outputs thrown away).
   const m = tileSize(outHeight, outWidth);
@@ -135,25 +135,22 @@ function disposePlanes(backend: BackendWasm, p: WinogradPlanes): void {
   disposeInfos(backend, ...p.planes, p.table);
 }
 
-/** The products a[k] x b[k] by XNNPACK, as planes. */
-function multiplyPlanes(backend: BackendWasm, a: WinogradPlanes, b: WinogradPlanes): WinogradPlanes {
-  const products = a.planes.map((plane, k) =>
-    runWasmKernel(backend, 'BatchMatMul', { a: plane, b: b.planes[k] }, { transposeA: false, transposeB: false }),
-  );
-  return winogradTable(backend, products);
+/** The products a[p] b[p] (or a[p]^T b[p]) of every plane, as new planes [rows, cols]. */
+function multiplyPlanes(
+  backend: BackendWasm,
+  m: number,
+  a: WinogradPlanes,
+  b: WinogradPlanes,
+  [rows, inner, cols]: [number, number, number],
+  transposeA = false,
+): WinogradPlanes {
+  const products = makePlanes(backend, m, rows, cols);
+  winogradProducts(backend, a, b, products, [rows, inner, cols], transposeA);
+  return products;
 }
 
-/**
- * Tiles in a plane of the filter gradient: `tiles`, padded with zero tiles (at most 3%) so
- * that a row of tiles is an odd number of cache lines. Its products' left operand is written
- * a lane at a time down the rows; rows a power of two bytes long share a few cache sets,
- * which made that transform twice as slow.
- */
-function paddedTiles(tiles: number): number {
-  if (tiles < 256) return tiles;
-  const lines = Math.ceil(tiles / 16);
-  return 16 * (lines % 2 === 0 ? lines + 1 : lines);
-}
+/** Tiles in a plane: a multiple of 4, the products' rows at a time (the tiles past the images are zero). */
+const planeTiles = (tiles: number): number => 4 * Math.ceil(tiles / 4);
 
 /** The images per chunk, and a tiling for the images [first, first + count). */
 function chunking(
@@ -161,13 +158,12 @@ function chunking(
   tilesH: number,
   tilesW: number,
   maxPlaneFloats: number,
-  pad: (tiles: number) => number = (tiles) => tiles,
 ): { chunk: number; tiling: (first: number) => WinogradTiling } {
   const perImage = points(g.m) * tilesH * tilesW * (g.inC + g.outC);
   const chunk = Math.max(1, Math.min(g.batch, Math.floor(maxPlaneFloats / perImage)));
   const tiling = (first: number): WinogradTiling => {
     const count = Math.min(chunk, g.batch - first);
-    return { m: g.m, first, count, tilesH, tilesW, planeTiles: pad(count * tilesH * tilesW) };
+    return { m: g.m, first, count, tilesH, tilesW, planeTiles: planeTiles(count * tilesH * tilesW) };
   };
   return { chunk, tiling };
 }
@@ -189,7 +185,7 @@ function convolve(
     const t = tiling(first);
     const input = makePlanes(backend, g.m, t.planeTiles, g.inC);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
-    const products = multiplyPlanes(backend, input, filterPlanes);
+    const products = multiplyPlanes(backend, g.m, input, filterPlanes, [t.planeTiles, g.inC, g.outC]);
     disposePlanes(backend, input);
     winogradOutput(backend, products, y, t, epilogue.bias, epilogue.relu);
     disposePlanes(backend, products);
@@ -251,15 +247,15 @@ export function winogradFilterGrad(
 ): tf.TensorInfo {
   const tilesH = Math.ceil(g.outH / g.m);
   const tilesW = Math.ceil(g.outW / g.m);
-  const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats, paddedTiles);
+  const { chunk, tiling } = chunking(g, tilesH, tilesW, maxPlaneFloats);
   let dw: tf.TensorInfo | null = null;
   for (let first = 0; first < g.batch; first += chunk) {
     const t = tiling(first);
     const input = makePlanes(backend, g.m, t.planeTiles, g.inC);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
-    const gradient = makePlanes(backend, g.m, g.outC, t.planeTiles);
+    const gradient = makePlanes(backend, g.m, t.planeTiles, g.outC);
     winogradOutputGradient(backend, dy, t, gradient);
-    const products = multiplyPlanes(backend, gradient, input);
+    const products = multiplyPlanes(backend, g.m, input, gradient, [g.inC, t.planeTiles, g.outC], true);
     disposePlanes(backend, input);
     disposePlanes(backend, gradient);
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');

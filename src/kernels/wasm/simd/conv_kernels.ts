@@ -32,6 +32,7 @@ interface ConvExports {
   ): void;
   winogradFilter(w: number, table: number, ci: number, co: number, flip: number, m: number): void;
   winogradFilterGradient(table: number, dw: number, ci: number, co: number, m: number): void;
+  winogradProducts(aTable: number, bTable: number, cTable: number, points: number, m: number, k: number, n: number, transposeA: number): void;
 }
 
 const BINARIES: SimdBinaries = { plain: CONV_KERNELS_BASE64, shared: CONV_KERNELS_SHARED_MEMORY_BASE64 };
@@ -150,10 +151,7 @@ export function winogradInput(
   );
 }
 
-/**
- * A dy A^T of every m x m tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image)
- * into planes [C, planeTiles]: the left operand of the filter gradient's products.
- */
+/** A dy A^T of every m x m tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image) into planes [planeTiles, C]. */
 export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
   const [, outH, outW, c] = dy.shape;
   exportsFor(backend).winogradOutputGradient(
@@ -187,8 +185,24 @@ export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: Wino
   exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0, m);
 }
 
-/** G^T du G (tile size m) of the planes [Co, Ci] into dw [3, 3, Ci, Co]. */
+/** G^T du G (tile size m) of the planes [Ci, Co] into dw [3, 3, Ci, Co]. */
 export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo, m: number): void {
   const [, , ci, co] = dw.shape;
   exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co, m);
+}
+
+/**
+ * c[p] = a[p] b[p] for every plane p (a [m, k], b [k, n], c [m, n]), or with `transposeA`,
+ * a[p]^T b[p] (a [k, m]); m % 4 == 0 and n % 8 == 0.
+ */
+export function winogradProducts(
+  backend: BackendWasm,
+  a: WinogradPlanes,
+  b: WinogradPlanes,
+  c: WinogradPlanes,
+  [m, k, n]: [number, number, number],
+  transposeA: boolean,
+): void {
+  const at = (planes: WinogradPlanes): number => address(backend, planes.table);
+  exportsFor(backend).winogradProducts(at(a), at(b), at(c), a.planes.length, m, k, n, transposeA ? 1 : 0);
 }

@@ -163,40 +163,31 @@
       (br $each_tile))))
 
   ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
-  ;; m x m tiles (zero past the image) to planes [c, planeTiles] (the products' left operand). Each
-  ;; vector's lanes go to four rows of a plane: 16 tiles at a time for all channels, so that
-  ;; the cache lines a block writes fill up before they leave the cache.
+  ;; m x m tiles (zero past the image) to planes [planeTiles, c].
   (func (export "winogradOutputGradient")
     (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
-    (param $tilesH i32) (param $tilesW i32) (param $tiles i32) (param $m i32)
-    (local $block i32) (local $blockEnd i32) (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32)
-    (local $k i32) (local $pixelBytes i32) (local $rowBytes i32)
+    (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32)
+    (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
+    (local $pixelBytes i32) (local $rowBytes i32)
     (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
-    (block $blocks_done (loop $each_block
-      (br_if $blocks_done (i32.ge_u (local.get $block) (local.get $tiles)))
-      (local.set $blockEnd (select (i32.add (local.get $block) (i32.const 16)) (local.get $tiles)
-        (i32.lt_u (i32.add (local.get $block) (i32.const 16)) (local.get $tiles))))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
+      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
+        (local.get $m) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
+      (local.set $cols) (local.set $rows) (local.set $corner)
       (local.set $k (i32.const 0))
       (block $channels_done (loop $each_channel
         (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (local.set $tile (local.get $block))
-        (block $tiles_done (loop $each_tile
-          (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $blockEnd)))
-          (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
-            (local.get $m) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
-          (local.set $cols) (local.set $rows) (local.set $corner)
-          (call_indirect $winogradTiles (type $outputGradientTileLanes)
-            (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-            (local.get $rows) (local.get $cols) (local.get $table)
-            (i32.shl (i32.add (i32.mul (local.get $k) (local.get $tiles)) (local.get $tile)) (i32.const 2)) (i32.shl (local.get $tiles) (i32.const 2))
-            (i32.add (global.get $outputGradientTileLaness) (i32.sub (local.get $m) (i32.const 4))))
-          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-          (br $each_tile)))
+        (call_indirect $winogradTiles (type $outputGradientTile)
+          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
+          (local.get $rows) (local.get $cols) (local.get $table)
+          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
+          (i32.add (global.get $outputGradientTiles) (i32.sub (local.get $m) (i32.const 4))))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $each_channel)))
-      (local.set $block (local.get $blockEnd))
-      (br $each_block))))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
 
   ;; Output transform A^T m A: planes [tiles, c] to y [batch, outH, outW, c] (the part of each
   ;; m x m tile inside the image), plus $bias [c] unless $bias is 0, then max(0, .) if $relu.
@@ -247,24 +238,131 @@
       (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
       (br $each))))
 
-  ;; Filter gradient G^T du G: planes [co, ci] (the products' layout) to dw [3, 3, ci, co].
+  ;; Filter gradient G^T du G: planes [ci, co] to dw [3, 3, ci, co].
   (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32) (param $m i32)
-    (local $o i32) (local $i i32) (local $tapBytes i32)
+    (local $offset i32) (local $tapBytes i32)
     (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
-    (block $outputs_done (loop $each_output
-      (br_if $outputs_done (i32.ge_u (local.get $o) (local.get $co)))
-      (local.set $i (i32.const 0))
-      (block $inputs_done (loop $each_input
-        (br_if $inputs_done (i32.ge_u (local.get $i) (local.get $ci)))
-        (call_indirect $winogradTiles (type $filterGradientTileLanes)
-          (local.get $table) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $ci)) (local.get $i)) (i32.const 2))
-          (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $co)) (local.get $o)) (i32.const 2)))
-          (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3)) (i32.shl (local.get $co) (i32.const 2))
-          (i32.add (global.get $filterGradientTileLaness) (i32.sub (local.get $m) (i32.const 4))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $each_input)))
-      (local.set $o (i32.add (local.get $o) (i32.const 1)))
-      (br $each_output))))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
+      (call_indirect $winogradTiles (type $filterGradientTile)
+        (local.get $table) (local.get $offset) (i32.add (local.get $dw) (local.get $offset))
+        (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3))
+        (i32.add (global.get $filterGradientTiles) (i32.sub (local.get $m) (i32.const 4))))
+      (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+      (br $each))))
+
+  ;; ---- The transform domain's products: one matrix product per point ----
+  ;; c = a b (a [m, k]), or with $transposeA, c = a^T b (a [k, m]); b [k, n], c [m, n], all
+  ;; row-major; m % 4 == 0, n % 8 == 0. Blocks of 4 rows by 8 columns, each of a's values
+  ;; broadcast against a row of b. XNNPACK's GEMM (tfjs's BatchMatMul) would re-pack every
+  ;; plane's b first, new every training step: 15-25% of the products' time, and it takes no
+  ;; transposed a.
+
+  ;; The 4 x 8 block of c at $c (rows $cRow bytes apart) = sum over $k steps of a's column
+  ;; (4 values) times b's row (at $b, rows $bRow bytes apart). $blockRows: a's 4 values in 4
+  ;; rows $aRow bytes apart, a step 4 bytes (c = a b); $blockColumns: a's 4 values side by side,
+  ;; a step $aRow bytes (c = a^T b).
+  (func $blockRows (param $a i32) (param $aRow i32) (param $b i32) (param $bRow i32) (param $k i32) (param $c i32) (param $cRow i32)
+    (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $a1 (i32.add (local.get $a) (local.get $aRow)))
+    (local.set $a2 (i32.add (local.get $a1) (local.get $aRow)))
+    (local.set $a3 (i32.add (local.get $a2) (local.get $aRow)))
+    (block $done (loop $each
+      (br_if $done (i32.eqz (local.get $k)))
+      (local.set $b0 (v128.load (local.get $b)))
+      (local.set $b1 (v128.load offset=16 (local.get $b)))
+      (local.set $x (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a1)))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a2)))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a3)))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+      (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+      (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (local.get $bRow)))
+      (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+      (br $each)))
+    (call $store4x8 (local.get $c) (local.get $cRow)
+      (local.get $c00) (local.get $c01) (local.get $c10) (local.get $c11) (local.get $c20) (local.get $c21) (local.get $c30) (local.get $c31)))
+
+  (func $blockColumns (param $a i32) (param $aRow i32) (param $b i32) (param $bRow i32) (param $k i32) (param $c i32) (param $cRow i32)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (block $done (loop $each
+      (br_if $done (i32.eqz (local.get $k)))
+      (local.set $b0 (v128.load (local.get $b)))
+      (local.set $b1 (v128.load offset=16 (local.get $b)))
+      (local.set $x (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat offset=4 (local.get $a)))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat offset=8 (local.get $a)))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat offset=12 (local.get $a)))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $a (i32.add (local.get $a) (local.get $aRow)))
+      (local.set $b (i32.add (local.get $b) (local.get $bRow)))
+      (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+      (br $each)))
+    (call $store4x8 (local.get $c) (local.get $cRow)
+      (local.get $c00) (local.get $c01) (local.get $c10) (local.get $c11) (local.get $c20) (local.get $c21) (local.get $c30) (local.get $c31)))
+
+  (func $store4x8 (param $c i32) (param $cRow i32)
+    (param $c00 v128) (param $c01 v128) (param $c10 v128) (param $c11 v128) (param $c20 v128) (param $c21 v128) (param $c30 v128) (param $c31 v128)
+    (v128.store (local.get $c) (local.get $c00)) (v128.store offset=16 (local.get $c) (local.get $c01))
+    (local.set $c (i32.add (local.get $c) (local.get $cRow)))
+    (v128.store (local.get $c) (local.get $c10)) (v128.store offset=16 (local.get $c) (local.get $c11))
+    (local.set $c (i32.add (local.get $c) (local.get $cRow)))
+    (v128.store (local.get $c) (local.get $c20)) (v128.store offset=16 (local.get $c) (local.get $c21))
+    (local.set $c (i32.add (local.get $c) (local.get $cRow)))
+    (v128.store (local.get $c) (local.get $c30)) (v128.store offset=16 (local.get $c) (local.get $c31)))
+
+  ;; The products of the $points planes of $aTable and $bTable into those of $cTable.
+  (func (export "winogradProducts")
+    (param $aTable i32) (param $bTable i32) (param $cTable i32) (param $points i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $transposeA i32)
+    (local $p i32) (local $i i32) (local $j i32) (local $a i32) (local $b i32) (local $c i32)
+    (block $points_done (loop $each_point
+      (br_if $points_done (i32.ge_u (local.get $p) (local.get $points)))
+      (local.set $a (i32.load (i32.add (local.get $aTable) (i32.shl (local.get $p) (i32.const 2)))))
+      (local.set $b (i32.load (i32.add (local.get $bTable) (i32.shl (local.get $p) (i32.const 2)))))
+      (local.set $c (i32.load (i32.add (local.get $cTable) (i32.shl (local.get $p) (i32.const 2)))))
+      (local.set $j (i32.const 0))
+      (block $columns_done (loop $each_column
+        (br_if $columns_done (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $i (i32.const 0))
+        (block $rows_done (loop $each_row
+          (br_if $rows_done (i32.ge_u (local.get $i) (local.get $m)))
+          (if (local.get $transposeA)
+            (then (call $blockColumns
+              (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))) (i32.shl (local.get $m) (i32.const 2))
+              (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2)) (local.get $k)
+              (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2)))
+              (i32.shl (local.get $n) (i32.const 2))))
+            (else (call $blockRows
+              (i32.add (local.get $a) (i32.mul (local.get $i) (i32.shl (local.get $k) (i32.const 2)))) (i32.shl (local.get $k) (i32.const 2))
+              (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (i32.shl (local.get $n) (i32.const 2)) (local.get $k)
+              (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $j)) (i32.const 2)))
+              (i32.shl (local.get $n) (i32.const 2)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $each_row)))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $each_column)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $each_point))))
 
   ;; winograd_tiles.wat (generated by scripts/winograd_wat.ts) goes here: build_simd_kernels.ts inserts it.
 )
