@@ -1,261 +1,263 @@
 /**
- * Writes src/kernels/wasm/simd/winograd_tiles.wat: the 2-D transforms of Winograd
- * F(m x m, 3 x 3) for one tile and four channels, as straight-line WebAssembly, for the
- * tile sizes kernels.wat offers. V8 does not inline wasm calls, and a call per 1-D transform
- * made the transforms three times slower, so each 2-D transform is one function, generated
- * here from the algorithm's matrices (scripts/winograd/cook_toom.ts), with the sums that
- * pairs of rows or columns share computed once. build_simd_kernels.ts writes this file and
- * assembles it into one module with kernels.wat.
+ * Writes src/kernels/wasm/simd/winograd_tiles.wat: the 2-D transforms of the Winograd
+ * algorithms for 3x3 convolutions for one tile and four channels, as WebAssembly, one
+ * function per transform and algorithm ("variant"). V8 does not inline wasm calls, and a call
+ * per 1-D transform made the transforms three times slower, so small tiles get straight-line
+ * functions; the 15x15 window of the stride-2 algorithm gets two loops (along its rows, then
+ * along the rows of the result, through $scratch), 15 times less code. The matrices come from
+ * scripts/winograd/cook_toom.ts, the arithmetic from scripts/winograd/linear_code.ts.
+ * build_simd_kernels.ts writes this file and assembles it into conv_kernels.wat's module.
  *
  * tests/wasm_simd_kernels.test.ts fails while the committed file and this generator disagree.
  */
 import * as path from 'node:path';
 import { packageRoot } from '../src/version';
-import { MinimalFilter, Rational, equal, isZero, minimalFilter, neg, rational, transpose } from './winograd/cook_toom';
+import { MinimalFilter, Rational, minimalFilter, rational, stridedFilter, transpose } from './winograd/cook_toom';
+import { Code, V, linearMap } from './winograd/linear_code';
 
 export const WINOGRAD_WAT_FILE = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd', 'winograd_tiles.wat');
 
+const POINTS_4 = [0, 1, -1, 2, -2].map((p) => rational(p));
+
+/** An algorithm: stride, outputs per tile side m, its per-axis matrices, and whether its functions loop. */
+export interface WinogradVariant {
+  stride: number;
+  m: number;
+  filter: MinimalFilter;
+  looped: boolean;
+}
+
 /**
- * The tile sizes and their interpolation points (and infinity): F(4x4, 3x3) on 0, 1, -1, 2, -2
- * (Lavin and Gray's); F(5x5, 3x3) adds 1/2, the point with the least error in float32 we found
- * (2e-6 of the sum of |terms| on the models' shapes, as F(4x4)'s).
+ * In table order (kernels.wat passes the index): F(4x4, 3x3) on the points 0, 1, -1, 2, -2
+ * (Lavin and Gray's); F(5x5, 3x3) adds 1/2, the point with the least float32 error we found
+ * (2e-6 of the sum of |terms|, as F(4x4)'s); stride 2 as 7x7 tiles of the polyphase algorithm
+ * on F(7, 2) with 0, 1, -1, 2, -2, 1/2, -1/2 (stridedFilter; 2.5e-6).
  */
-export const WINOGRAD_VARIANTS: { m: number; points: Rational[] }[] = [
-  { m: 4, points: [0, 1, -1, 2, -2].map((p) => rational(p)) },
-  { m: 5, points: [rational(0), rational(1), rational(-1), rational(2), rational(-2), rational(1, 2)] },
+export const WINOGRAD_VARIANTS: WinogradVariant[] = [
+  { stride: 1, m: 4, filter: minimalFilter(POINTS_4, 4, 3), looped: false },
+  { stride: 1, m: 5, filter: minimalFilter([...POINTS_4, rational(1, 2)], 5, 3), looped: false },
+  { stride: 2, m: 7, filter: stridedFilter(minimalFilter([...POINTS_4, rational(1, 2), rational(-1, 2)], 7, 2)), looped: true },
 ];
 
-/** A WebAssembly expression of type v128 (four float32 lanes). */
-type V = string;
-
-/**
- * Straight-line code: named locals and the instructions that set them. Constants and
- * addresses live in locals set once at the top (a v128.const is 18 bytes, a local.get 2).
- */
-class Code {
-  readonly lines: string[] = [];
-  readonly prologue: string[] = [];
-  readonly locals = new Map<string, 'v128' | 'i32'>();
-  private readonly constants = new Map<string, string>();
-  private temps = 0;
-
-  /** Binds `expr` to local `name`; the local's value as an expression. */
-  bind(name: string, expr: string, type: 'v128' | 'i32' = 'v128', where: string[] = this.lines): string {
-    this.locals.set(name, type);
-    where.push(`(local.set $${name} ${expr})`);
-    return `(local.get $${name})`;
-  }
-
-  /** Binds `expr` to a fresh temporary (an intermediate used twice). */
-  temp(expr: V): V {
-    return this.bind(`t${this.temps++}`, expr);
-  }
-
-  /** A four-lane constant, from a local set in the prologue. */
-  constant(text: string): V {
-    let name = this.constants.get(text);
-    if (name === undefined) {
-      name = `k${this.constants.size}`;
-      this.constants.set(text, name);
-      this.bind(name, `(v128.const f32x4 ${Array(4).fill(text).join(' ')})`, 'v128', this.prologue);
-    }
-    return `(local.get $${name})`;
-  }
-
-  /** An i32 computed once, in the prologue. */
-  once(name: string, expr: string): string {
-    return this.locals.has(name) ? `(local.get $${name})` : this.bind(name, expr, 'i32', this.prologue);
-  }
-}
-
-/** k as WebAssembly writes a float32: exactly when it is one (1/6 as the nearest, in hexadecimal). */
-function floatText({ num, den }: Rational): string {
-  const k = num / den;
-  return Number.isInteger(Math.log2(den)) ? String(k) : `${k < 0 ? '-' : ''}0x${Math.fround(Math.abs(k)).toString(16)}`;
-}
-
-const ONE = rational(1);
-
-/** sum of c * x over the terms (coefficients non-zero): multiplications only where |c| != 1. */
-function combination(code: Code, terms: [Rational, V][]): V {
-  const first = terms.findIndex(([c]) => c.num > 0);
-  const ordered = first < 0 ? terms : [terms[first], ...terms.filter((_, i) => i !== first)];
-  const scaled = (c: Rational, x: V): V => (equal(c, ONE) ? x : `(f32x4.mul ${x} ${code.constant(floatText(c))})`);
-  return ordered.reduce((sum: V | null, [c, x]) => {
-    if (sum === null) return c.num > 0 ? scaled(c, x) : `(f32x4.neg ${scaled(neg(c), x)})`;
-    return c.num > 0 ? `(f32x4.add ${sum} ${scaled(c, x)})` : `(f32x4.sub ${sum} ${scaled(neg(c), x)})`;
-  }, null) as V;
-}
-
-/** Whether b is a or -a entry by entry, with some entries equal and some opposite (both non-zero). */
-function pairing(a: Rational[], b: Rational[]): boolean[] | null {
-  const same = a.map((v, i) => equal(v, b[i]));
-  const opposite = a.map((v, i) => !isZero(v) && equal(v, neg(b[i])));
-  if (!a.every((_, i) => same[i] || opposite[i])) return null;
-  const nonZeroSame = same.some((s, i) => s && !isZero(a[i]));
-  return nonZeroSame && opposite.some(Boolean) ? same : null;
-}
-
-/**
- * x -> M x for the matrix M, as expressions. Columns p, q that every row weighs alike or
- * opposite (points a and -a) contribute x_p + x_q or x_p - x_q, computed once; then rows p, q
- * that are alike on some columns and opposite on the others share those two partial sums.
- */
-function linearMap(matrix: Rational[][]): (code: Code, x: V[]) => V[] {
-  return (code, x) => {
-    let columns: [Rational[], V][] = transpose(matrix).map((col, c) => [col, x[c]]);
-    for (let p = 0; p < columns.length; p++) {
-      const q = columns.findIndex(([col], i) => i > p && pairing(columns[p][0], col) !== null);
-      if (q < 0) continue;
-      const same = pairing(columns[p][0], columns[q][0]) as boolean[];
-      const plus = code.temp(`(f32x4.add ${columns[p][1]} ${columns[q][1]})`);
-      const minus = code.temp(`(f32x4.sub ${columns[p][1]} ${columns[q][1]})`);
-      const [col] = columns[p];
-      columns[p] = [col.map((v, i) => (same[i] ? v : rational(0))), plus];
-      columns[q] = [col.map((v, i) => (same[i] ? rational(0) : v)), minus];
-    }
-    columns = columns.filter(([col]) => col.some((v) => !isZero(v)));
-    const rows = transpose(columns.map(([col]) => col));
-    const terms = (row: Rational[], keep: (c: number) => boolean): [Rational, V][] =>
-      row.flatMap((v, c) => (isZero(v) || !keep(c) ? [] : [[v, columns[c][1]] as [Rational, V]]));
-    const out: V[] = rows.map((row) => combination(code, terms(row, () => true)));
-    const paired = new Set<number>();
-    rows.forEach((row, p) => {
-      const q = rows.findIndex((other, i) => i > p && !paired.has(i) && !paired.has(p) && pairing(row, other) !== null);
-      if (q < 0) return;
-      const same = pairing(row, rows[q]) as boolean[];
-      const e = code.temp(combination(code, terms(row, (c) => same[c])));
-      const o = code.temp(combination(code, terms(row, (c) => !same[c])));
-      [out[p], out[q]] = [`(f32x4.add ${e} ${o})`, `(f32x4.sub ${e} ${o})`];
-      paired.add(p).add(q);
-    });
-    return out;
-  };
-}
-
-/** L X L^T for the block X (rows of expressions): `map` along every row, then every column. */
-function transform2D(code: Code, block: V[][], map: (code: Code, x: V[]) => V[]): V[][] {
-  const rows = block.map((row, r) => map(code, row).map((e, j) => code.bind(`r${r}_${j}`, e)));
-  const columns = rows[0].map((_, j) => map(code, rows.map((row) => row[j])).map((e, i) => code.bind(`c${i}_${j}`, e)));
-  return columns[0].map((_, i) => columns.map((column) => column[i]));
-}
+/** Points per axis: the window's size. */
+const side = (f: MinimalFilter): number => f.bt.length;
 
 const i32 = (n: number): string => `(i32.const ${n})`;
 
-/** Address of element (r, c) of a strided block at $base ($src or $dst): $base + r $rs + c $cs, from prologue locals. */
-function at(code: Code, base: '$src' | '$dst', r: number, c: number): string {
-  const row = code.once(`row${r}`, `(i32.add (local.get ${base}) (i32.mul (local.get $rs) ${i32(r)}))`);
-  const col = code.once(`col${c}`, `(i32.mul (local.get $cs) ${i32(c)})`);
-  return `(i32.add ${row} ${col})`;
+/** Where a block comes from: element (r, c) with both known, or row r (a runtime index) then its element c. */
+interface Source {
+  size: number;
+  element(code: Code, r: number, c: number): V;
+  row(code: Code, r: string): (c: number) => V;
 }
 
-/** Whether element (r, c) of the window is inside the image: bit r of $rows and bit c of $cols. */
-function inside(code: Code, r: number, c: number): string {
-  const row = code.once(`inside${r}`, `(select (local.get $cols) ${i32(0)} (i32.and (local.get $rows) ${i32(1 << r)}))`);
-  return `(i32.and ${row} ${i32(1 << c)})`;
+/** Where a block goes: element (i, j) with both known, or column j (a runtime index) then its element i. */
+interface Destination {
+  put(code: Code, i: number, j: number, v: V): void;
+  column(code: Code, j: string): (i: number, v: V) => void;
 }
 
-/** Byte address of point p's plane entry at $offset (the table holds the planes' addresses). */
-const plane = (p: number): string => `(i32.add (i32.load offset=${4 * p} (local.get $table)) (local.get $offset))`;
+const masked = (code: Code, valid: string, address: string): V =>
+  `(if (result v128) ${valid} (then (v128.load ${address})) (else ${code.constant('0')}))`;
 
-/** A block's reads: what `read` returns for each element, given the code it will be part of. */
-type Read = (code: Code) => V[][];
+/** Column c's offset, c $cs bytes. */
+const columnOffset = (code: Code, c: number): string => code.once(`col${c}`, `(i32.mul (local.get $cs) ${i32(c)})`);
+/** Row r's address, r $rs bytes past $image. */
+const rowAddress = (code: Code, r: number): string => code.once(`row${r}`, `(i32.add (local.get $image) (i32.mul (local.get $rs) ${i32(r)}))`);
+/** Row r's mask of columns inside the image: $cols if bit r of $rows is set, else none. */
+const rowInside = (r: string): string => `(select (local.get $cols) ${i32(0)} (i32.and (i32.shr_u (local.get $rows) ${r}) ${i32(1)}))`;
 
-function readBlock(size: number, masked: boolean): Read {
-  return (code) =>
-    Array.from({ length: size }, (_, r) =>
-      Array.from({ length: size }, (_, c) =>
-        masked
-          ? `(if (result v128) ${inside(code, r, c)} (then (v128.load ${at(code, '$src', r, c)})) (else ${code.constant('0')}))`
-          : `(v128.load ${at(code, '$src', r, c)})`,
-      ),
-    );
+/** An image block at $image (rows $rs, elements $cs bytes apart); where masked, zero outside bits $rows x $cols. */
+function image(size: number, withMasks: boolean): Source {
+  return {
+    size,
+    element: (code, r, c) => {
+      const address = `(i32.add ${rowAddress(code, r)} ${columnOffset(code, c)})`;
+      return withMasks ? masked(code, `(i32.and ${code.once(`inside${r}`, rowInside(i32(r)))} ${i32(1 << c)})`, address) : `(v128.load ${address})`;
+    },
+    row: (code, r) => {
+      const base = code.bind('rowAt', `(i32.add (local.get $image) (i32.mul (local.get $rs) ${r}))`, 'i32');
+      const inside = withMasks ? code.bind('rowInside', rowInside(r), 'i32') : '';
+      return (c) => {
+        const address = `(i32.add ${base} ${columnOffset(code, c)})`;
+        return withMasks ? masked(code, `(i32.and ${inside} ${i32(1 << c)})`, address) : `(v128.load ${address})`;
+      };
+    },
+  };
 }
 
-function readPlanes(n: number): Read {
-  return () => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => `(v128.load ${plane(n * i + j)})`));
+/** Point (i, j) of n x n planes: its plane's address (entry n i + j of $table) plus $offset. */
+const planeAt = (entry: string, offset: number): string => `(i32.add (i32.load offset=${4 * offset} ${entry}) (local.get $offset))`;
+
+function planes(n: number): Source & Destination {
+  return {
+    size: n,
+    element: (_code, i, j) => `(v128.load ${planeAt('(local.get $table)', n * i + j)})`,
+    row: (code, i) => {
+      const entries = code.bind('rowEntries', `(i32.add (local.get $table) (i32.mul ${i} ${i32(4 * n)}))`, 'i32');
+      return (j) => `(v128.load ${planeAt(entries, j)})`;
+    },
+    put: (code, i, j, v) => code.lines.push(`(v128.store ${planeAt('(local.get $table)', n * i + j)} ${v})`),
+    column: (code, j) => {
+      const entries = code.bind('columnEntries', `(i32.add (local.get $table) (i32.shl ${j} ${i32(2)}))`, 'i32');
+      return (i, v) => code.lines.push(`(v128.store ${planeAt(entries, n * i)} ${v})`);
+    },
+  };
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
-  return Array.from({ length: Math.ceil(items.length / size) }, (_, k) => items.slice(k * size, (k + 1) * size));
+/**
+ * An image block at $image: each element inside bits $rows x $cols becomes max(v + $bias, $floor)
+ * ('epilogue') or has v added ('accumulate'); every element becomes v ('plain').
+ */
+function imageOut(mode: 'epilogue' | 'accumulate' | 'plain'): Destination {
+  const write = (code: Code, address: string, valid: string, v: V): void => {
+    if (mode === 'plain') {
+      code.lines.push(`(v128.store ${address} ${v})`);
+    } else if (mode === 'epilogue') {
+      code.lines.push(`(if ${valid} (then (v128.store ${address} (f32x4.max (f32x4.add ${v} (local.get $bias)) (local.get $floor)))))`);
+    } else {
+      code.lines.push(`(if ${valid} (then (local.set $at ${address}) (v128.store (local.get $at) (f32x4.add (v128.load (local.get $at)) ${v}))))`);
+      code.i32('at');
+    }
+  };
+  const bit = (mask: string, k: number | string): string => `(i32.and (i32.shr_u (local.get ${mask}) ${typeof k === 'number' ? i32(k) : k}) ${i32(1)})`;
+  return {
+    put: (code, i, j, v) => write(code, `(i32.add ${rowAddress(code, i)} ${columnOffset(code, j)})`, `(i32.and ${bit('$rows', i)} ${bit('$cols', j)})`, v),
+    column: (code, j) => {
+      const offset = code.bind('columnAt', `(i32.mul (local.get $cs) ${j})`, 'i32');
+      const inside = mode === 'plain' ? '' : code.bind('columnInside', bit('$cols', j), 'i32');
+      return (i, v) => write(code, `(i32.add ${rowAddress(code, i)} ${offset})`, `(i32.and ${bit('$rows', i)} ${inside})`, v);
+    },
+  };
 }
 
-type Write = (code: Code, result: V[][]) => void;
+/** L X L^T, straight-line: along every row, then every column. */
+function unrolled(code: Code, source: Source, matrix: Rational[][], destination: Destination): void {
+  const map = linearMap(matrix);
+  const n = source.size;
+  const block = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => code.bind(`x${r}_${c}`, source.element(code, r, c))));
+  const rows = block.map((row, r) => map(code, row).map((e, j) => code.bind(`r${r}_${j}`, e)));
+  rows[0].forEach((_, j) => map(code, rows.map((row) => row[j])).forEach((e, i) => destination.put(code, i, j, code.bind(`c${i}_${j}`, e))));
+}
 
-const toPlanes: Write = (code, result) => result.flat().forEach((v, p) => code.lines.push(`(v128.store ${plane(p)} ${v})`));
+/** `body(index)` for index in [0, count), as a loop over the i32 local `name`. */
+function loop(code: Code, name: string, count: number, body: (index: string) => void): void {
+  const index = code.i32(name);
+  code.lines.push(`(local.set $${name} ${i32(0)})`, `(block $${name}_done (loop $each_${name}`, `(br_if $${name}_done (i32.ge_u ${index} ${i32(count)}))`);
+  body(index);
+  code.lines.push(`(local.set $${name} (i32.add ${index} ${i32(1)}))`, `(br $each_${name})))`);
+}
 
-/** max(v + $bias, $floor) to each element inside the image ($dst, strides $cs, $rs, masks $rows, $cols). */
-const toImage: Write = (code, result) =>
-  result.forEach((row, r) =>
-    row.forEach((v, c) => {
-      const value = `(f32x4.max (f32x4.add ${v} (local.get $bias)) (local.get $floor))`;
-      code.lines.push(`(if ${inside(code, r, c)} (then (v128.store ${at(code, '$dst', r, c)} ${value})))`);
-    }),
-  );
+/**
+ * L X L^T in two loops: row r of the block along L into column r of the scratch block
+ * ($scratch, [outputs][rows] vectors), then row j of that along L into column j of the result.
+ */
+function looped(code: Code, source: Source, matrix: Rational[][], destination: Destination): void {
+  const map = linearMap(matrix);
+  const [inputs, outputs] = [matrix[0].length, matrix.length];
+  loop(code, 'r', inputs, (r) => {
+    const element = source.row(code, r);
+    const x = Array.from({ length: inputs }, (_, c) => code.bind(`x${c}`, element(c)));
+    const at = code.bind('scratchAt', `(i32.add (local.get $scratch) (i32.shl ${r} ${i32(4)}))`, 'i32');
+    map(code, x).forEach((e, j) => code.lines.push(`(v128.store offset=${16 * inputs * j} ${at} ${e})`));
+  });
+  loop(code, 'j', outputs, (j) => {
+    const at = code.bind('scratchAt', `(i32.add (local.get $scratch) (i32.mul ${j} ${i32(16 * inputs)}))`, 'i32');
+    const x = Array.from({ length: inputs }, (_, r) => code.bind(`x${r}`, `(v128.load offset=${16 * r} ${at})`));
+    const write = destination.column(code, j);
+    map(code, x).forEach((e, i) => write(i, code.bind(`y${i}`, e)));
+  });
+}
 
-/** Element (r, c) to $dst + r $rs + c $cs. */
-const toBlock: Write = (code, result) =>
-  result.forEach((row, r) => row.forEach((v, c) => code.lines.push(`(v128.store ${at(code, '$dst', r, c)} ${v})`)));
+/**
+ * Every tile function's parameters: the image side ($image, strides, masks), the planes ($table,
+ * $offset), the output's epilogue ($bias, $floor), and $scratch; each kind uses what it needs.
+ */
+const PARAMS =
+  '(param $image i32) (param $cs i32) (param $rs i32) (param $rows i32) (param $cols i32) (param $table i32) (param $offset i32) ' +
+  '(param $bias v128) (param $floor v128) (param $scratch i32)';
 
-const STRIDED = '(param $src i32) (param $cs i32) (param $rs i32)';
-const MASKS = '(param $rows i32) (param $cols i32)';
-const PLANES = '(param $table i32) (param $offset i32)';
-const TO_MEMORY = '(param $dst i32) (param $cs i32) (param $rs i32)';
+/** A kind of tile function: for an algorithm, what it reads, its matrix, where it writes. */
+interface Kind {
+  name: string;
+  source: (f: MinimalFilter) => Source;
+  matrix: (f: MinimalFilter) => Rational[][];
+  destination: (f: MinimalFilter) => Destination;
+  /** Only for these strides (others get a stub that traps). */
+  strides?: number[];
+}
 
-/** The kinds of tile function, in table order: name, parameters, what it reads, its matrix, how it writes. */
-const KINDS: { name: string; params: string; read: (f: MinimalFilter) => Read; matrix: (f: MinimalFilter) => Rational[][]; write: Write }[] = [
-  { name: 'inputTile', params: `${STRIDED} ${MASKS} ${PLANES}`, read: (f) => readBlock(f.m + 2, true), matrix: (f) => f.bt, write: toPlanes },
+/** The kinds, in table order. */
+const KINDS: Kind[] = [
+  { name: 'inputTile', source: (f) => image(side(f), true), matrix: (f) => f.bt, destination: (f) => planes(side(f)) },
   {
     name: 'outputGradientTile',
-    params: `${STRIDED} ${MASKS} ${PLANES}`,
-    read: (f) => readBlock(f.m, true),
+    source: (f) => image(f.m, true),
     matrix: (f) => transpose(f.at),
-    write: toPlanes,
+    destination: (f) => planes(side(f)),
   },
-  { name: 'filterTile', params: `${STRIDED} ${PLANES}`, read: () => readBlock(3, false), matrix: (f) => f.g, write: toPlanes },
+  { name: 'filterTile', source: () => image(3, false), matrix: (f) => f.g, destination: (f) => planes(side(f)) },
   {
     name: 'outputTile',
-    params: `${PLANES} ${TO_MEMORY} ${MASKS} (param $bias v128) (param $floor v128)`,
-    read: (f) => readPlanes(f.m + 2),
+    source: (f) => planes(side(f)),
     matrix: (f) => f.at,
-    write: toImage,
+    destination: () => imageOut('epilogue'),
   },
   {
     name: 'filterGradientTile',
-    params: `${PLANES} ${TO_MEMORY}`,
-    read: (f) => readPlanes(f.m + 2),
+    source: (f) => planes(side(f)),
     matrix: (f) => transpose(f.g),
-    write: toBlock,
+    destination: () => imageOut('plain'),
+  },
+  // The adjoint of inputTile: B dv B^T added into the input gradient's window (windows overlap).
+  {
+    name: 'inputGradientTile',
+    source: (f) => planes(side(f)),
+    matrix: (f) => transpose(f.bt),
+    destination: () => imageOut('accumulate'),
+    strides: [2],
   },
 ];
 
-/** One function: read a block, transform it along rows and columns, write it. */
-function tileFunction(name: string, params: string, read: Read, matrix: Rational[][], write: Write): string {
-  const code = new Code();
-  const loaded = read(code).map((row, r) => row.map((e, c) => code.bind(`x${r}_${c}`, e)));
-  write(code, transform2D(code, loaded, linearMap(matrix)));
+function functionText(name: string, code: Code): string {
   const locals = [...code.locals].map(([l, type]) => `(local $${l} ${type})`);
-  const body = [...chunks(locals, 8).map((l) => l.join(' ')), ...code.prologue, ...code.lines];
-  return [`  (func $${name} (type $${name.replace(/\d+$/, '')}) ${params}`, ...body.map((l) => `    ${l}`)].join('\n') + ')';
+  const localLines = Array.from({ length: Math.ceil(locals.length / 8) }, (_, k) => locals.slice(8 * k, 8 * k + 8).join(' '));
+  const body = [...localLines, ...code.prologue, ...code.lines];
+  return [`  (func $${name} (type $tile) ${PARAMS}`, ...body.map((l) => `    ${l}`)].join('\n') + ')';
 }
+
+function tileFunction(kind: Kind, variant: WinogradVariant, index: number): string {
+  const name = `${kind.name}${index}`;
+  const code = new Code();
+  if (kind.strides && !kind.strides.includes(variant.stride)) {
+    code.lines.push('(unreachable)');
+  } else {
+    const emit = variant.looped ? looped : unrolled;
+    emit(code, kind.source(variant.filter), kind.matrix(variant.filter), kind.destination(variant.filter));
+  }
+  return functionText(name, code);
+}
+
+const paramTypes = (params: string): string => (params.match(/\(param \$\w+ (i32|v128)\)/g) ?? []).map((p) => p.split(' ')[2].replace(')', '')).join(' ');
 
 /** The generated file's text. */
 export function winogradWat(): string {
-  const filters = WINOGRAD_VARIANTS.map(({ m, points }) => minimalFilter(points, m, 3));
-  const names = KINDS.flatMap((kind) => filters.map((f) => `$${kind.name}${f.m}`));
-  const paramTypes = (params: string): string => (params.match(/\(param \$\w+ (i32|v128)\)/g) ?? []).map((p) => p.split(' ')[2].replace(')', '')).join(' ');
+  const variants = WINOGRAD_VARIANTS;
+  const names = KINDS.flatMap((kind) => variants.map((_, v) => `$${kind.name}${v}`));
+  const described = variants.map((v, i) => `${i}: stride ${v.stride}, ${v.m}x${v.m} tiles${v.looped ? ' (looped)' : ''}`).join('; ');
   return [
-    ';; Generated by scripts/winograd_wat.ts: do not edit. The 2-D transforms of Winograd F(m x m, 3 x 3)',
-    `;; for one tile and four channels, m = ${filters.map((f) => f.m).join(' or ')} (kernels.wat calls them through $winogradTiles: kind k,`,
-    ';; tile size m at entry global $<kind>s + m - 4): a block read from memory (rows $rs and elements',
-    ';; $cs bytes apart; where masked, bit r of $rows and bit c of $cols say what lies inside the image,',
-    ';; zero elsewhere) or from the (m + 2)^2 planes of $table at byte $offset; transformed along rows,',
-    ';; then columns; written to the planes or to memory.',
-    ...KINDS.map((kind) => `  (type $${kind.name} (func (param ${paramTypes(kind.params)})))`),
+    ';; Generated by scripts/winograd_wat.ts: do not edit. The 2-D transforms of Winograd algorithms for',
+    ';; 3x3 convolutions, for one tile and four channels; conv_kernels.wat calls them through the table',
+    `;; $winogradTiles, kind k of variant v at global $<kind>s + v (${described}).`,
+    ';; Each reads a block from memory (rows $rs and elements $cs bytes apart; where masked, bit r of',
+    ';; $rows and bit c of $cols say what lies inside the image, zero elsewhere) or from the planes of',
+    ';; $table at byte $offset, transforms it along rows, then columns, and writes it to the planes or',
+    ';; to memory. $scratch: 16 x (window size)^2 bytes, for the looped ones.',
+    `  (type $tile (func (param ${paramTypes(PARAMS)})))`,
     `  (table $winogradTiles ${names.length} funcref)`,
     `  (elem (table $winogradTiles) (i32.const 0) func ${names.join(' ')})`,
-    ...KINDS.map((kind, k) => `  (global $${kind.name}s i32 (i32.const ${k * filters.length}))`),
-    ...KINDS.flatMap((kind) => filters.map((f) => tileFunction(`${kind.name}${f.m}`, kind.params, kind.read(f), kind.matrix(f), kind.write))),
+    ...KINDS.map((kind, k) => `  (global $${kind.name}s i32 (i32.const ${k * variants.length}))`),
+    ...KINDS.flatMap((kind) => variants.map((variant, v) => tileFunction(kind, variant, v))),
     '',
   ].join('\n');
 }

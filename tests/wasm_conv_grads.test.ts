@@ -98,6 +98,11 @@ const CONV_CASES: ConvCase[] = [
   { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
   { name: 'Winograd: tiles not a multiple of 4 (planes padded with zero tiles)', x: [3, 5, 5, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
   { name: 'stride 1, channels in fours but not eights (left to the direct kernels)', x: [2, 7, 7, 20], filter: [3, 3, 20, 12], strides: [1, 1], pad: 'same' },
+  // Stride 2 on 7x7 and 14x14 outputs: Winograd's polyphase algorithm, 7x7 tiles.
+  { name: 'Winograd stride 2: same, 14x14 -> 7x7', x: [3, 14, 14, 16], filter: [3, 3, 16, 24], strides: [2, 2], pad: 'same' },
+  { name: 'Winograd stride 2: same, 28x28 -> 14x14', x: [2, 28, 28, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'same' },
+  { name: 'Winograd stride 2: valid', x: [2, 15, 15, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'valid' },
+  { name: 'Winograd stride 2: explicit pads', x: [2, 14, 14, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
 ];
 
 /** Forward convolutions: Winograd's shapes, with bias and ReLU fused, and the ones left to tfjs. */
@@ -106,7 +111,8 @@ const FORWARD_CASES: { name: string; x: Shape4; filter: Shape4; strides: number;
   { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'valid', activation: 'relu' },
   { name: 'tfjs: ReLU6', x: [2, 8, 8, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same', activation: 'relu6' },
   { name: 'tfjs: channels not in eights', x: [2, 8, 8, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'same' },
-  { name: 'tfjs: stride 2', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
+  { name: 'tfjs: stride 2 on a map too small to pay', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
+  { name: 'Winograd stride 2, ReLU', x: [2, 14, 14, 16], filter: [3, 3, 16, 24], strides: 2, pad: 'same', activation: 'relu' },
 ];
 
 describe('wasm training kernels agree with the cpu backend', () => {

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../scripts/build_simd_kernels';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
 import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/conv_kernels_binary';
-import { WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
+import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
+import { WINOGRAD_ALGORITHMS } from '../src/kernels/wasm/simd/conv_kernels';
 
 const MODULES = [
   {
@@ -29,6 +30,7 @@ const MODULES = [
       'winogradFilter',
       'winogradFilterGradient',
       'winogradInput',
+      'winogradInputGradient',
       'winogradOutput',
       'winogradOutputGradient',
       'winogradProducts',
@@ -44,6 +46,10 @@ function instantiate(base64: string, memory: WebAssembly.Memory): string[] {
 describe('SIMD kernel modules', () => {
   it('winograd_tiles.wat is what scripts/winograd_wat.ts generates (run build_simd_kernels after editing the generator)', () => {
     expect(fs.readFileSync(WINOGRAD_WAT_FILE, 'utf8')).toBe(winogradWat());
+  });
+
+  it("the kernels' list of Winograd algorithms is the generator's, in its table's order", () => {
+    expect(WINOGRAD_ALGORITHMS).toEqual(WINOGRAD_VARIANTS.map(({ stride, m }) => ({ stride, m })));
   });
 
   for (const files of SIMD_MODULES) {

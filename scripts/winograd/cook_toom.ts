@@ -90,3 +90,26 @@ export function minimalFilter(points: Rational[], m: number, r: number): Minimal
   );
   return { m, r, at, g, bt: transpose(columns) };
 }
+
+/**
+ * The stride-2 3-tap filter y_i = d_{2i} g_0 + d_{2i+1} g_1 + d_{2i+2} g_2 as one minimal-style
+ * algorithm on its 2m + 1 inputs: the even inputs through F(m, 2) (taps g_0, g_2), the odd ones
+ * multiplied by g_1 directly. Points 0..m are F(m, 2)'s, points m + 1..2m the odd inputs; so
+ * A^T is m x (2m + 1), G (2m + 1) x 3 and B^T (2m + 1) x (2m + 1), as for a stride-1 algorithm.
+ */
+export function stridedFilter(even: MinimalFilter): MinimalFilter {
+  const { m } = even;
+  const n = 2 * m + 1;
+  const at = even.at.map((row, i) => [...row, ...Array.from({ length: m }, (_, k) => (k === i ? ONE : ZERO))]);
+  const g = [
+    ...even.g.map(([g0, g2]) => [g0, ZERO, g2]),
+    ...Array.from({ length: m }, () => [ZERO, ONE, ZERO]),
+  ];
+  const bt = Array.from({ length: n }, (_, p) =>
+    Array.from({ length: n }, (_, q) => {
+      if (p <= m) return q % 2 === 0 ? even.bt[p][q / 2] : ZERO;
+      return q === 2 * (p - m) - 1 ? ONE : ZERO;
+    }),
+  );
+  return { m, r: 3, at, g, bt };
+}

@@ -126,7 +126,8 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
     dimRoundingMode,
   );
   const winograd = winogradGeometry(info);
-  if (winograd !== null) return winogradInputGradient(backend, dy, filter, winograd);
+  const fast = winograd === null ? null : winogradInputGradient(backend, dy, filter, winograd);
+  if (fast !== null) return fast;
   const rowPlan = planAxis(info.inHeight, info.filterHeight, info.strideHeight, info.dilationHeight, info.padInfo.top, dy.shape[1]);
   const colPlan = planAxis(info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, info.padInfo.left, dy.shape[2]);
   const onePhase = info.strideHeight === 1 && info.strideWidth === 1;

@@ -14,9 +14,9 @@ const CAPACITY = 16;
 
 interface Kept {
   backend: BackendWasm;
-  /** The filter's shape (a reshaped view shares its data id) and the tile size. */
+  /** The filter's shape (a reshaped view shares its data id) and the algorithm. */
   shape: string;
-  m: number;
+  variant: number;
   planes: WinogradPlanes;
 }
 
@@ -43,25 +43,25 @@ function evictStale(): void {
 }
 
 /**
- * The transform of filter `w` for tile size m: a kept one, or `make()`'s. `release` frees it
- * after use unless it is kept.
+ * The transform of filter `w` for algorithm `variant`: a kept one, or `make()`'s. `release`
+ * frees it after use unless it is kept.
  */
 export function forwardFilterPlanes(
   backend: BackendWasm,
   w: tf.TensorInfo,
-  m: number,
+  variant: number,
   make: () => WinogradPlanes,
 ): { planes: WinogradPlanes; release: () => void } {
   const key = w.dataId as object;
   const shape = w.shape.join(',');
   const hit = kept.get(key);
-  if (hit !== undefined && hit.backend === backend && hit.m === m && hit.shape === shape) {
+  if (hit !== undefined && hit.backend === backend && hit.variant === variant && hit.shape === shape) {
     kept.delete(key);
     kept.set(key, hit);
     return { planes: hit.planes, release: () => undefined };
   }
   const planes = make();
-  const entry = { backend, shape, m, planes };
+  const entry = { backend, shape, variant, planes };
   if (!seen.has(key)) {
     seen.add(key);
     return { planes, release: () => release(entry) };

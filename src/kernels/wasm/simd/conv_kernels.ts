@@ -20,18 +20,23 @@ interface ConvExports {
     height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
   ): void;
   winogradInput(
-    x: number, table: number, batch: number, inH: number, inW: number, c: number,
-    padTop: number, padLeft: number, tilesH: number, tilesW: number, planeTiles: number, m: number,
+    x: number, table: number, batch: number, inH: number, inW: number, c: number, tilesH: number, tilesW: number, planeTiles: number,
+    m: number, stride: number, padTop: number, padLeft: number, variant: number, scratch: number,
   ): void;
   winogradOutputGradient(
-    dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number, planeTiles: number, m: number,
+    dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number, planeTiles: number,
+    m: number, variant: number, scratch: number,
   ): void;
   winogradOutput(
     table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number,
-    tilesH: number, tilesW: number, m: number,
+    tilesH: number, tilesW: number, m: number, variant: number, scratch: number,
   ): void;
-  winogradFilter(w: number, table: number, ci: number, co: number, flip: number, m: number): void;
-  winogradFilterGradient(table: number, dw: number, ci: number, co: number, m: number): void;
+  winogradInputGradient(
+    table: number, dx: number, batch: number, inH: number, inW: number, c: number, tilesH: number, tilesW: number,
+    m: number, stride: number, padTop: number, padLeft: number, variant: number, scratch: number,
+  ): void;
+  winogradFilter(w: number, table: number, ci: number, co: number, flip: number, variant: number, scratch: number): void;
+  winogradFilterGradient(table: number, dw: number, ci: number, co: number, variant: number, scratch: number): void;
   winogradProducts(aTable: number, bTable: number, cTable: number, points: number, m: number, k: number, n: number, transposeA: number): void;
 }
 
@@ -96,13 +101,28 @@ export function scatterPhase(
 }
 
 /**
- * A batch of images of a Winograd F(m x m, 3 x 3) convolution: `count` images from image
- * `first` of an NHWC tensor, cut into tilesH x tilesW tiles of m x m outputs each; the planes
+ * The algorithms winograd_tiles.wat has transforms for, in its table's order (they are
+ * scripts/winograd_wat.ts's WINOGRAD_VARIANTS; a test checks): stride, and outputs per tile side.
+ */
+export const WINOGRAD_ALGORITHMS: readonly { stride: number; m: number }[] = [
+  { stride: 1, m: 4 },
+  { stride: 1, m: 5 },
+  { stride: 2, m: 7 },
+];
+
+/** An algorithm's input window per tile side: (m - 1) stride + 3, the transform domain's points per axis. */
+export function windowSize(variant: number): number {
+  const { stride, m } = WINOGRAD_ALGORITHMS[variant];
+  return (m - 1) * stride + 3;
+}
+
+/**
+ * A batch of images of a Winograd convolution: `count` images from image `first` of an NHWC
+ * tensor, cut into tilesH x tilesW tiles of m x m outputs each (algorithm `variant`); the planes
  * hold `planeTiles` >= count * tilesH * tilesW tiles, the ones past the images zero.
  */
 export interface WinogradTiling {
-  /** The tile size: 4 or 5 (the sizes kernels.wat has transforms for). */
-  m: number;
+  variant: number;
   first: number;
   count: number;
   tilesH: number;
@@ -111,8 +131,8 @@ export interface WinogradTiling {
 }
 
 /**
- * The (m + 2)^2 transform-domain planes, each a tensor of its own (so XNNPACK can multiply
- * them one by one), and `table`, an int32 tensor of their byte addresses, which the loops read.
+ * The transform-domain planes (window size squared), each a tensor of its own, and `table`,
+ * an int32 tensor of their byte addresses, which the loops read.
  */
 export interface WinogradPlanes {
   planes: tf.TensorInfo[];
@@ -132,31 +152,46 @@ function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): nu
   return address(backend, x) + 4 * first * h * w * c;
 }
 
+/** `use` with the looped transforms' scratch block of `variant` (a vector per point). */
+function withScratch(backend: BackendWasm, variant: number, use: (scratch: number) => void): void {
+  const scratch = backend.makeOutput([4 * windowSize(variant) ** 2], 'float32');
+  try {
+    use(address(backend, scratch));
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+}
+
 /**
- * B^T d B of every (m + 2)^2 input tile of `tiling`'s images of x [B, H, W, C] into planes
- * [planeTiles, C]. Tile (ty, tx) reads rows m ty - padTop + [0, m + 2) and columns
- * m tx - padLeft + [0, m + 2), zero outside.
+ * B^T d B of every input window of `tiling`'s images of x [B, H, W, C] into planes
+ * [planeTiles, C]: tile (ty, tx)'s window starts at rows m stride ty - padTop and columns
+ * m stride tx - padLeft, zero outside the image.
  */
 export function winogradInput(
   backend: BackendWasm,
   x: tf.TensorInfo,
-  tiling: WinogradTiling,
+  t: WinogradTiling,
   [padTop, padLeft]: [number, number],
   out: WinogradPlanes,
 ): void {
   const [, inH, inW, c] = x.shape;
-  exportsFor(backend).winogradInput(
-    imageAddress(backend, x, tiling.first), address(backend, out.table), tiling.count, inH, inW, c,
-    padTop, padLeft, tiling.tilesH, tiling.tilesW, tiling.planeTiles, tiling.m,
+  const { stride, m } = WINOGRAD_ALGORITHMS[t.variant];
+  withScratch(backend, t.variant, (scratch) =>
+    exportsFor(backend).winogradInput(
+      imageAddress(backend, x, t.first), address(backend, out.table), t.count, inH, inW, c, t.tilesH, t.tilesW, t.planeTiles,
+      m, stride, padTop, padLeft, t.variant, scratch,
+    ),
   );
 }
 
 /** A dy A^T of every m x m tile of `tiling`'s images of dy [B, OH, OW, C] (zero past the image) into planes [planeTiles, C]. */
-export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, tiling: WinogradTiling, out: WinogradPlanes): void {
+export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, t: WinogradTiling, out: WinogradPlanes): void {
   const [, outH, outW, c] = dy.shape;
-  exportsFor(backend).winogradOutputGradient(
-    imageAddress(backend, dy, tiling.first), address(backend, out.table), tiling.count, outH, outW, c,
-    tiling.tilesH, tiling.tilesW, tiling.planeTiles, tiling.m,
+  withScratch(backend, t.variant, (scratch) =>
+    exportsFor(backend).winogradOutputGradient(
+      imageAddress(backend, dy, t.first), address(backend, out.table), t.count, outH, outW, c, t.tilesH, t.tilesW, t.planeTiles,
+      WINOGRAD_ALGORITHMS[t.variant].m, t.variant, scratch,
+    ),
   );
 }
 
@@ -168,27 +203,54 @@ export function winogradOutput(
   backend: BackendWasm,
   planes: WinogradPlanes,
   y: tf.TensorInfo,
-  tiling: WinogradTiling,
+  t: WinogradTiling,
   bias: tf.TensorInfo | null,
   relu: boolean,
 ): void {
   const [, outH, outW, c] = y.shape;
-  exportsFor(backend).winogradOutput(
-    address(backend, planes.table), imageAddress(backend, y, tiling.first), bias === null ? 0 : address(backend, bias),
-    relu ? 1 : 0, tiling.count, outH, outW, c, tiling.tilesH, tiling.tilesW, tiling.m,
+  withScratch(backend, t.variant, (scratch) =>
+    exportsFor(backend).winogradOutput(
+      address(backend, planes.table), imageAddress(backend, y, t.first), bias === null ? 0 : address(backend, bias),
+      relu ? 1 : 0, t.count, outH, outW, c, t.tilesH, t.tilesW, WINOGRAD_ALGORITHMS[t.variant].m, t.variant, scratch,
+    ),
   );
 }
 
-/** G g G^T (tile size m) of w [3, 3, Ci, Co] into planes [Ci, Co]; `flip` rotates the filter by 180 degrees first. */
-export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: WinogradPlanes, flip: boolean, m: number): void {
-  const [, , ci, co] = w.shape;
-  exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0, m);
+/**
+ * B dv B^T of the planes [tiles, C] added into the input windows of `tiling`'s images of
+ * dx [B, H, W, C] (which must start at zero): the adjoint of winogradInput.
+ */
+export function winogradInputGradient(
+  backend: BackendWasm,
+  planes: WinogradPlanes,
+  dx: tf.TensorInfo,
+  t: WinogradTiling,
+  [padTop, padLeft]: [number, number],
+): void {
+  const [, inH, inW, c] = dx.shape;
+  const { stride, m } = WINOGRAD_ALGORITHMS[t.variant];
+  withScratch(backend, t.variant, (scratch) =>
+    exportsFor(backend).winogradInputGradient(
+      address(backend, planes.table), imageAddress(backend, dx, t.first), t.count, inH, inW, c, t.tilesH, t.tilesW,
+      m, stride, padTop, padLeft, t.variant, scratch,
+    ),
+  );
 }
 
-/** G^T du G (tile size m) of the planes [Ci, Co] into dw [3, 3, Ci, Co]. */
-export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo, m: number): void {
+/** G g G^T of w [3, 3, Ci, Co] into planes [Ci, Co]; `flip` rotates the filter by 180 degrees first. */
+export function winogradFilter(backend: BackendWasm, w: tf.TensorInfo, out: WinogradPlanes, flip: boolean, variant: number): void {
+  const [, , ci, co] = w.shape;
+  withScratch(backend, variant, (scratch) =>
+    exportsFor(backend).winogradFilter(address(backend, w), address(backend, out.table), ci, co, flip ? 1 : 0, variant, scratch),
+  );
+}
+
+/** G^T du G of the planes [Ci, Co] into dw [3, 3, Ci, Co]. */
+export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPlanes, dw: tf.TensorInfo, variant: number): void {
   const [, , ci, co] = dw.shape;
-  exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co, m);
+  withScratch(backend, variant, (scratch) =>
+    exportsFor(backend).winogradFilterGradient(address(backend, planes.table), address(backend, dw), ci, co, variant, scratch),
+  );
 }
 
 /**

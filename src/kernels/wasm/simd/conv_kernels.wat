@@ -95,15 +95,16 @@
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $each_image))))
 
-  ;; ---- Winograd F(m x m, 3 x 3), m = 4 or 5 (Lavin and Gray, 2016) ----
-  ;; A 3x3 convolution's m x m output tile is A^T [(G g G^T) . (B^T d B)] A for its (m + 2)^2
-  ;; input tile d and filter g: (m + 2)^2 products per tile and channel pair instead of 9 m^2
-  ;; (36 for 144 at m = 4, 49 for 225 at m = 5). These loops walk the tiles and channels, four
-  ;; channels at a time (c % 4 == 0); the transforms of one tile are the straight-line functions
-  ;; of winograd_tiles.wat, for the tile size $m. The transform-domain planes are reached through
-  ;; $table, the i32 byte addresses of the (m + 2)^2 (point (i, j): entry (m + 2) i + j), so that
-  ;; each can be a tensor of its own. Tile t = (b * tilesH + ty) * tilesW + tx covers outputs
-  ;; m ty + [0, m), m tx + [0, m) of image b.
+  ;; ---- Winograd algorithms for 3x3 convolutions (Lavin and Gray, 2016) ----
+  ;; An m x m output tile is A^T [(G g G^T) . (B^T d B)] A for its input window d (n x n) and
+  ;; filter g: n^2 products per tile and channel pair instead of 9 m^2. Stride 1: n = m + 2
+  ;; (m = 4: 36 for 144; m = 5: 49 for 225); stride 2 (the polyphase algorithm, see
+  ;; scripts/winograd/cook_toom.ts): n = 2 m + 1 (m = 7: 225 for 441). These loops walk the tiles
+  ;; and channels, four channels at a time (c % 4 == 0), and call the transforms of one tile
+  ;; (winograd_tiles.wat) of variant $variant. The transform-domain planes are reached through
+  ;; $table, the i32 byte addresses of the n^2 (point (i, j): entry n i + j), so that each can be
+  ;; a tensor of its own; tile t = (b * tilesH + ty) * tilesW + tx of image b is row t of every
+  ;; plane (tiles past the last image, up to $planeTiles, are zero).
 
   ;; Bit k set where $start + k lies in [0, $size), for k < $n.
   (func $insideMask (param $start i32) (param $n i32) (param $size i32) (result i32)
@@ -116,138 +117,116 @@
       (br $each)))
     (local.get $mask))
 
-  ;; Where tile $tile's $n x $n window (its outputs m x m), starting $pad rows and columns before its outputs, lies
-  ;; in the images at $base ([batch, h, w, c], $pixelBytes a pixel): the byte address of its
-  ;; corner (outside the image when padded: only the masked reads touch memory), and masks of
-  ;; its rows and columns inside the image; no rows or columns for a tile past the last image
-  ;; (the zero tiles that pad the planes).
-  (func $window (param $tile i32) (param $batch i32) (param $tilesH i32) (param $tilesW i32) (param $m i32) (param $padTop i32) (param $padLeft i32)
-    (param $n i32) (param $h i32) (param $w i32) (param $base i32) (param $pixelBytes i32) (result i32 i32 i32)
-    (local $y0 i32) (local $x0 i32) (local $b i32)
-    (local.set $b (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))))
-    (if (i32.ge_u (local.get $b) (local.get $batch)) (then (return (local.get $base) (i32.const 0) (i32.const 0))))
-    (local.set $y0 (i32.sub (i32.mul (i32.rem_u (i32.div_u (local.get $tile) (local.get $tilesW)) (local.get $tilesH)) (local.get $m)) (local.get $padTop)))
-    (local.set $x0 (i32.sub (i32.mul (i32.rem_u (local.get $tile) (local.get $tilesW)) (local.get $m)) (local.get $padLeft)))
-    (i32.add (local.get $base)
-      (i32.mul (local.get $pixelBytes)
-        (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y0)) (local.get $w)) (local.get $x0))))
-    (call $insideMask (local.get $y0) (local.get $n) (local.get $h))
-    (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
+  ;; Calls tile function $function for every tile below $planeTiles and group of four channels:
+  ;; its $n x $n window of the images at $image ([batch, h, w, c]), from row ty $step - $padTop
+  ;; and column tx $step - $padLeft (the masks say which rows and columns lie inside the image;
+  ;; only masked accesses touch memory, so the corner may lie outside), and its planes' offset;
+  ;; $bias (0: none) and $floor for the output's epilogue.
+  (func $imageTiles
+    (param $function i32) (param $image i32) (param $table i32) (param $batch i32) (param $h i32) (param $w i32) (param $c i32)
+    (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $step i32) (param $n i32) (param $padTop i32) (param $padLeft i32)
+    (param $bias i32) (param $floor v128) (param $scratch i32)
+    (local $tile i32) (local $b i32) (local $y0 i32) (local $x0 i32) (local $corner i32) (local $rows i32) (local $cols i32)
+    (local $k i32) (local $pixelBytes i32)
+    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
+    (block $tiles_done (loop $each_tile
+      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
+      (local.set $b (i32.div_u (local.get $tile) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+      (local.set $y0 (i32.sub (i32.mul (i32.rem_u (i32.div_u (local.get $tile) (local.get $tilesW)) (local.get $tilesH)) (local.get $step)) (local.get $padTop)))
+      (local.set $x0 (i32.sub (i32.mul (i32.rem_u (local.get $tile) (local.get $tilesW)) (local.get $step)) (local.get $padLeft)))
+      (local.set $corner (i32.add (local.get $image) (i32.mul (local.get $pixelBytes)
+        (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $y0)) (local.get $w)) (local.get $x0)))))
+      (local.set $rows (select (call $insideMask (local.get $y0) (local.get $n) (local.get $h)) (i32.const 0) (i32.lt_u (local.get $b) (local.get $batch))))
+      (local.set $cols (call $insideMask (local.get $x0) (local.get $n) (local.get $w)))
+      (local.set $k (i32.const 0))
+      (block $channels_done (loop $each_channel
+        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+        (call_indirect $winogradTiles (type $tile)
+          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (i32.mul (local.get $w) (local.get $pixelBytes))
+          (local.get $rows) (local.get $cols) (local.get $table) (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
+          (if (result v128) (local.get $bias)
+            (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $k) (i32.const 2)))))
+            (else (v128.const i32x4 0 0 0 0)))
+          (local.get $floor) (local.get $scratch) (local.get $function))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $each_channel)))
+      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+      (br $each_tile))))
 
-  ;; Input transform B^T d B of a stride-1 3x3 convolution: x [batch, inH, inW, c] to planes
-  ;; [planeTiles, c] (the tiles past the images' zero); tile (ty, tx) reads rows m ty - padTop + [0, m + 2)
-  ;; and columns m tx - padLeft + [0, m + 2) (zero outside).
+  ;; Input transform B^T d B: x [batch, inH, inW, c] to planes [planeTiles, c]; windows of
+  ;; (m - 1) stride + 3 from (ty, tx) m stride - pad.
   (func (export "winogradInput")
     (param $x i32) (param $table i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
-    (param $padTop i32) (param $padLeft i32) (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32)
-    (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
-    (local $pixelBytes i32) (local $rowBytes i32)
-    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $rowBytes (i32.mul (local.get $inW) (local.get $pixelBytes)))
-    (block $tiles_done (loop $each_tile
-      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
-      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (local.get $padTop) (local.get $padLeft)
-        (i32.add (local.get $m) (i32.const 2)) (local.get $inH) (local.get $inW) (local.get $x) (local.get $pixelBytes))
-      (local.set $cols) (local.set $rows) (local.set $corner)
-      (local.set $k (i32.const 0))
-      (block $channels_done (loop $each_channel
-        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (call_indirect $winogradTiles (type $inputTile)
-          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-          (local.get $rows) (local.get $cols) (local.get $table)
-          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
-          (i32.add (global.get $inputTiles) (i32.sub (local.get $m) (i32.const 4))))
-        (local.set $k (i32.add (local.get $k) (i32.const 4)))
-        (br $each_channel)))
-      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-      (br $each_tile))))
+    (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32) (param $stride i32)
+    (param $padTop i32) (param $padLeft i32) (param $variant i32) (param $scratch i32)
+    (call $imageTiles (i32.add (global.get $inputTiles) (local.get $variant)) (local.get $x) (local.get $table)
+      (local.get $batch) (local.get $inH) (local.get $inW) (local.get $c) (local.get $tilesH) (local.get $tilesW) (local.get $planeTiles)
+      (i32.mul (local.get $m) (local.get $stride)) (i32.add (i32.mul (i32.sub (local.get $m) (i32.const 1)) (local.get $stride)) (i32.const 3))
+      (local.get $padTop) (local.get $padLeft) (i32.const 0) (v128.const i32x4 0 0 0 0) (local.get $scratch)))
 
-  ;; Output gradient transform A dy A^T (for the filter gradient): dy [batch, outH, outW, c],
-  ;; m x m tiles (zero past the image) to planes [planeTiles, c].
+  ;; Output gradient transform A dy A^T (for the gradients): dy [batch, outH, outW, c], m x m
+  ;; tiles (zero past the image), to planes [planeTiles, c].
   (func (export "winogradOutputGradient")
     (param $dy i32) (param $table i32) (param $batch i32) (param $outH i32) (param $outW i32) (param $c i32)
-    (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32)
-    (local $tile i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
-    (local $pixelBytes i32) (local $rowBytes i32)
-    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
-    (block $tiles_done (loop $each_tile
-      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $planeTiles)))
-      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
-        (local.get $m) (local.get $outH) (local.get $outW) (local.get $dy) (local.get $pixelBytes))
-      (local.set $cols) (local.set $rows) (local.set $corner)
-      (local.set $k (i32.const 0))
-      (block $channels_done (loop $each_channel
-        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (call_indirect $winogradTiles (type $outputGradientTile)
-          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-          (local.get $rows) (local.get $cols) (local.get $table)
-          (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
-          (i32.add (global.get $outputGradientTiles) (i32.sub (local.get $m) (i32.const 4))))
-        (local.set $k (i32.add (local.get $k) (i32.const 4)))
-        (br $each_channel)))
-      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-      (br $each_tile))))
+    (param $tilesH i32) (param $tilesW i32) (param $planeTiles i32) (param $m i32) (param $variant i32) (param $scratch i32)
+    (call $imageTiles (i32.add (global.get $outputGradientTiles) (local.get $variant)) (local.get $dy) (local.get $table)
+      (local.get $batch) (local.get $outH) (local.get $outW) (local.get $c) (local.get $tilesH) (local.get $tilesW) (local.get $planeTiles)
+      (local.get $m) (local.get $m) (i32.const 0) (i32.const 0) (i32.const 0) (v128.const i32x4 0 0 0 0) (local.get $scratch)))
 
   ;; Output transform A^T m A: planes [tiles, c] to y [batch, outH, outW, c] (the part of each
   ;; m x m tile inside the image), plus $bias [c] unless $bias is 0, then max(0, .) if $relu.
   (func (export "winogradOutput")
-    (param $table i32) (param $y i32) (param $bias i32) (param $relu i32) (param $batch i32)
-    (param $outH i32) (param $outW i32) (param $c i32) (param $tilesH i32) (param $tilesW i32) (param $m i32)
-    (local $tile i32) (local $tiles i32) (local $corner i32) (local $rows i32) (local $cols i32) (local $k i32)
-    (local $pixelBytes i32) (local $rowBytes i32) (local $floor v128)
-    (local.set $tiles (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW))))
-    (local.set $pixelBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $rowBytes (i32.mul (local.get $outW) (local.get $pixelBytes)))
-    ;; Without ReLU the floor is -infinity: max leaves every value (NaN included) as it is.
-    (local.set $floor (select (result v128) (v128.const i32x4 0 0 0 0) (v128.const f32x4 -inf -inf -inf -inf) (local.get $relu)))
-    (block $tiles_done (loop $each_tile
-      (br_if $tiles_done (i32.ge_u (local.get $tile) (local.get $tiles)))
-      (call $window (local.get $tile) (local.get $batch) (local.get $tilesH) (local.get $tilesW) (local.get $m) (i32.const 0) (i32.const 0)
-        (local.get $m) (local.get $outH) (local.get $outW) (local.get $y) (local.get $pixelBytes))
-      (local.set $cols) (local.set $rows) (local.set $corner)
-      (local.set $k (i32.const 0))
-      (block $channels_done (loop $each_channel
-        (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
-        (call_indirect $winogradTiles (type $outputTile)
-          (local.get $table) (i32.shl (i32.add (i32.mul (local.get $tile) (local.get $c)) (local.get $k)) (i32.const 2))
-          (i32.add (local.get $corner) (i32.shl (local.get $k) (i32.const 2))) (local.get $pixelBytes) (local.get $rowBytes)
-          (local.get $rows) (local.get $cols)
-          (if (result v128) (local.get $bias)
-            (then (v128.load (i32.add (local.get $bias) (i32.shl (local.get $k) (i32.const 2)))))
-            (else (v128.const i32x4 0 0 0 0)))
-          (local.get $floor)
-          (i32.add (global.get $outputTiles) (i32.sub (local.get $m) (i32.const 4))))
-        (local.set $k (i32.add (local.get $k) (i32.const 4)))
-        (br $each_channel)))
-      (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-      (br $each_tile))))
+    (param $table i32) (param $y i32) (param $bias i32) (param $relu i32) (param $batch i32) (param $outH i32) (param $outW i32)
+    (param $c i32) (param $tilesH i32) (param $tilesW i32) (param $m i32) (param $variant i32) (param $scratch i32)
+    (call $imageTiles (i32.add (global.get $outputTiles) (local.get $variant)) (local.get $y) (local.get $table)
+      (local.get $batch) (local.get $outH) (local.get $outW) (local.get $c) (local.get $tilesH) (local.get $tilesW)
+      (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW)))
+      (local.get $m) (local.get $m) (i32.const 0) (i32.const 0) (local.get $bias)
+      ;; Without ReLU the floor is -infinity: max leaves every value (NaN included) as it is.
+      (select (result v128) (v128.const i32x4 0 0 0 0) (v128.const f32x4 -inf -inf -inf -inf) (local.get $relu))
+      (local.get $scratch)))
+
+  ;; The input transform's adjoint, B dv B^T, added into dx [batch, inH, inW, c] (zeroed by the
+  ;; caller; windows that overlap add up): the input gradient of a strided convolution.
+  (func (export "winogradInputGradient")
+    (param $table i32) (param $dx i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $c i32)
+    (param $tilesH i32) (param $tilesW i32) (param $m i32) (param $stride i32) (param $padTop i32) (param $padLeft i32)
+    (param $variant i32) (param $scratch i32)
+    (call $imageTiles (i32.add (global.get $inputGradientTiles) (local.get $variant)) (local.get $dx) (local.get $table)
+      (local.get $batch) (local.get $inH) (local.get $inW) (local.get $c) (local.get $tilesH) (local.get $tilesW)
+      (i32.mul (local.get $batch) (i32.mul (local.get $tilesH) (local.get $tilesW)))
+      (i32.mul (local.get $m) (local.get $stride)) (i32.add (i32.mul (i32.sub (local.get $m) (i32.const 1)) (local.get $stride)) (i32.const 3))
+      (local.get $padTop) (local.get $padLeft) (i32.const 0) (v128.const i32x4 0 0 0 0) (local.get $scratch)))
 
   ;; Filter transform G g G^T: w [3, 3, ci, co] to planes [ci, co]; with $flip the taps are read
-  ;; in reverse (the filter rotated by 180 degrees, for the input gradient).
-  (func (export "winogradFilter") (param $w i32) (param $table i32) (param $ci i32) (param $co i32) (param $flip i32) (param $m i32)
+  ;; in reverse (the filter rotated by 180 degrees, for a stride-1 input gradient).
+  (func (export "winogradFilter") (param $w i32) (param $table i32) (param $ci i32) (param $co i32) (param $flip i32)
+    (param $variant i32) (param $scratch i32)
     (local $offset i32) (local $tapBytes i32) (local $step i32)
     (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
     (local.set $step (select (i32.sub (i32.const 0) (local.get $tapBytes)) (local.get $tapBytes) (local.get $flip)))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
-      (call_indirect $winogradTiles (type $filterTile)
+      (call_indirect $winogradTiles (type $tile)
         (i32.add (i32.add (local.get $w) (local.get $offset)) (select (i32.mul (local.get $tapBytes) (i32.const 8)) (i32.const 0) (local.get $flip)))
-        (local.get $step) (i32.mul (local.get $step) (i32.const 3)) (local.get $table) (local.get $offset)
-        (i32.add (global.get $filterTiles) (i32.sub (local.get $m) (i32.const 4))))
+        (local.get $step) (i32.mul (local.get $step) (i32.const 3)) (i32.const -1) (i32.const -1) (local.get $table) (local.get $offset)
+        (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0) (local.get $scratch)
+        (i32.add (global.get $filterTiles) (local.get $variant)))
       (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
       (br $each))))
 
   ;; Filter gradient G^T du G: planes [ci, co] to dw [3, 3, ci, co].
-  (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32) (param $m i32)
+  (func (export "winogradFilterGradient") (param $table i32) (param $dw i32) (param $ci i32) (param $co i32)
+    (param $variant i32) (param $scratch i32)
     (local $offset i32) (local $tapBytes i32)
     (local.set $tapBytes (i32.shl (i32.mul (local.get $ci) (local.get $co)) (i32.const 2)))
     (block $done (loop $each
       (br_if $done (i32.ge_u (local.get $offset) (local.get $tapBytes)))
-      (call_indirect $winogradTiles (type $filterGradientTile)
-        (local.get $table) (local.get $offset) (i32.add (local.get $dw) (local.get $offset))
-        (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3))
-        (i32.add (global.get $filterGradientTiles) (i32.sub (local.get $m) (i32.const 4))))
+      (call_indirect $winogradTiles (type $tile)
+        (i32.add (local.get $dw) (local.get $offset)) (local.get $tapBytes) (i32.mul (local.get $tapBytes) (i32.const 3))
+        (i32.const -1) (i32.const -1) (local.get $table) (local.get $offset)
+        (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0) (local.get $scratch)
+        (i32.add (global.get $filterGradientTiles) (local.get $variant)))
       (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
       (br $each))))
 
