@@ -63,6 +63,17 @@ async function trajectory(threads: number, withBatchNorm: boolean, steps: number
   return { losses, weights };
 }
 
+/** |a - b| / |b| in the L2 norm. */
+function relativeL2Error(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let error = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    error += (a[i] - b[i]) ** 2;
+    scale += b[i] ** 2;
+  }
+  return Math.sqrt(error / Math.max(scale, 1e-24));
+}
+
 function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let scale = 0;
   let error = 0;
@@ -183,8 +194,17 @@ describe('data-parallel step runner', () => {
         expect(Math.abs(many.loss - one.loss) / one.loss, 'loss').toBeLessThan(1e-5);
         expect(many.correct).toBe(one.correct);
         expect(Object.keys(many.changes)).toEqual(Object.keys(one.changes));
+        // Float32 rounding differs between the two (the replicas' sums add in another order),
+        // and a pre-activation within that rounding of zero takes the other side of ReLU's kink:
+        // one such unit moves a kernel's gradient by a percent or two at one element (with the
+        // direct convolutions, scaling the input by 1 + 2e-6 did so). Normalising each shard
+        // with its own statistics instead moves them by 60% (relative L2).
         for (const [name, change] of Object.entries(one.changes)) {
-          expect(maxRelativeError(many.changes[name], change), name).toBeLessThan(1e-5);
+          expect(relativeL2Error(many.changes[name], change), name).toBeLessThan(3e-2);
+        }
+        if (process.env.SYNC_BN_ERRORS) {
+          const worst = Math.max(...Object.entries(one.changes).map(([name, change]) => relativeL2Error(many.changes[name], change)));
+          process.stdout.write(`${stage} ${threads}x${size}: worst relative L2 ${worst.toExponential(2)}\n`);
         }
       });
     }
