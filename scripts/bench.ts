@@ -1,16 +1,19 @@
 /**
  * Speed of the experiment's models on one backend (default wasm), batch 32:
- * forward (inference) and training step of the regular CNN, forward and fine-tune step
- * of the deformable CNN (offsets and BatchNorm trainable, the rest frozen), each with
- * one thread and with `--threads` data-parallel threads, plus the deformSample
+ * forward (inference) and training step of the regular CNN, forward (batch 32 and 1) and
+ * fine-tune step of the deformable CNN (offsets and BatchNorm trainable, the rest frozen),
+ * each with one thread and with `--threads` data-parallel threads, plus the deformSample
  * micro-benchmark (scripts/bench/deform_sample.ts) and DeformConv2D against conv2d
- * (scripts/bench/deform_conv2d.ts).
+ * (scripts/bench/deform_conv2d.ts). First, a per-kernel profile of a one-thread step of
+ * each model (scripts/bench/kernel_profile.ts); last, PyTorch's CPU build on the same
+ * models and steps, on this machine in this run (scripts/bench_pytorch.py, when a Python
+ * with torch is found: scripts/bench/pytorch.ts), and each figure's ratio to it.
  *
- *   npm run bench                 a table
+ *   npm run bench                 a table, then the profiles
  *   npm run bench -- --json       one JSON object on stdout
  *   options: --threads N (default: the machine's cores), --batch N (32),
  *            --rounds N (timed rounds, 5), --burst N (consecutive calls per figure and
- *            round, 3), --backend NAME (wasm)
+ *            round, 3), --backend NAME (wasm), --profile-only (just the profiles)
  *
  * Timings are medians over warm rounds; within a round every figure is taken once, one
  * after the other, so ratios between figures hold even on a machine whose load drifts.
@@ -31,12 +34,11 @@ import { createStepRunner, StepRunner } from '../src/training/parallel/step_runn
 import { benchDeformSample, DeformSampleBenchResult } from './bench/deform_sample';
 import { benchDeformConv2d } from './bench/deform_conv2d';
 import { median } from './bench/timing';
+import { benchPytorch, PytorchTimes } from './bench/pytorch';
+import { convNames, formatProfile, profileSteps, StepProfile } from './bench/kernel_profile';
 
 /** Training images per epoch (MNIST's train split): turns a step time into an epoch time. */
 const EPOCH_IMAGES = 60_000;
-/** The issue's reference: PyTorch 1.13 (CPU, 2 threads) on the same kind of 2-core machine. */
-const PYTORCH_REGULAR_STEP_MS = 49;
-const PYTORCH_DEFORM_STEP_MS = 256;
 
 interface Options {
   json: boolean;
@@ -45,6 +47,8 @@ interface Options {
   rounds: number;
   burst: number;
   backend: BackendChoice;
+  /** Only the per-kernel profiles of the two training steps (a quick look while optimising). */
+  profileOnly: boolean;
 }
 
 function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
@@ -64,6 +68,7 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string' },
       burst: { type: 'string' },
       backend: { type: 'string' },
+      'profile-only': { type: 'boolean', default: false },
     },
   });
   return {
@@ -73,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     rounds: positiveInteger(values.rounds, 'rounds', 5),
     burst: positiveInteger(values.burst, 'burst', 3),
     backend: parseBackendChoice(values.backend ?? 'wasm', '--backend'),
+    profileOnly: values['profile-only'] === true,
   };
 }
 
@@ -115,8 +121,9 @@ async function benchModel(
   warmup: number,
   rounds: number,
   burst: number,
-): Promise<{ forward: number; train1: number; train: number; trainPerShard: number; threads: number }> {
+): Promise<{ forward: number; forward1: number; train1: number; train: number; trainPerShard: number; threads: number }> {
   const { xs, ys } = randomBatch(batch);
+  const single = tf.slice(xs, 0, 1);
   const inference = build();
   const runners: StepRunner[] = [];
   const models: tf.LayersModel[] = [inference];
@@ -134,12 +141,14 @@ async function benchModel(
     const one = await runner(1);
     const many = threads > 1 ? await runner(threads) : one;
     const perShard = threads > 1 ? await runner(threads, false) : one;
+    const predict = async (input: tf.Tensor): Promise<void> => {
+      const probs = tf.tidy(() => inference.predict(input) as tf.Tensor);
+      await probs.data();
+      probs.dispose();
+    };
     const tasks: Timed = {
-      forward: async () => {
-        const probs = tf.tidy(() => inference.predict(xs) as tf.Tensor);
-        await probs.data();
-        probs.dispose();
-      },
+      forward: () => predict(xs),
+      forward1: () => predict(single),
       train1: async () => {
         await one.step(xs, ys);
       },
@@ -154,16 +163,163 @@ async function benchModel(
     }
     const medians = await timeRounds(tasks, warmup, rounds, burst);
     const train = medians.train ?? medians.train1;
-    return { forward: medians.forward, train1: medians.train1, train, trainPerShard: medians.trainPerShard ?? train, threads: many.threads };
+    return {
+      forward: medians.forward,
+      forward1: medians.forward1,
+      train1: medians.train1,
+      train,
+      trainPerShard: medians.trainPerShard ?? train,
+      threads: many.threads,
+    };
   } finally {
     await Promise.all(runners.map((r) => r.dispose()));
     models.forEach((m) => m.dispose());
     optimizers.forEach((o) => o.dispose());
+    tf.dispose([xs, ys, single]);
+  }
+}
+
+/** Per-kernel profile of one-thread training steps of a fresh model (after two warm-up steps). */
+async function profileModel(build: () => tf.LayersModel, learningRate: number, batch: number, steps: number): Promise<StepProfile> {
+  const { xs, ys } = randomBatch(batch);
+  const model = build();
+  const optimizer = createAdam(learningRate);
+  const runner = await createStepRunner({ model, optimizer, threads: 1 });
+  try {
+    const step = async (): Promise<void> => {
+      await runner.step(xs, ys);
+    };
+    for (let i = 0; i < 2; i++) await step();
+    return await profileSteps(step, steps, convNames(model));
+  } finally {
+    await runner.dispose();
+    model.dispose();
+    optimizer.dispose();
     tf.dispose([xs, ys]);
   }
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
+type ModelFigures = Awaited<ReturnType<typeof benchModel>>;
+const ratio = (a: number, b: number, digits = 2): number => Math.round((a / b) * 10 ** digits) / 10 ** digits;
+
+/** The wasm figures against PyTorch's on this machine in this run (null without PyTorch). */
+function pytorchRatios(regular: ModelFigures, deform: ModelFigures, pt: Record<string, PytorchTimes> | null, threads: number) {
+  const one = pt?.['1'];
+  const many = pt?.[String(threads)] ?? one;
+  if (one === undefined || many === undefined) return null;
+  return {
+    regular_train_vs_pytorch_1thread: ratio(regular.train1, one.regular_train_ms),
+    regular_train_vs_pytorch: ratio(regular.train, many.regular_train_ms),
+    deform_finetune_vs_pytorch_1thread: ratio(deform.train1, one.deform_finetune_ms),
+    deform_finetune_vs_pytorch: ratio(deform.train, many.deform_finetune_ms),
+    regular_forward_vs_pytorch: ratio(regular.forward, one.regular_forward_ms),
+    deform_forward_vs_pytorch: ratio(deform.forward, one.deform_forward_ms),
+    deform_forward_batch1_vs_pytorch: ratio(deform.forward1, one.deform_forward_batch1_ms),
+  };
+}
+
+interface Measured {
+  backend: Awaited<ReturnType<typeof useBackend>>;
+  options: Options;
+  loadBefore: number;
+  regular: ModelFigures;
+  deform: ModelFigures;
+  sample: DeformSampleBenchResult;
+  dcn: Awaited<ReturnType<typeof benchDeformConv2d>>;
+  pytorch: ReturnType<typeof benchPytorch>;
+  profiles: { regular: StepProfile; deform: StepProfile };
+}
+
+/** Everything the bench measured, as `--json` prints it. */
+function benchResult({ backend, options, loadBefore, regular, deform, sample, dcn, pytorch, profiles }: Measured) {
+  const pt = 'absent' in pytorch ? null : pytorch;
+  const stepsPerEpoch = Math.ceil(EPOCH_IMAGES / options.batch);
+  return {
+    backend: backend.name,
+    threads: regular.threads,
+    batch: options.batch,
+    regular_forward_ms: round1(regular.forward),
+    regular_train_ms: round1(regular.train),
+    regular_train_ms_1thread: round1(regular.train1),
+    deform_forward_ms: round1(deform.forward),
+    deform_forward_batch1_ms: round1(deform.forward1),
+    deform_finetune_ms: round1(deform.train),
+    deform_finetune_ms_1thread: round1(deform.train1),
+    deform_forward_to_regular: ratio(deform.forward, regular.forward),
+    regular_train_to_forward_1thread: ratio(regular.train1, regular.forward),
+    regular_speedup_threads: ratio(regular.train1, regular.train),
+    deform_speedup_threads: ratio(deform.train1, deform.train),
+    regular_train_ms_per_shard_bn: round1(regular.trainPerShard),
+    deform_finetune_ms_per_shard_bn: round1(deform.trainPerShard),
+    regular_speedup_threads_per_shard_bn: ratio(regular.train1, regular.trainPerShard),
+    deform_speedup_threads_per_shard_bn: ratio(deform.train1, deform.trainPerShard),
+    pytorch: pt,
+    pytorch_absent: 'absent' in pytorch ? pytorch.absent : null,
+    ...(pytorchRatios(regular, deform, pt?.threads ?? null, regular.threads) ?? {}),
+    regular_epoch_s: Math.round((regular.train * stepsPerEpoch) / 1000),
+    deform_epoch_s: Math.round((deform.train * stepsPerEpoch) / 1000),
+    deform_sample_ms: round1(sample.samplingMs),
+    deform_sample_conv_ms: round1(sample.convMs),
+    deform_sample_to_conv: ratio(sample.samplingMs, sample.convMs, 3),
+    dcn_forward_ms: round1(dcn.deform_conv_forward_ms),
+    dcn_conv_forward_ms: round1(dcn.conv_forward_ms),
+    dcn_train_ms: round1(dcn.deform_conv_train_ms),
+    dcn_conv_train_ms: round1(dcn.conv_train_ms),
+    dcn_forward_ratio: ratio(dcn.deform_conv_forward_ms, dcn.conv_forward_ms),
+    dcn_train_ratio: ratio(dcn.deform_conv_train_ms, dcn.conv_train_ms),
+    profile: profiles,
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.availableParallelism(),
+      node: process.version,
+      tfjs: tf.version.tfjs,
+      backend_details: formatBackend(backend),
+      load_average_1min: [loadBefore, os.loadavg()[0]].map((l) => Math.round(l * 100) / 100),
+    },
+    rounds: options.rounds,
+    burst: options.burst,
+  };
+}
+
+type BenchResult = ReturnType<typeof benchResult>;
+
+/** The table's rows: each figure, and its ratio to PyTorch's where there is one. */
+function tableRows(
+  result: BenchResult,
+  { regular, deform, sampleTarget, dcnTarget }: { regular: ModelFigures; deform: ModelFigures; sampleTarget: number; dcnTarget: number },
+): [string, string][] {
+  const pt = result.pytorch;
+  const vs = (ms: number, threadCount: number, key: keyof PytorchTimes): string => {
+    const theirs = pt?.threads[String(threadCount)]?.[key];
+    return theirs === undefined ? '' : `; PyTorch ${theirs} ms: ${ratio(ms, theirs)} x`;
+  };
+  const n = result.threads;
+  return [
+    ['regular CNN forward', `${result.regular_forward_ms} ms${vs(regular.forward, 1, 'regular_forward_ms')}`],
+    ['regular CNN train step, 1 thread', `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward)${vs(regular.train1, 1, 'regular_train_ms')}`],
+    [`regular CNN train step, ${n} threads`, `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads})${vs(regular.train, n, 'regular_train_ms')}`],
+    ['  with per-shard BatchNorm (not the recipe)', `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`],
+    ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
+    ['deformable CNN forward', `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular)${vs(deform.forward, 1, 'deform_forward_ms')}`],
+    ['deformable CNN forward, batch 1', `${result.deform_forward_batch1_ms} ms${vs(deform.forward1, 1, 'deform_forward_batch1_ms')}`],
+    ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms${vs(deform.train1, 1, 'deform_finetune_ms')}`],
+    [`deformable fine-tune step, ${n} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`],
+    ['  with per-shard BatchNorm (not the recipe)', `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`],
+    ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
+    ['PyTorch', pt === null ? `column absent: ${result.pytorch_absent}` : `${pt.torch} (CPU, ${pt.python}), same machine, same run`],
+    ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sampleTarget})`],
+    [
+      'DeformConv2D 64->128 14x14 fwd vs conv2d',
+      `${result.dcn_forward_ms} ms vs ${result.dcn_conv_forward_ms} ms (${result.dcn_forward_ratio} x; target <= ${dcnTarget})`,
+    ],
+    [
+      'DeformConv2D fwd+bwd vs conv2d',
+      `${result.dcn_train_ms} ms vs ${result.dcn_conv_train_ms} ms (${result.dcn_train_ratio} x; target <= ${dcnTarget})`,
+    ],
+  ];
+}
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -178,97 +334,42 @@ async function main(): Promise<void> {
   log(`${formatBackend(backend)}; ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores`);
   log(`batch ${options.batch}, ${threads} thread(s), ${options.rounds} timed rounds of ${options.burst} calls...`);
 
+  const buildRegular = (): tf.LayersModel => buildRegularCnn({ seed: 1 });
+  const buildFineTune = (): tf.LayersModel => buildDeformCnn({ seed: 1, trainableBase: false });
+  log('per-kernel profiles of the 1-thread steps...');
+  const profiles = {
+    regular: await profileModel(buildRegular, 1e-3, options.batch, options.rounds),
+    deform: await profileModel(buildFineTune, 5e-4, options.batch, options.rounds),
+  };
+  const profileLines = [
+    ...formatProfile('regular CNN train step, 1 thread', profiles.regular),
+    ...formatProfile('deformable fine-tune step, 1 thread', profiles.deform),
+  ];
+  if (options.profileOnly) {
+    process.stdout.write(`${profileLines.join('\n')}\n`);
+    return;
+  }
+
   log('regular CNN...');
-  const regular = await benchModel(() => buildRegularCnn({ seed: 1 }), 1e-3, threads, options.batch, 3, options.rounds * 2, options.burst);
+  const regular = await benchModel(buildRegular, 1e-3, threads, options.batch, 3, options.rounds * 2, options.burst);
   log('deformable CNN (fine-tune: offsets and BatchNorm learn)...');
-  const deform = await benchModel(
-    () => buildDeformCnn({ seed: 1, trainableBase: false }),
-    5e-4,
-    threads,
-    options.batch,
-    1,
-    options.rounds,
-    options.burst,
-  );
+  const deform = await benchModel(buildFineTune, 5e-4, threads, options.batch, 1, options.rounds, options.burst);
   log('deformSample...');
   const sample: DeformSampleBenchResult = await benchDeformSample({ timedRuns: options.rounds });
   log('DeformConv2D vs conv2d...');
   const dcn = await benchDeformConv2d({ backend: backend.name, timedRuns: options.rounds });
+  log(`PyTorch on the same models (scripts/bench_pytorch.py, 1 and ${threads} threads)...`);
+  const pytorch = benchPytorch([...new Set([1, threads])], options.batch, options.rounds, options.burst);
 
-  const stepsPerEpoch = Math.ceil(EPOCH_IMAGES / options.batch);
-  const result = {
-    backend: backend.name,
-    threads: regular.threads,
-    batch: options.batch,
-    regular_forward_ms: round1(regular.forward),
-    regular_train_ms: round1(regular.train),
-    regular_train_ms_1thread: round1(regular.train1),
-    deform_forward_ms: round1(deform.forward),
-    deform_finetune_ms: round1(deform.train),
-    deform_finetune_ms_1thread: round1(deform.train1),
-    deform_forward_to_regular: Math.round((deform.forward / regular.forward) * 100) / 100,
-    regular_train_to_forward_1thread: Math.round((regular.train1 / regular.forward) * 100) / 100,
-    regular_speedup_threads: Math.round((regular.train1 / regular.train) * 100) / 100,
-    deform_speedup_threads: Math.round((deform.train1 / deform.train) * 100) / 100,
-    regular_train_ms_per_shard_bn: round1(regular.trainPerShard),
-    deform_finetune_ms_per_shard_bn: round1(deform.trainPerShard),
-    regular_speedup_threads_per_shard_bn: Math.round((regular.train1 / regular.trainPerShard) * 100) / 100,
-    deform_speedup_threads_per_shard_bn: Math.round((deform.train1 / deform.trainPerShard) * 100) / 100,
-    regular_train_vs_pytorch: Math.round((regular.train / PYTORCH_REGULAR_STEP_MS) * 100) / 100,
-    deform_finetune_vs_pytorch: Math.round((deform.train / PYTORCH_DEFORM_STEP_MS) * 100) / 100,
-    regular_epoch_s: Math.round((regular.train * stepsPerEpoch) / 1000),
-    deform_epoch_s: Math.round((deform.train * stepsPerEpoch) / 1000),
-    deform_sample_ms: round1(sample.samplingMs),
-    deform_sample_conv_ms: round1(sample.convMs),
-    deform_sample_to_conv: Math.round(sample.ratio * 1000) / 1000,
-    dcn_forward_ms: round1(dcn.deform_conv_forward_ms),
-    dcn_conv_forward_ms: round1(dcn.conv_forward_ms),
-    dcn_train_ms: round1(dcn.deform_conv_train_ms),
-    dcn_conv_train_ms: round1(dcn.conv_train_ms),
-    dcn_forward_ratio: Math.round(dcn.forward_ratio * 100) / 100,
-    dcn_train_ratio: Math.round(dcn.train_ratio * 100) / 100,
-    machine: {
-      cpu: os.cpus()[0]?.model ?? 'unknown',
-      cores: os.availableParallelism(),
-      node: process.version,
-      tfjs: tf.version.tfjs,
-      backend_details: formatBackend(backend),
-      load_average_1min: [loadBefore, os.loadavg()[0]].map((l) => Math.round(l * 100) / 100),
-    },
-    rounds: options.rounds,
-    burst: options.burst,
-  };
-
+  const result = benchResult({ backend, options, loadBefore, regular, deform, sample, dcn, pytorch, profiles });
   if (options.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
-  const rows: [string, string][] = [
-    ['regular CNN forward', `${result.regular_forward_ms} ms`],
-    ['regular CNN train step, 1 thread', `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward; target <= 3.5)`],
-    [`regular CNN train step, ${result.threads} threads`, `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads}; target >= 1.6 on 2 cores)`],
-    ['  with per-shard BatchNorm (not the recipe)', `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`],
-    ['  vs PyTorch 1.13, 2 threads (49 ms)', `${result.regular_train_vs_pytorch} x`],
-    ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
-    ['deformable CNN forward', `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular; target <= 5)`],
-    ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms`],
-    [`deformable fine-tune step, ${result.threads} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})`],
-    ['  with per-shard BatchNorm (not the recipe)', `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`],
-    ['  vs PyTorch 1.13, 2 threads (256 ms)', `${result.deform_finetune_vs_pytorch} x`],
-    ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
-    ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sample.target})`],
-    [
-      'DeformConv2D 64->128 14x14 fwd vs conv2d',
-      `${result.dcn_forward_ms} ms vs ${result.dcn_conv_forward_ms} ms (${result.dcn_forward_ratio} x; target <= ${dcn.target})`,
-    ],
-    [
-      'DeformConv2D fwd+bwd vs conv2d',
-      `${result.dcn_train_ms} ms vs ${result.dcn_conv_train_ms} ms (${result.dcn_train_ratio} x; target <= ${dcn.target})`,
-    ],
-  ];
+  const rows = tableRows(result, { regular, deform, sampleTarget: sample.target, dcnTarget: dcn.target });
   rows.push(['machine load (1-min average, before/after)', result.machine.load_average_1min.join(' / ')]);
   const width = Math.max(...rows.map(([name]) => name.length));
-  process.stdout.write(`${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n')}\n`);
+  process.stdout.write(`${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n')}\n\n${profileLines.join('\n')}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -1,23 +1,41 @@
 /**
- * Assembles src/kernels/wasm/simd/kernels.wat into kernels_binary.ts (the bytes, in
- * base64), which the package loads: the package needs no assembler at run time.
+ * Assembles this package's SIMD modules into the base64 TypeScript files the package loads
+ * (so it needs no assembler at run time), each in two variants, for an ordinary and for a
+ * shared memory: src/kernels/wasm/simd/kernels.wat into kernels_binary.ts, and
+ * conv_kernels.wat, with the generated winograd_tiles.wat inserted where it says (written
+ * first, by scripts/winograd_wat.ts), into conv_kernels_binary.ts.
  *
- *   npx tsc -p . && node dist/scripts/build_simd_kernels.js
+ *   npx tsc -p . && node dist/scripts/build_simd_kernels.js && npx tsc -p .
  *
- * Run it after editing kernels.wat; tests/wasm_simd_kernels.test.ts fails while the two disagree.
+ * Run it after editing a .wat or the generator; tests/wasm_simd_kernels.test.ts fails while
+ * the files disagree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
 import { packageRoot } from '../src/version';
+import { WINOGRAD_WAT_FILE, winogradWat } from './winograd_wat';
 
 const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
-export const WAT_FILE = path.join(SIMD_DIR, 'kernels.wat');
-export const BINARY_MODULE_FILE = path.join(SIMD_DIR, 'kernels_binary.ts');
 
-/** The memory import of kernels.wat, and the one of its variant for tfjs's threaded build (shared memory, up to 4 GiB). */
+/** A module: its text, the generated TypeScript file of its bytes, and that file's constant names. */
+export interface SimdModuleFiles {
+  wat: string;
+  binary: string;
+  constant: string;
+}
+
+/** The package's SIMD modules. */
+export const SIMD_MODULES: readonly SimdModuleFiles[] = [
+  { wat: path.join(SIMD_DIR, 'kernels.wat'), binary: path.join(SIMD_DIR, 'kernels_binary.ts'), constant: 'SIMD_KERNELS' },
+  { wat: path.join(SIMD_DIR, 'conv_kernels.wat'), binary: path.join(SIMD_DIR, 'conv_kernels_binary.ts'), constant: 'CONV_KERNELS' },
+];
+
+/** The memory import of each module, and the one of its variant for tfjs's threaded build (shared memory, up to 4 GiB). */
 const MEMORY_IMPORT = '(import "env" "memory" (memory 0))';
 const SHARED_MEMORY_IMPORT = '(import "env" "memory" (memory 0 65536 shared))';
+/** The line of a module that winograd_tiles.wat replaces. */
+const WINOGRAD_PLACE = /^ *;; winograd_tiles\.wat .* goes here.*$/m;
 
 export interface SimdKernelBinaries {
   /** For an ordinary memory (tfjs's single-threaded builds, the only ones in Node). */
@@ -39,10 +57,11 @@ async function assemble(name: string, text: string): Promise<Uint8Array> {
   }
 }
 
-/** Both variants' bytes, assembled from kernels.wat. */
-export async function assembleSimdKernels(watFile = WAT_FILE): Promise<SimdKernelBinaries> {
-  const text = fs.readFileSync(watFile, 'utf8');
-  if (!text.includes(MEMORY_IMPORT)) throw new Error(`${watFile} must import its memory as ${MEMORY_IMPORT}`);
+/** Both variants' bytes of a module (winograd_tiles.wat inserted where it says so). */
+export async function assembleSimdKernels(watFile: string, tilesFile = WINOGRAD_WAT_FILE): Promise<SimdKernelBinaries> {
+  const kernels = fs.readFileSync(watFile, 'utf8');
+  if (!kernels.includes(MEMORY_IMPORT)) throw new Error(`${watFile} must import its memory as ${MEMORY_IMPORT}`);
+  const text = WINOGRAD_PLACE.test(kernels) ? kernels.replace(WINOGRAD_PLACE, () => fs.readFileSync(tilesFile, 'utf8')) : kernels;
   const name = path.basename(watFile);
   return {
     plain: await assemble(name, text),
@@ -50,23 +69,26 @@ export async function assembleSimdKernels(watFile = WAT_FILE): Promise<SimdKerne
   };
 }
 
-/** kernels_binary.ts's text for these bytes. */
-export function binaryModuleSource(binaries: SimdKernelBinaries): string {
+/** The text of a module's binary file for these bytes. */
+export function binaryModuleSource(files: SimdModuleFiles, binaries: SimdKernelBinaries): string {
   const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
   return [
-    '// Generated from kernels.wat by `node dist/scripts/build_simd_kernels.js`: do not edit.',
-    `export const SIMD_KERNELS_BASE64 =\n  '${base64(binaries.plain)}';`,
-    `export const SIMD_KERNELS_SHARED_MEMORY_BASE64 =\n  '${base64(binaries.shared)}';`,
+    `// Generated from ${path.basename(files.wat)} by \`node dist/scripts/build_simd_kernels.js\`: do not edit.`,
+    `export const ${files.constant}_BASE64 =\n  '${base64(binaries.plain)}';`,
+    `export const ${files.constant}_SHARED_MEMORY_BASE64 =\n  '${base64(binaries.shared)}';`,
     '',
   ].join('\n');
 }
 
 async function main(): Promise<void> {
-  const binaries = await assembleSimdKernels();
-  const temp = `${BINARY_MODULE_FILE}.tmp`;
-  fs.writeFileSync(temp, binaryModuleSource(binaries));
-  fs.renameSync(temp, BINARY_MODULE_FILE);
-  process.stdout.write(`${BINARY_MODULE_FILE}: ${binaries.plain.length} bytes\n`);
+  fs.writeFileSync(WINOGRAD_WAT_FILE, winogradWat());
+  for (const files of SIMD_MODULES) {
+    const binaries = await assembleSimdKernels(files.wat);
+    const temp = `${files.binary}.tmp`;
+    fs.writeFileSync(temp, binaryModuleSource(files, binaries));
+    fs.renameSync(temp, files.binary);
+    process.stdout.write(`${files.binary}: ${binaries.plain.length} bytes\n`);
+  }
 }
 
 if (require.main === module) {

@@ -20,12 +20,16 @@ function randoms(seed: number, count: number): Float32Array {
   return Float32Array.from({ length: count }, mulberry32(seed));
 }
 
-/** A small CNN: conv (stride 2) -> relu [-> BatchNorm] -> conv -> global average -> dense softmax. */
-function tinyCnn(withBatchNorm: boolean, seed: number): tf.Sequential {
+/**
+ * A small CNN: conv (stride 2) -> relu [-> BatchNorm] -> conv -> global average -> dense softmax.
+ * `smooth`: tanh instead of relu, and no bias on the first conv, whose gradient through the
+ * BatchNorm would be a cancelled sum (rounded relative to its terms, not to its value).
+ */
+function tinyCnn(withBatchNorm: boolean, seed: number, smooth = false): tf.Sequential {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
   const layers: tf.layers.Layer[] = [
-    tf.layers.conv2d({ inputShape: [9, 9, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init(1), name: 'c1' }),
-    tf.layers.activation({ activation: 'relu', name: 'c1_relu' }),
+    tf.layers.conv2d({ inputShape: [9, 9, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: !smooth, kernelInitializer: init(1), name: 'c1' }),
+    tf.layers.activation({ activation: smooth ? 'tanh' : 'relu', name: 'c1_act' }),
   ];
   if (withBatchNorm) layers.push(new BatchNormalization({ name: 'c1_bn' }));
   layers.push(
@@ -61,6 +65,17 @@ async function trajectory(threads: number, withBatchNorm: boolean, steps: number
   const weights = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
   return { losses, weights };
+}
+
+/** |a - b| / |b| in the L2 norm. */
+function relativeL2Error(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let error = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    error += (a[i] - b[i]) ** 2;
+    scale += b[i] ** 2;
+  }
+  return Math.sqrt(error / Math.max(scale, 1e-24));
 }
 
 function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -173,10 +188,36 @@ describe('data-parallel step runner', () => {
     reference.dispose();
   });
 
+  // A model with no kink (tanh, no ReLU) and no sampling: nothing but float32 rounding can
+  // separate the two steps, so forward, gradients and moving statistics agree to 1e-5.
+  for (const { threads, size } of [{ threads: 2, size: 6 }, { threads: 2, size: 5 }, { threads: 3, size: 7 }]) {
+    it(`synchronous BatchNorm: ${threads} threads take the 1-thread step to float32 rounding, smooth CNN, batch ${size}`, async () => {
+      const { xs, ys } = batch(700 + size, size);
+      const one = await sgdStep(tinyCnn(true, 13, true), 1, xs, ys);
+      const many = await sgdStep(tinyCnn(true, 13, true), threads, xs, ys);
+      tf.dispose([xs, ys]);
+      expect(Math.abs(many.loss - one.loss) / one.loss, 'loss').toBeLessThan(1e-5);
+      expect(Object.keys(many.changes)).toEqual(Object.keys(one.changes));
+      for (const [name, change] of Object.entries(one.changes)) {
+        expect(maxRelativeError(many.changes[name], change), name).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  // The experiment's models: the loss and the moving statistics (continuous in the inputs)
+  // agree to 1e-5. Their gradients agree to rounding too, except where a unit's
+  // pre-activation lies within rounding of ReLU's kink, or a sampling coordinate of an
+  // integer: the two steps' sums add in another order, the unit takes the other side, and
+  // every gradient upstream moves with it. Measured (wasm, Winograd convolutions): without
+  // such a flip at most 3e-5 relative L2 per weight; with one (regular CNN, batch 6) at most
+  // 1.6e-2. Per-shard statistics move them by about 60%, so 3e-2 still tells the two apart.
   for (const [stage, build] of STAGE_MODELS) {
     for (const { threads, size } of [{ threads: 2, size: 6 }, { threads: 2, size: 5 }, { threads: 3, size: 7 }]) {
       it(`synchronous BatchNorm: ${threads} threads take the 1-thread step, ${stage}, batch ${size}`, async () => {
         const { xs, ys } = mnistLikeBatch(500 + size, size);
+        const model = build();
+        const movingStatistics = new Set(model.nonTrainableWeights.map((w) => w.originalName));
+        model.dispose();
         const one = await sgdStep(build(), 1, xs, ys);
         const many = await sgdStep(build(), threads, xs, ys);
         tf.dispose([xs, ys]);
@@ -184,7 +225,8 @@ describe('data-parallel step runner', () => {
         expect(many.correct).toBe(one.correct);
         expect(Object.keys(many.changes)).toEqual(Object.keys(one.changes));
         for (const [name, change] of Object.entries(one.changes)) {
-          expect(maxRelativeError(many.changes[name], change), name).toBeLessThan(1e-5);
+          if (movingStatistics.has(name)) expect(maxRelativeError(many.changes[name], change), name).toBeLessThan(1e-5);
+          else expect(relativeL2Error(many.changes[name], change), name).toBeLessThan(3e-2);
         }
       });
     }

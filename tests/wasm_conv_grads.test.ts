@@ -1,6 +1,7 @@
 /**
  * Parity of every wasm kernel this package registers with tfjs's cpu backend, on small
- * random inputs: agreement to 1e-4 of the reference's largest magnitude.
+ * random inputs: agreement to 1e-4 of the reference's largest magnitude. (Winograd's error
+ * against exact sums, on the models' shapes: wasm_winograd.test.ts.)
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,29 @@ const CONV_CASES: ConvCase[] = [
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
   // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
   { name: 'a batch the filter gradient splits in chunks', x: [9, 64, 64, 64], filter: [3, 3, 64, 2], strides: [1, 1], pad: 'same' },
+  // Stride-1 3x3 with channels in eights, at least 16: Winograd F(m x m, 3x3) (winograd.ts), m = 5 on most of these.
+  { name: 'Winograd: same, 5x5 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: same, 4x4 tiles past the edge', x: [2, 8, 7, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: valid', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: [1, 1], pad: 'valid' },
+  { name: 'Winograd: explicit pads', x: [1, 7, 6, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
+  { name: 'Winograd: tiles not a multiple of 4 (planes padded with zero tiles)', x: [3, 5, 5, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
+  { name: 'stride 1, channels in fours but not eights (left to the direct kernels)', x: [2, 7, 7, 20], filter: [3, 3, 20, 12], strides: [1, 1], pad: 'same' },
+  // Stride 2 on 7x7 and 14x14 outputs: Winograd's polyphase algorithm, 7x7 tiles.
+  { name: 'Winograd stride 2: same, 14x14 -> 7x7', x: [3, 14, 14, 16], filter: [3, 3, 16, 24], strides: [2, 2], pad: 'same' },
+  { name: 'Winograd stride 2: same, 28x28 -> 14x14', x: [2, 28, 28, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'same' },
+  { name: 'Winograd stride 2: valid', x: [2, 15, 15, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'valid' },
+  { name: 'Winograd stride 2: explicit pads', x: [2, 14, 14, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+];
+
+/** Forward convolutions: Winograd's shapes, with bias and ReLU fused, and the ones left to tfjs. */
+const FORWARD_CASES: { name: string; x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid'; activation?: 'relu' | 'relu6' }[] = [
+  { name: 'Winograd, same', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
+  { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'valid', activation: 'relu' },
+  { name: 'tfjs: ReLU6', x: [2, 8, 8, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same', activation: 'relu6' },
+  { name: 'tfjs: channels not in eights', x: [2, 8, 8, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'same' },
+  { name: 'tfjs: stride 2 on a map too small to pay', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
+  { name: 'Winograd stride 2, ReLU', x: [2, 14, 14, 16], filter: [3, 3, 16, 24], strides: 2, pad: 'same', activation: 'relu' },
 ];
 
 describe('wasm training kernels agree with the cpu backend', () => {
@@ -98,7 +122,7 @@ describe('wasm training kernels agree with the cpu backend', () => {
 
   it("replaces tfjs's slow wasm training kernels and registers its own", () => {
     const names = wasmReplacementKernels.map((k) => k.kernelName);
-    expect(names).toEqual(expect.arrayContaining(['Conv2DBackpropInput', 'Conv2DBackpropFilter']));
+    expect(names).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']));
     for (const kernel of wasmReplacementKernels) {
       expect(tf.getKernel(kernel.kernelName, 'wasm')?.kernelFunc, kernel.kernelName).toBe(kernel.kernelFunc);
     }
@@ -138,6 +162,20 @@ describe('wasm training kernels agree with the cpu backend', () => {
       });
       expectClose(actual[0], reference[0], `${c.name}: dx`);
       expectClose(actual[1], reference[1], `${c.name}: dW`);
+    });
+  }
+
+  for (const c of FORWARD_CASES) {
+    it(`Conv2D and FusedConv2D (bias${c.activation ? `, ${c.activation}` : ''}): ${c.name}`, async () => {
+      await expectParity(c.name, () => {
+        const x = random(c.x, 1) as tf.Tensor4D;
+        const filter = random(c.filter, 2) as tf.Tensor4D;
+        const bias = random([c.filter[3]], 3) as tf.Tensor1D;
+        return [
+          tf.conv2d(x, filter, c.strides, c.pad),
+          tf.fused.conv2d({ x, filter, strides: c.strides, pad: c.pad, bias, activation: c.activation ?? 'linear' }),
+        ];
+      });
     });
   }
 

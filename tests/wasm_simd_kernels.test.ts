@@ -1,31 +1,70 @@
 /**
- * The SIMD module (src/kernels/wasm/simd): the committed binary is what kernels.wat
- * assembles to, and both variants load, the shared-memory one on a shared memory as
- * tfjs's threaded build has. What the loops compute is tested through the kernels that
- * use them (wasm_conv_grads.test.ts: batch norm and the filter gradient against cpu).
+ * The SIMD modules (src/kernels/wasm/simd): each committed binary is what its .wat assembles
+ * to (conv_kernels.wat with the generated winograd_tiles.wat), and both variants load, the
+ * shared-memory one on a shared memory as tfjs's threaded build has. What the loops compute
+ * is tested through the kernels that use them (wasm_conv_grads.test.ts: batch norm and the
+ * convolutions against cpu; wasm_winograd.test.ts: Winograd against exact sums;
+ * deform_sample.test.ts).
  */
-import { describe, expect, it } from 'vitest';
-import { assembleSimdKernels, binaryModuleSource, BINARY_MODULE_FILE } from '../scripts/build_simd_kernels';
+import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../scripts/build_simd_kernels';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
+import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/conv_kernels_binary';
+import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
+import { WINOGRAD_ALGORITHMS } from '../src/kernels/wasm/simd/conv_kernels';
 
-const EXPORTS = ['adamUpdate', 'channelAffine', 'columnSums', 'gradientSums', 'im2colTap', 'scatterPhase'];
+const MODULES = [
+  {
+    name: 'kernels',
+    binaries: [SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64],
+    exports: ['adamUpdate', 'channelAffine', 'columnSums', 'deformSample', 'gradientSums'],
+  },
+  {
+    name: 'conv_kernels',
+    binaries: [CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64],
+    exports: [
+      'im2colTap',
+      'scatterPhase',
+      'winogradFilter',
+      'winogradFilterGradient',
+      'winogradInput',
+      'winogradInputGradient',
+      'winogradOutput',
+      'winogradOutputGradient',
+      'winogradProducts',
+    ],
+  },
+];
 
 function instantiate(base64: string, memory: WebAssembly.Memory): string[] {
   const module = new WebAssembly.Module(Buffer.from(base64, 'base64'));
   return Object.keys(new WebAssembly.Instance(module, { env: { memory } }).exports).sort();
 }
 
-describe('SIMD kernels module', () => {
-  it('kernels_binary.ts is kernels.wat assembled (run build_simd_kernels after editing the .wat)', async () => {
-    const binaries = await assembleSimdKernels();
-    expect(fs.readFileSync(BINARY_MODULE_FILE, 'utf8')).toBe(binaryModuleSource(binaries));
+describe('SIMD kernel modules', () => {
+  it('winograd_tiles.wat is what scripts/winograd_wat.ts generates (run build_simd_kernels after editing the generator)', () => {
+    expect(fs.readFileSync(WINOGRAD_WAT_FILE, 'utf8')).toBe(winogradWat());
   });
 
-  it('loads on an ordinary memory and, as its shared variant, on a shared one', () => {
-    expect(instantiate(SIMD_KERNELS_BASE64, new WebAssembly.Memory({ initial: 1 }))).toEqual(EXPORTS);
-    const shared = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
-    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(instantiate(SIMD_KERNELS_SHARED_MEMORY_BASE64, shared)).toEqual(EXPORTS);
+  it("the kernels' list of Winograd algorithms is the generator's, in its table's order", () => {
+    expect(WINOGRAD_ALGORITHMS).toEqual(WINOGRAD_VARIANTS.map(({ stride, m }) => ({ stride, m })));
   });
+
+  for (const files of SIMD_MODULES) {
+    it(`${path.basename(files.binary)} is ${path.basename(files.wat)} assembled (run build_simd_kernels after editing it)`, async () => {
+      const binaries = await assembleSimdKernels(files.wat);
+      expect(fs.readFileSync(files.binary, 'utf8')).toBe(binaryModuleSource(files, binaries));
+    });
+  }
+
+  for (const { name, binaries, exports } of MODULES) {
+    it(`${name} loads on an ordinary memory and, as its shared variant, on a shared one`, () => {
+      expect(instantiate(binaries[0], new WebAssembly.Memory({ initial: 1 }))).toEqual(exports);
+      const shared = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+      expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(instantiate(binaries[1], shared)).toEqual(exports);
+    });
+  }
 });

@@ -147,9 +147,10 @@ export function resolveConfig(stage: Stage, given: Partial<TrainConfig>): TrainC
 
 /**
  * Settings a resumed run may change: `epochs` (to train longer), `learningRate` (to
- * recover from a divergence with a lower rate), and `out` (the directory moved).
+ * recover from a divergence with a lower rate), `out` (the directory moved), and `threads`
+ * (BatchNorm is synchronous across replicas, so any count takes the 1-thread step, to rounding).
  */
-export const CHANGEABLE_ON_RESUME: readonly (keyof TrainConfig)[] = ['epochs', 'learningRate', 'out'];
+export const CHANGEABLE_ON_RESUME: readonly (keyof TrainConfig)[] = ['epochs', 'learningRate', 'out', 'threads'];
 
 /**
  * The configuration a resumed run continues with: the saved one, where every setting

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
   WASM,
+  accumulate,
   WasmKernelArgs,
   assertChannelsLast,
   dilationPair,
@@ -23,7 +24,8 @@ import {
   float32View,
   runWasmKernel,
 } from './wasm_kernel_util';
-import { TapWindow, im2colTap } from './simd/simd_kernels';
+import { TapWindow, im2colTap } from './simd/conv_kernels';
+import { winogradFilterGrad, winogradGeometry } from './winograd';
 
 /** Largest colsT buffer, in floats (64 MiB): larger batches are processed in chunks. */
 const MAX_COLUMN_FLOATS = 16 * 1024 * 1024;
@@ -69,6 +71,8 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
     pad,
     dimRoundingMode,
   );
+  const winograd = winogradGeometry(info);
+  if (winograd !== null) return winogradFilterGrad(backend, x, dy, winograd);
   const { batchSize, outHeight, outWidth, outChannels } = info;
   const taps = filterShape[0] * filterShape[1] * filterShape[2];
   const positions = outHeight * outWidth;
@@ -95,13 +99,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
     const part = runWasmKernel(backend, 'BatchMatMul', { a: colsT, b: dyRows }, { transposeA: false, transposeB: false });
     disposeInfos(backend, colsT);
     if (count !== batchSize) disposeInfos(backend, dyRows);
-    if (dw === null) {
-      dw = part;
-    } else {
-      const sum = runWasmKernel(backend, 'Add', { a: dw, b: part });
-      disposeInfos(backend, dw, part);
-      dw = sum;
-    }
+    dw = accumulate(backend, dw, part);
   }
   disposeInfos(backend, xT);
   if (dw === null) {

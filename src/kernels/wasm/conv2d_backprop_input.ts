@@ -21,7 +21,8 @@ import {
   float32View,
   runWasmKernel,
 } from './wasm_kernel_util';
-import { scatterPhase } from './simd/simd_kernels';
+import { scatterPhase } from './simd/conv_kernels';
+import { winogradGeometry, winogradInputGradient } from './winograd';
 
 /** One phase along one spatial axis: which taps reach the input positions q*s + r, and where in dy they read. */
 interface AxisPhase {
@@ -124,6 +125,9 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
     pad,
     dimRoundingMode,
   );
+  const winograd = winogradGeometry(info);
+  const fast = winograd === null ? null : winogradInputGradient(backend, dy, filter, winograd);
+  if (fast !== null) return fast;
   const rowPlan = planAxis(info.inHeight, info.filterHeight, info.strideHeight, info.dilationHeight, info.padInfo.top, dy.shape[1]);
   const colPlan = planAxis(info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, info.padInfo.left, dy.shape[2]);
   const onePhase = info.strideHeight === 1 && info.strideWidth === 1;

@@ -7,6 +7,7 @@
 import '@tensorflow/tfjs-backend-wasm';
 import type * as tf from '@tensorflow/tfjs';
 import { castConfig } from './cast';
+import { conv2DConfig, fusedConv2DConfig } from './conv2d';
 import { conv2DBackpropFilterConfig } from './conv2d_backprop_filter';
 import { conv2DBackpropInputConfig } from './conv2d_backprop_input';
 import { identityConfig } from './identity';
@@ -20,6 +21,8 @@ import { replaceWasmKernel } from './wasm_kernel_util';
 
 /** The tfjs wasm kernels this package replaces. */
 export const wasmReplacementKernels: readonly tf.KernelConfig[] = [
+  conv2DConfig,
+  fusedConv2DConfig,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   identityConfig,

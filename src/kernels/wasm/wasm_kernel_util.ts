@@ -30,6 +30,14 @@ export function runWasmKernel(
   return kernel.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
 }
 
+/** sum + part for a running sum over chunks (null before the first), freeing both operands. */
+export function accumulate(backend: BackendWasm, sum: tf.TensorInfo | null, part: tf.TensorInfo): tf.TensorInfo {
+  if (sum === null) return part;
+  const total = runWasmKernel(backend, 'Add', { a: sum, b: part });
+  disposeInfos(backend, sum, part);
+  return total;
+}
+
 /** Frees intermediates made by runWasmKernel or backend.makeOutput. */
 export function disposeInfos(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
   for (const info of infos) {

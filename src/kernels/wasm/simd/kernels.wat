@@ -1,7 +1,7 @@
 ;; SIMD loops that tfjs's wasm backend has no kernel for, run on that backend's own
 ;; memory (imported): batch-norm moments and their gradient sums in one pass each,
-;; per-channel affine maps, the transposed im2col of the filter gradient, and the
-;; sub-pixel scatter of the strided input gradient, and Adam's update.
+;; per-channel affine maps, Adam's update and deformSample, forward and backward. (The
+;; convolution kernels' loops, loaded with deformconv/wasm only, are conv_kernels.wat.)
 ;;
 ;; Every tensor is float32, addressed by its byte offset in the memory; an NHWC tensor
 ;; is a [rows, c] matrix (c channels, the innermost axis). Channel loops take four
@@ -170,92 +170,7 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $each_row))))
 
-  ;; One kernel tap's rows of the transposed im2col: for each channel ci and image b in
-  ;; [first, first + count), writes the outH x outW values x[ci, b, y*strideH + rowOffset,
-  ;; x*strideW + colOffset] (xT is [channels, batch, inH, inW]), zero outside the rows
-  ;; [yLo, yHi) and columns [xLo, xHi) that land inside the image, one block after another.
-  (func (export "im2colTap")
-    (param $xT i32) (param $dst i32) (param $channels i32) (param $batch i32) (param $first i32) (param $count i32)
-    (param $inH i32) (param $inW i32) (param $outH i32) (param $outW i32) (param $strideH i32) (param $strideW i32)
-    (param $rowOffset i32) (param $colOffset i32) (param $yLo i32) (param $yHi i32) (param $xLo i32) (param $xHi i32)
-    (local $ci i32) (local $b i32) (local $y i32) (local $plane i32) (local $src i32) (local $end i32)
-    (local $run i32) (local $tail i32) (local $step i32)
-    (local.set $run (i32.sub (local.get $xHi) (local.get $xLo)))
-    (local.set $tail (i32.sub (local.get $outW) (local.get $xHi)))
-    (local.set $step (i32.shl (local.get $strideW) (i32.const 2)))
-    (block $channels_done (loop $each_channel
-      (br_if $channels_done (i32.ge_u (local.get $ci) (local.get $channels)))
-      (local.set $b (local.get $first))
-      (block $images_done (loop $each_image
-        (br_if $images_done (i32.ge_u (local.get $b) (i32.add (local.get $first) (local.get $count))))
-        (local.set $plane (i32.add (local.get $xT) (i32.shl
-          (i32.mul (i32.add (i32.mul (local.get $ci) (local.get $batch)) (local.get $b)) (i32.mul (local.get $inH) (local.get $inW)))
-          (i32.const 2))))
-        (call $zero (local.get $dst) (i32.mul (local.get $yLo) (local.get $outW)))
-        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $yLo) (local.get $outW)) (i32.const 2))))
-        (local.set $y (local.get $yLo))
-        (block $rows_done (loop $each_row
-          (br_if $rows_done (i32.ge_u (local.get $y) (local.get $yHi)))
-          (call $zero (local.get $dst) (local.get $xLo))
-          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $xLo) (i32.const 2))))
-          (local.set $src (i32.add (local.get $plane) (i32.shl
-            (i32.add
-              (i32.mul (i32.add (i32.mul (local.get $y) (local.get $strideH)) (local.get $rowOffset)) (local.get $inW))
-              (i32.add (i32.mul (local.get $xLo) (local.get $strideW)) (local.get $colOffset)))
-            (i32.const 2))))
-          (if (i32.eq (local.get $strideW) (i32.const 1))
-            (then
-              (memory.copy (local.get $dst) (local.get $src) (i32.shl (local.get $run) (i32.const 2)))
-              (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2)))))
-            (else
-              (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $run) (i32.const 2))))
-              (block $copied (loop $copy
-                (br_if $copied (i32.ge_u (local.get $dst) (local.get $end)))
-                (f32.store (local.get $dst) (f32.load (local.get $src)))
-                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-                (local.set $src (i32.add (local.get $src) (local.get $step)))
-                (br $copy)))))
-          (call $zero (local.get $dst) (local.get $tail))
-          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $tail) (i32.const 2))))
-          (local.set $y (i32.add (local.get $y) (i32.const 1)))
-          (br $each_row)))
-        (call $zero (local.get $dst) (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)))
-        (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.mul (i32.sub (local.get $outH) (local.get $yHi)) (local.get $outW)) (i32.const 2))))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br $each_image)))
-      (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
-      (br $each_channel))))
-;; Scatters one sub-pixel phase of a strided input gradient: src [batch, rowsIn, colsIn, c]
-  ;; to dst[b, q * strideH + phaseH, p * strideW + phaseW, :] of dst [batch, height, width, c],
-  ;; dropping the positions that fall past the image.
-  (func (export "scatterPhase")
-    (param $src i32) (param $dst i32) (param $batch i32) (param $rowsIn i32) (param $colsIn i32) (param $c i32)
-    (param $height i32) (param $width i32) (param $phaseH i32) (param $phaseW i32) (param $strideH i32) (param $strideW i32)
-    (local $b i32) (local $q i32) (local $p i32) (local $i i32) (local $j i32) (local $bytes i32) (local $from i32)
-    (local.set $bytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $from (local.get $src))
-    (block $images_done (loop $each_image
-      (br_if $images_done (i32.ge_u (local.get $b) (local.get $batch)))
-      (local.set $q (i32.const 0))
-      (block $rows_done (loop $each_row
-        (br_if $rows_done (i32.ge_u (local.get $q) (local.get $rowsIn)))
-        (local.set $i (i32.add (i32.mul (local.get $q) (local.get $strideH)) (local.get $phaseH)))
-        (local.set $p (i32.const 0))
-        (block $cols_done (loop $each_col
-          (br_if $cols_done (i32.ge_u (local.get $p) (local.get $colsIn)))
-          (local.set $j (i32.add (i32.mul (local.get $p) (local.get $strideW)) (local.get $phaseW)))
-          (if (i32.and (i32.lt_u (local.get $i) (local.get $height)) (i32.lt_u (local.get $j) (local.get $width)))
-            (then (memory.copy
-              (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $height)) (local.get $i)) (local.get $width)) (local.get $j)) (local.get $bytes)))
-              (local.get $from) (local.get $bytes))))
-          (local.set $from (i32.add (local.get $from) (local.get $bytes)))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (br $each_col)))
-        (local.set $q (i32.add (local.get $q) (i32.const 1)))
-        (br $each_row)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $each_image))))
-;; One Adam step on n values, in the order of tfjs's AdamOptimizer's ops (so with the same
+  ;; One Adam step on n values, in the order of tfjs's AdamOptimizer's ops (so with the same
   ;; float32 roundings): m' = m * beta1 + g * oneMinusBeta1, v' = v * beta2 + g^2 * oneMinusBeta2,
   ;; value' = (m' / correction1) / (sqrt(v' / correction2) + epsilon) * negLearningRate + value.
   (func (export "adamUpdate")
@@ -310,4 +225,159 @@
           (f32.load (i32.add (local.get $value) (local.get $at)))))
       (local.set $at (i32.add (local.get $at) (i32.const 4)))
       (br $tail))))
+
+
+
+
+  ;; ---- deformSample: each channel bilinearly resampled at its own offset ----
+  ;; x [batch, h, w, c] (c % 4 == 0), offsets [batch, h, w, 2c] as (dy, dx) per channel. Four
+  ;; channels at a time: their coordinates, corners and weights in vectors, the corners read
+  ;; (and the gradient scattered) lane by lane. The same sampling as src/kernels/typed/bilinear.ts
+  ;; ('clip'): coordinates clamped to [0, size - 1] (NaN to 0), corners floor and floor + 1
+  ;; (the last pixel repeated), no gradient where clamped; float32 arithmetic throughout.
+
+  ;; One axis of four sample points at $coord on an axis of $last + 1 pixels: corner indices
+  ;; lo and hi, their weights 1 - frac and frac, and a mask of the lanes inside [0, last].
+  (func $axis (param $coord v128) (param $last v128) (param $lastIndex v128) (result v128 v128 v128 v128 v128)
+    (local $inside v128) (local $clamped v128) (local $lo v128) (local $frac v128) (local $loIndex v128)
+    (local.set $inside (v128.and (f32x4.ge (local.get $coord) (v128.const f32x4 0 0 0 0)) (f32x4.le (local.get $coord) (local.get $last))))
+    (local.set $clamped (v128.bitselect (local.get $coord)
+      (v128.and (local.get $last) (f32x4.gt (local.get $coord) (local.get $last)))
+      (local.get $inside)))
+    (local.set $lo (f32x4.floor (local.get $clamped)))
+    (local.set $frac (f32x4.sub (local.get $clamped) (local.get $lo)))
+    (local.set $loIndex (i32x4.trunc_sat_f32x4_s (local.get $lo)))
+    (local.get $loIndex)
+    (i32x4.min_s (i32x4.add (local.get $loIndex) (v128.const i32x4 1 1 1 1)) (local.get $lastIndex))
+    (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $frac))
+    (local.get $frac)
+    (local.get $inside))
+
+  ;; The floats at $base + 4 (offset + lane) for four vectors of element offsets (a sample
+  ;; point's corners, four channels each); one call for all sixteen, as V8 does not inline.
+  (func $gatherCorners (param $base i32) (param $o00 v128) (param $o01 v128) (param $o10 v128) (param $o11 v128)
+    (result v128 v128 v128 v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128) (local $lanes v128)
+    (local.set $lanes (i32x4.add (i32x4.splat (local.get $base)) (v128.const i32x4 0 4 8 12)))
+    (local.set $a00 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o00) (i32.const 2))))
+    (local.set $a01 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o01) (i32.const 2))))
+    (local.set $a10 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o10) (i32.const 2))))
+    (local.set $a11 (i32x4.add (local.get $lanes) (i32x4.shl (local.get $o11) (i32.const 2))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a00))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a00)))) (f32.load (i32x4.extract_lane 2 (local.get $a00)))) (f32.load (i32x4.extract_lane 3 (local.get $a00))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a01))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a01)))) (f32.load (i32x4.extract_lane 2 (local.get $a01)))) (f32.load (i32x4.extract_lane 3 (local.get $a01))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a10))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a10)))) (f32.load (i32x4.extract_lane 2 (local.get $a10)))) (f32.load (i32x4.extract_lane 3 (local.get $a10))))
+    (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+      (f32x4.splat (f32.load (i32x4.extract_lane 0 (local.get $a11))))
+      (f32.load (i32x4.extract_lane 1 (local.get $a11)))) (f32.load (i32x4.extract_lane 2 (local.get $a11)))) (f32.load (i32x4.extract_lane 3 (local.get $a11)))))
+
+  ;; Adds the lanes of $v to the float at $base + 4 (offset + lane), lane by lane.
+  (func $scatterAdd (param $base i32) (param $offset v128) (param $v v128)
+    (local $at v128) (local $a i32)
+    (local.set $at (i32x4.add (i32x4.add (i32x4.splat (local.get $base)) (v128.const i32x4 0 4 8 12))
+      (i32x4.shl (local.get $offset) (i32.const 2))))
+    (local.set $a (i32x4.extract_lane 0 (local.get $at)))
+    (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32x4.extract_lane 0 (local.get $v))))
+    (local.set $a (i32x4.extract_lane 1 (local.get $at)))
+    (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32x4.extract_lane 1 (local.get $v))))
+    (local.set $a (i32x4.extract_lane 2 (local.get $at)))
+    (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32x4.extract_lane 2 (local.get $v))))
+    (local.set $a (i32x4.extract_lane 3 (local.get $at)))
+    (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; Forward when $dy is 0: out[b, i, j, k] = x sampled at (i + dy, j + dx) of channel k.
+  ;; Backward otherwise, for the output gradient $dy: adds to $dx (zeroed by the caller) and
+  ;; writes $dOffsets, both gradients in one pass over the sample points ($out unused).
+  (func (export "deformSample")
+    (param $x i32) (param $offsets i32) (param $batch i32) (param $h i32) (param $w i32) (param $c i32)
+    (param $out i32) (param $dy i32) (param $dx i32) (param $dOffsets i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $k i32) (local $pixel i32) (local $image i32) (local $at i32) (local $pair i32)
+    (local $lastRow v128) (local $lastCol v128) (local $lastRowIndex v128) (local $lastColIndex v128)
+    (local $rowStride v128) (local $colStride v128) (local $fi v128) (local $fj v128) (local $first v128) (local $second v128)
+    (local $loR v128) (local $hiR v128) (local $wLoR v128) (local $wHiR v128) (local $insideR v128)
+    (local $loC v128) (local $hiC v128) (local $wLoC v128) (local $wHiC v128) (local $insideC v128)
+    (local $v00 v128) (local $v01 v128) (local $v10 v128) (local $v11 v128) (local $top v128) (local $bottom v128)
+    (local $g v128) (local $gradRow v128) (local $gradCol v128) (local $gLo v128) (local $gHi v128)
+    (local.set $lastRow (f32x4.splat (f32.convert_i32_s (i32.sub (local.get $h) (i32.const 1)))))
+    (local.set $lastCol (f32x4.splat (f32.convert_i32_s (i32.sub (local.get $w) (i32.const 1)))))
+    (local.set $lastRowIndex (i32x4.splat (i32.sub (local.get $h) (i32.const 1))))
+    (local.set $lastColIndex (i32x4.splat (i32.sub (local.get $w) (i32.const 1))))
+    (local.set $rowStride (i32x4.splat (i32.mul (local.get $w) (local.get $c))))
+    (local.set $colStride (i32x4.splat (local.get $c)))
+    (block $images_done (loop $each_image
+      (br_if $images_done (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $image (i32.mul (local.get $b) (i32.mul (i32.mul (local.get $h) (local.get $w)) (local.get $c))))
+      (local.set $i (i32.const 0))
+      (block $rows_done (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $h)))
+        (local.set $fi (f32x4.splat (f32.convert_i32_s (local.get $i))))
+        (local.set $j (i32.const 0))
+        (block $cols_done (loop $each_col
+          (br_if $cols_done (i32.ge_u (local.get $j) (local.get $w)))
+          (local.set $fj (f32x4.splat (f32.convert_i32_s (local.get $j))))
+          (local.set $k (i32.const 0))
+          (block $channels_done (loop $each_channel
+            (br_if $channels_done (i32.ge_u (local.get $k) (local.get $c)))
+            ;; This pixel's element k, and its (dy, dx) pairs: four channels' offsets in two vectors.
+            (local.set $at (i32.shl (i32.add (local.get $pixel) (local.get $k)) (i32.const 2)))
+            (local.set $pair (i32.add (local.get $offsets) (i32.shl (local.get $at) (i32.const 1))))
+            (local.set $first (v128.load (local.get $pair)))
+            (local.set $second (v128.load offset=16 (local.get $pair)))
+            (call $axis (f32x4.add (local.get $fi) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $first) (local.get $second)))
+              (local.get $lastRow) (local.get $lastRowIndex))
+            (local.set $insideR) (local.set $wHiR) (local.set $wLoR) (local.set $hiR) (local.set $loR)
+            (call $axis (f32x4.add (local.get $fj) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $first) (local.get $second)))
+              (local.get $lastCol) (local.get $lastColIndex))
+            (local.set $insideC) (local.set $wHiC) (local.set $wLoC) (local.set $hiC) (local.set $loC)
+            ;; Corner offsets in elements, from image b's channel k.
+            (local.set $loR (i32x4.mul (local.get $loR) (local.get $rowStride)))
+            (local.set $hiR (i32x4.mul (local.get $hiR) (local.get $rowStride)))
+            (local.set $loC (i32x4.mul (local.get $loC) (local.get $colStride)))
+            (local.set $hiC (i32x4.mul (local.get $hiC) (local.get $colStride)))
+            (local.set $first (i32x4.splat (i32.add (local.get $image) (local.get $k))))
+            (local.set $loR (i32x4.add (local.get $loR) (local.get $first)))
+            (local.set $hiR (i32x4.add (local.get $hiR) (local.get $first)))
+            (call $gatherCorners (local.get $x)
+              (i32x4.add (local.get $loR) (local.get $loC)) (i32x4.add (local.get $loR) (local.get $hiC))
+              (i32x4.add (local.get $hiR) (local.get $loC)) (i32x4.add (local.get $hiR) (local.get $hiC)))
+            (local.set $v11) (local.set $v10) (local.set $v01) (local.set $v00)
+            (local.set $top (f32x4.add (f32x4.mul (local.get $wLoC) (local.get $v00)) (f32x4.mul (local.get $wHiC) (local.get $v01))))
+            (local.set $bottom (f32x4.add (f32x4.mul (local.get $wLoC) (local.get $v10)) (f32x4.mul (local.get $wHiC) (local.get $v11))))
+            (if (i32.eqz (local.get $dy))
+              (then
+                (v128.store (i32.add (local.get $out) (local.get $at))
+                  (f32x4.add (f32x4.mul (local.get $wLoR) (local.get $top)) (f32x4.mul (local.get $wHiR) (local.get $bottom)))))
+              (else
+                (local.set $g (v128.load (i32.add (local.get $dy) (local.get $at))))
+                ;; d(sample)/d(row) = bottom - top, d/d(column) = the rows' blend of (v01 - v00), (v11 - v10); zero where clamped.
+                (local.set $gradRow (f32x4.mul (local.get $g)
+                  (v128.and (f32x4.sub (local.get $bottom) (local.get $top)) (local.get $insideR))))
+                (local.set $gradCol (f32x4.mul (local.get $g)
+                  (v128.and (f32x4.add (f32x4.mul (local.get $wLoR) (f32x4.sub (local.get $v01) (local.get $v00)))
+                                       (f32x4.mul (local.get $wHiR) (f32x4.sub (local.get $v11) (local.get $v10))))
+                            (local.get $insideC))))
+                (local.set $pair (i32.add (local.get $dOffsets) (i32.shl (local.get $at) (i32.const 1))))
+                (v128.store (local.get $pair) (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $gradRow) (local.get $gradCol)))
+                (v128.store offset=16 (local.get $pair) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $gradRow) (local.get $gradCol)))
+                (local.set $gLo (f32x4.mul (local.get $g) (local.get $wLoR)))
+                (local.set $gHi (f32x4.mul (local.get $g) (local.get $wHiR)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $loR) (local.get $loC)) (f32x4.mul (local.get $gLo) (local.get $wLoC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $loR) (local.get $hiC)) (f32x4.mul (local.get $gLo) (local.get $wHiC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $hiR) (local.get $loC)) (f32x4.mul (local.get $gHi) (local.get $wLoC)))
+                (call $scatterAdd (local.get $dx) (i32x4.add (local.get $hiR) (local.get $hiC)) (f32x4.mul (local.get $gHi) (local.get $wHiC)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $each_channel)))
+          (local.set $pixel (i32.add (local.get $pixel) (local.get $c)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $each_col)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each_row)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $each_image))))
+
 )

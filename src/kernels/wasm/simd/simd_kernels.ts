@@ -1,12 +1,12 @@
 /**
- * The SIMD loops of kernels.wat, instantiated on the wasm backend's own memory, so
- * they read and write tensors where tfjs keeps them. Callers pass TensorInfos; their
- * addresses are looked up here. One instance per backend, made on first use.
+ * The SIMD loops of kernels.wat (batch norm, Adam, deformSample), on the wasm backend's own
+ * memory (simd_module.ts). Callers pass TensorInfos; their addresses are looked up here.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { disposeInfos } from '../wasm_kernel_util';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from './kernels_binary';
+import { SimdBinaries, address, simdExports } from './simd_module';
 
 /** kernels.wat's exports: byte addresses and element counts. */
 interface SimdExports {
@@ -16,65 +16,19 @@ interface SimdExports {
     sumDy: number, sumDyCentered: number, blockDy: number, blockDyCentered: number,
   ): void;
   channelAffine(u: number, a: number, v: number, b: number, shift: number, rows: number, c: number, out: number): void;
-  im2colTap(
-    xT: number, dst: number, channels: number, batch: number, first: number, count: number,
-    inH: number, inW: number, outH: number, outW: number, strideH: number, strideW: number,
-    rowOffset: number, colOffset: number, yLo: number, yHi: number, xLo: number, xHi: number,
-  ): void;
   adamUpdate(
     value: number, m: number, v: number, g: number, n: number,
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
     correction1: number, correction2: number, epsilon: number, negLearningRate: number,
     newValue: number, newM: number, newV: number,
   ): void;
-  scatterPhase(
-    src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
-    height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
+  deformSample(
+    x: number, offsets: number, batch: number, h: number, w: number, c: number, out: number, dy: number, dx: number, dOffsets: number,
   ): void;
 }
 
-/** Where one kernel tap reads, in the layout of `im2colTap`. */
-export interface TapWindow {
-  /** Input row and column of output (0, 0): tap * dilation - padding. */
-  rowOffset: number;
-  colOffset: number;
-  /** Output rows [yLo, yHi) and columns [xLo, xHi) whose input lies inside the image. */
-  yLo: number;
-  yHi: number;
-  xLo: number;
-  xHi: number;
-}
-
-const instances = new WeakMap<BackendWasm, SimdExports>();
-
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
-}
-
-function exportsFor(backend: BackendWasm): SimdExports {
-  let kernels = instances.get(backend);
-  if (kernels === undefined) {
-    // The single-threaded builds export their memory (asm.memory); the threaded one imports a shared one (wasmMemory).
-    const module = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
-    const memory = module.asm?.memory ?? module.wasmMemory;
-    if (memory === undefined) throw new Error("this tfjs wasm backend exposes its memory neither as 'asm.memory' nor as 'wasmMemory'; deformconv's wasm kernels need it");
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    let compiled: WebAssembly.Module;
-    try {
-      compiled = new WebAssembly.Module(decodeBase64(shared ? SIMD_KERNELS_SHARED_MEMORY_BASE64 : SIMD_KERNELS_BASE64));
-    } catch (err) {
-      throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`);
-    }
-    kernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as SimdExports;
-    instances.set(backend, kernels);
-  }
-  return kernels;
-}
-
-/** A tensor's byte address in the backend's memory. */
-function address(backend: BackendWasm, info: tf.TensorInfo): number {
-  return backend.dataIdMap.get(info.dataId).memoryOffset;
-}
+const BINARIES: SimdBinaries = { plain: SIMD_KERNELS_BASE64, shared: SIMD_KERNELS_SHARED_MEMORY_BASE64 };
+const exportsFor = (backend: BackendWasm): SimdExports => simdExports<SimdExports>(backend, BINARIES);
 
 /** A [c] float32 scratch vector for the duration of `use`. */
 function withScratch<T>(backend: BackendWasm, c: number, count: number, use: (addresses: number[]) => T): T {
@@ -142,51 +96,6 @@ export function channelAffine(
   exportsFor(backend).channelAffine(at(u), at(a), v, b, at(shift), rows, c, at(out));
 }
 
-/**
- * Writes one kernel tap's block of the transposed im2col at `dst` (a float index into
- * `colsT`): for each channel, then each image b in [first, first + count), then each
- * output position, the input value the tap reads there (zero in the padding).
- * xT is the input as [channels, batch, height, width].
- */
-export function im2colTap(
-  backend: BackendWasm,
-  xT: tf.TensorInfo,
-  colsT: tf.TensorInfo,
-  dst: number,
-  first: number,
-  count: number,
-  outH: number,
-  outW: number,
-  strides: [number, number],
-  tap: TapWindow,
-): void {
-  const [channels, batch, inH, inW] = xT.shape;
-  exportsFor(backend).im2colTap(
-    address(backend, xT), address(backend, colsT) + 4 * dst, channels, batch, first, count, inH, inW, outH, outW,
-    strides[0], strides[1], tap.rowOffset, tap.colOffset, tap.yLo, tap.yHi, tap.xLo, tap.xHi,
-  );
-}
-
-/**
- * Copies phase (phaseH, phaseW) of a strided input gradient, src [B, Qh, Qw, C], to
- * dst[b, q * strides[0] + phaseH, p * strides[1] + phaseW, :] (dst [B, H, W, C]),
- * dropping what falls past dst.
- */
-export function scatterPhase(
-  backend: BackendWasm,
-  src: tf.TensorInfo,
-  dst: tf.TensorInfo,
-  phaseH: number,
-  phaseW: number,
-  strides: [number, number],
-): void {
-  const [batch, rowsIn, colsIn, c] = src.shape;
-  const [, height, width] = dst.shape;
-  exportsFor(backend).scatterPhase(
-    address(backend, src), address(backend, dst), batch, rowsIn, colsIn, c, height, width, phaseH, phaseW, strides[0], strides[1],
-  );
-}
-
 /** Adam's hyperparameters and bias corrections for one step (see kernels.wat's adamUpdate). */
 export interface AdamCoefficients {
   beta1: number;
@@ -211,4 +120,21 @@ export function adamUpdate(
     k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.correction1, k.correction2, k.epsilon, -k.learningRate,
     at(newValue), at(newM), at(newV),
   );
+}
+
+/**
+ * deformSample on the SIMD module, four channels at a time (x [B, H, W, C], C % 4 == 0;
+ * offsets [B, H, W, 2C]): the samples into `out`, or with `grad`, the backward pass for its
+ * dy, adding into dx (which must start at zero) and writing dOffsets.
+ */
+export function deformSampleSimd(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  offsets: tf.TensorInfo,
+  out: tf.TensorInfo | null,
+  grad?: { dy: tf.TensorInfo; dx: tf.TensorInfo; dOffsets: tf.TensorInfo },
+): void {
+  const [batch, h, w, c] = x.shape;
+  const at = (info: tf.TensorInfo | null | undefined): number => (info == null ? 0 : address(backend, info));
+  exportsFor(backend).deformSample(at(x), at(offsets), batch, h, w, c, at(out), at(grad?.dy), at(grad?.dx), at(grad?.dOffsets));
 }
