@@ -369,6 +369,25 @@ describe('the demo page in headless Chromium', () => {
     }
   });
 
+  it('fits a phone-sized screen: nothing wider than the viewport, every control on screen', async () => {
+    const phone = await openDemo(browser, server.url);
+    try {
+      await phone.page.setViewport({ width: 375, height: 740, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+      await phone.page.evaluate(() => new Promise((laidOut) => requestAnimationFrame(laidOut)));
+      const layout = await phone.page.evaluate(() => ({
+        pageWidth: document.documentElement.scrollWidth,
+        widest: Math.max(...Array.from(document.querySelectorAll('main *'), (e) => e.getBoundingClientRect().right)),
+        controls: Array.from(document.querySelectorAll('button, input, select, canvas'), (e) => e.getBoundingClientRect().width).filter((w) => w === 0).length,
+      }));
+      expect(layout.pageWidth).toBeLessThanOrEqual(375);
+      expect(layout.widest).toBeLessThanOrEqual(375);
+      expect(layout.controls, 'controls laid out with no width').toBe(0);
+      expect(phone.errors).toEqual([]);
+    } finally {
+      await phone.page.close();
+    }
+  });
+
   it('says clearly when a model is missing or broken, instead of a blank page', async () => {
     const broken = path.join(tmp, 'broken');
     fs.cpSync(sources.deform, broken, { recursive: true });
