@@ -12,7 +12,7 @@
  */
 import * as path from 'node:path';
 import { packageRoot } from '../src/version';
-import { MinimalFilter, Rational, minimalFilter, rational, stridedFilter, transpose } from './winograd/cook_toom';
+import { MinimalFilter, Rational, equal, minimalFilter, rational, stridedFilter, transpose } from './winograd/cook_toom';
 import { Code, V, linearMap } from './winograd/linear_code';
 
 export const WINOGRAD_WAT_FILE = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd', 'winograd_tiles.wat');
@@ -41,6 +41,19 @@ export const WINOGRAD_VARIANTS: WinogradVariant[] = [
 
 /** Points per axis: the window's size. */
 const side = (f: MinimalFilter): number => f.bt.length;
+
+/**
+ * G without its trailing rows equal to the last kept one. Points whose rows of G agree share a
+ * filter plane (conv_kernels.ts, filterPlaneOf), so the filter transform writes the kept rows'
+ * points only (a stride-2 algorithm: 81 of 225), and its gradient reads only those, where
+ * each shared plane's sum sits.
+ */
+function distinctG(f: MinimalFilter): Rational[][] {
+  const same = (a: Rational[], b: Rational[]): boolean => a.every((x, k) => equal(x, b[k]));
+  let kept = f.g.length;
+  while (kept > 1 && same(f.g[kept - 1], f.g[kept - 2])) kept -= 1;
+  return f.g.slice(0, kept);
+}
 
 const i32 = (n: number): string => `(i32.const ${n})`;
 
@@ -196,7 +209,7 @@ const KINDS: Kind[] = [
     matrix: (f) => transpose(f.at),
     destination: (f) => planes(side(f)),
   },
-  { name: 'filterTile', source: () => image(3, false), matrix: (f) => f.g, destination: (f) => planes(side(f)) },
+  { name: 'filterTile', source: () => image(3, false), matrix: distinctG, destination: (f) => planes(side(f)) },
   {
     name: 'outputTile',
     source: (f) => planes(side(f)),
@@ -206,7 +219,7 @@ const KINDS: Kind[] = [
   {
     name: 'filterGradientTile',
     source: (f) => planes(side(f)),
-    matrix: (f) => transpose(f.g),
+    matrix: (f) => transpose(distinctG(f)),
     destination: () => imageOut('plain'),
   },
   // The adjoint of inputTile: B dv B^T added into the input gradient's window (windows overlap).

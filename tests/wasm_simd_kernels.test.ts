@@ -13,7 +13,7 @@ import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../script
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
 import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/conv_kernels_binary';
 import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
-import { WINOGRAD_ALGORITHMS } from '../src/kernels/wasm/simd/conv_kernels';
+import { WINOGRAD_ALGORITHMS, filterPlaneOf } from '../src/kernels/wasm/simd/conv_kernels';
 
 const MODULES = [
   {
@@ -50,6 +50,20 @@ describe('SIMD kernel modules', () => {
 
   it("the kernels' list of Winograd algorithms is the generator's, in its table's order", () => {
     expect(WINOGRAD_ALGORITHMS).toEqual(WINOGRAD_VARIANTS.map(({ stride, m }) => ({ stride, m })));
+  });
+
+  it("points share a filter plane exactly where their rows of the generator's G agree", () => {
+    WINOGRAD_VARIANTS.forEach(({ filter }, variant) => {
+      const n = filter.g.length;
+      const rowKey = (i: number): string => filter.g[i].map((x) => `${x.num}/${x.den}`).join(',');
+      const pointKey = (p: number): string => `${rowKey(Math.floor(p / n))};${rowKey(p % n)}`;
+      const planeOf = filterPlaneOf(variant);
+      expect(planeOf).toHaveLength(n * n);
+      for (let p = 0; p < n * n; p += 1) {
+        for (let q = 0; q < n * n; q += 1) expect(planeOf[p] === planeOf[q]).toBe(pointKey(p) === pointKey(q));
+      }
+    });
+    expect(new Set(filterPlaneOf(2)).size).toBe(81);
   });
 
   for (const files of SIMD_MODULES) {

@@ -32,6 +32,11 @@ import {
   WINOGRAD_ALGORITHMS,
   WinogradPlanes,
   WinogradTiling,
+  disposeWinogradPlanes,
+  filterPlaneGroups,
+  filterPlaneOf,
+  planeTable,
+  makeWinogradPlanes,
   windowSize,
   winogradFilter,
   winogradFilterGradient,
@@ -40,7 +45,6 @@ import {
   winogradOutput,
   winogradOutputGradient,
   winogradProducts,
-  winogradTable,
 } from './simd/conv_kernels';
 
 /**
@@ -129,14 +133,8 @@ function flippedGeometry(g: WinogradGeometry): WinogradGeometry | null {
   return { variant, batch: g.batch, inH, inW, inC, outH, outW, outC, padTop: 2 - g.padTop, padLeft: 2 - g.padLeft };
 }
 
-/** Algorithm `variant`'s transform domain: its points' tensors [1, rows, cols] and their address table. */
-function makePlanes(backend: BackendWasm, variant: number, rows: number, cols: number): WinogradPlanes {
-  const planes = Array.from({ length: windowSize(variant) ** 2 }, () => backend.makeOutput([1, rows, cols], 'float32'));
-  return winogradTable(backend, planes);
-}
-
 function disposePlanes(backend: BackendWasm, ...sets: WinogradPlanes[]): void {
-  for (const p of sets) disposeInfos(backend, ...p.planes, p.table);
+  for (const p of sets) disposeWinogradPlanes(backend, p);
 }
 
 /** The products a[p] b[p] (or a[p]^T b[p]) of every plane, as new planes [rows, cols]. */
@@ -148,7 +146,7 @@ function multiplyPlanes(
   [rows, inner, cols]: [number, number, number],
   transposeA = false,
 ): WinogradPlanes {
-  const result = makePlanes(backend, variant, rows, cols);
+  const result = makeWinogradPlanes(backend, variant, rows, cols);
   winogradProducts(backend, a, b, result, [rows, inner, cols], transposeA);
   return result;
 }
@@ -177,7 +175,7 @@ function convolve(
 ): tf.TensorInfo {
   const y = backend.makeOutput([g.batch, g.outH, g.outW, g.outC], 'float32');
   for (const t of chunks(g, maxPlaneFloats)) {
-    const input = makePlanes(backend, g.variant, t.planeTiles, g.inC);
+    const input = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.inC);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
     const result = multiplyPlanes(backend, g.variant, input, filterPlanes, [t.planeTiles, g.inC, g.outC]);
     disposePlanes(backend, input);
@@ -189,7 +187,7 @@ function convolve(
 
 /** The transform of filter w (flipped: rotated by 180 degrees) for algorithm `variant`. */
 function filterPlanes(backend: BackendWasm, w: tf.TensorInfo, variant: number, flip: boolean): WinogradPlanes {
-  const planes = makePlanes(backend, variant, w.shape[2], w.shape[3]);
+  const planes = makeWinogradPlanes(backend, variant, w.shape[2], w.shape[3], filterPlaneOf(variant));
   winogradFilter(backend, w, planes, flip, variant);
   return planes;
 }
@@ -245,7 +243,7 @@ function adjoint(backend: BackendWasm, dy: tf.TensorInfo, swappedPlanes: Winogra
   const dx = backend.makeOutput([g.batch, g.inH, g.inW, g.inC], 'float32');
   float32View(backend, dx).fill(0);
   for (const t of chunks(g, maxPlaneFloats)) {
-    const gradient = makePlanes(backend, g.variant, t.planeTiles, g.outC);
+    const gradient = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.outC);
     winogradOutputGradient(backend, dy, t, gradient);
     const result = multiplyPlanes(backend, g.variant, gradient, swappedPlanes, [t.planeTiles, g.outC, g.inC]);
     disposePlanes(backend, gradient);
@@ -263,18 +261,52 @@ export function winogradFilterGrad(
   g: WinogradGeometry,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
+  const groups = filterPlaneGroups(g.variant);
+  // Points that share a filter plane are stored side by side, so a group's planes make one matrix.
+  const slotOf: number[] = [];
+  groups.flat().forEach((p, slot) => (slotOf[p] = slot));
   let dw: tf.TensorInfo | null = null;
   for (const t of chunks(g, maxPlaneFloats)) {
-    const input = makePlanes(backend, g.variant, t.planeTiles, g.inC);
+    const input = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.inC, slotOf);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
-    const gradient = makePlanes(backend, g.variant, t.planeTiles, g.outC);
+    const gradient = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.outC, slotOf);
     winogradOutputGradient(backend, dy, t, gradient);
-    const result = multiplyPlanes(backend, g.variant, input, gradient, [g.inC, t.planeTiles, g.outC], true);
+    const sums = groupProducts(backend, g.variant, groups, slotOf, input, gradient, [g.inC, t.planeTiles, g.outC]);
     disposePlanes(backend, input, gradient);
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
-    winogradFilterGradient(backend, result, part, g.variant);
-    disposePlanes(backend, result);
+    winogradFilterGradient(backend, sums, part, g.variant);
+    disposePlanes(backend, sums);
     dw = accumulate(backend, dw, part);
   }
   return dw as tf.TensorInfo;
+}
+
+/**
+ * Per group of points sharing a filter plane, the sum of a[p]^T b[p] over its points, as one
+ * product of the group's stacked planes, into planes laid out as a filter's transform: the
+ * filter gradient's transform reads one point per group (G's rows agree within a group).
+ */
+function groupProducts(
+  backend: BackendWasm,
+  variant: number,
+  groups: number[][],
+  slotOf: number[],
+  a: WinogradPlanes,
+  b: WinogradPlanes,
+  [inC, tiles, outC]: [number, number, number],
+): WinogradPlanes {
+  const sums = makeWinogradPlanes(backend, variant, inC, outC, filterPlaneOf(variant));
+  for (const size of new Set(groups.map((group) => group.length))) {
+    const sized = groups.flatMap((group, plane) => (group.length === size ? [{ slot: slotOf[group[0]], plane }] : []));
+    const view = (planes: WinogradPlanes, planeOf: number[]): WinogradPlanes => ({
+      storage: planes.storage,
+      table: planeTable(backend, planes.storage, planeOf),
+      points: planeOf.length,
+    });
+    const slots = sized.map((e) => e.slot);
+    const [aGroups, bGroups, cGroups] = [view(a, slots), view(b, slots), view(sums, sized.map((e) => e.plane))];
+    winogradProducts(backend, aGroups, bGroups, cGroups, [inC, size * tiles, outC], true);
+    disposeInfos(backend, aGroups.table, bGroups.table, cGroups.table);
+  }
+  return sums;
 }

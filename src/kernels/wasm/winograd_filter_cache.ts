@@ -8,7 +8,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { WinogradPlanes } from './simd/conv_kernels';
+import { WinogradPlanes, disposeWinogradPlanes } from './simd/conv_kernels';
 
 const CAPACITY = 16;
 
@@ -25,7 +25,7 @@ const seen = new WeakSet<object>();
 const kept = new Map<object, Kept>();
 
 function release({ backend, planes }: Kept): void {
-  for (const info of [...planes.planes, planes.table]) backend.disposeData(info.dataId);
+  disposeWinogradPlanes(backend, planes);
 }
 
 function evictStale(): void {

@@ -131,19 +131,68 @@ export interface WinogradTiling {
 }
 
 /**
- * The transform-domain planes (window size squared), each a tensor of its own, and `table`,
- * an int32 tensor of their byte addresses, which the loops read.
+ * The transform-domain planes of an algorithm's points (window size squared), side by side in
+ * one tensor, and `table`, an int32 tensor of each point's plane address, which the loops read.
+ * Points may share a plane (see filterPlaneOf).
  */
 export interface WinogradPlanes {
-  planes: tf.TensorInfo[];
+  /** [planes, rows, cols]. */
+  storage: tf.TensorInfo;
   table: tf.TensorInfo;
+  points: number;
 }
 
-/** A table of the planes' addresses (allocate the planes first: an allocation may grow the heap). */
-export function winogradTable(backend: BackendWasm, planes: tf.TensorInfo[]): WinogradPlanes {
-  const table = backend.makeOutput([planes.length], 'int32');
-  (backend.typedArrayFromHeap(table) as Int32Array).set(planes.map((p) => address(backend, p)));
-  return { planes, table };
+/**
+ * Planes [rows, cols] for algorithm `variant`'s points, point p on plane planeOf[p] (by default
+ * each on its own). One tensor for them all: a stride-2 algorithm has 225 points, and a tensor
+ * each cost milliseconds of allocation per convolution.
+ */
+export function makeWinogradPlanes(
+  backend: BackendWasm,
+  variant: number,
+  rows: number,
+  cols: number,
+  planeOf: readonly number[] = Array.from({ length: windowSize(variant) ** 2 }, (_, p) => p),
+): WinogradPlanes {
+  const storage = backend.makeOutput([Math.max(...planeOf) + 1, rows, cols], 'float32');
+  return { storage, table: planeTable(backend, storage, planeOf), points: planeOf.length };
+}
+
+/** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of storage [planes, rows, cols]. */
+export function planeTable(backend: BackendWasm, storage: tf.TensorInfo, planeOf: readonly number[]): tf.TensorInfo {
+  const [, rows, cols] = storage.shape;
+  const table = backend.makeOutput([planeOf.length], 'int32');
+  // After the allocation: it may grow the heap, which detaches earlier views of it.
+  const first = address(backend, storage);
+  (backend.typedArrayFromHeap(table) as Int32Array).set(planeOf.map((plane) => first + 4 * plane * rows * cols));
+  return table;
+}
+
+export function disposeWinogradPlanes(backend: BackendWasm, planes: WinogradPlanes): void {
+  backend.disposeData(planes.storage.dataId);
+  backend.disposeData(planes.table.dataId);
+}
+
+/**
+ * For each point of algorithm `variant`, the plane of a filter's transform it reads: points
+ * whose rows of G agree hold equal values, so they share one. In a stride-2 algorithm the odd
+ * inputs' points (m + 1 .. 2m per axis) all have G's row [0, 1, 0] (scripts/winograd/cook_toom.ts,
+ * stridedFilter): 81 planes for 225 points, a third of the memory the transform writes and the
+ * products read.
+ */
+export function filterPlaneOf(variant: number): number[] {
+  const { stride, m } = WINOGRAD_ALGORITHMS[variant];
+  const n = windowSize(variant);
+  const rowClass = (i: number): number => (stride === 2 && i > m ? m + 1 : i);
+  const classes = rowClass(n - 1) + 1;
+  return Array.from({ length: n * n }, (_, p) => rowClass(Math.floor(p / n)) * classes + rowClass(p % n));
+}
+
+/** Algorithm `variant`'s points grouped by the filter plane they share (filterPlaneOf), in plane order. */
+export function filterPlaneGroups(variant: number): number[][] {
+  const groups: number[][] = [];
+  filterPlaneOf(variant).forEach((plane, p) => (groups[plane] ??= []).push(p));
+  return groups;
 }
 
 /** Byte address of image `first` of an NHWC tensor. */
@@ -266,5 +315,5 @@ export function winogradProducts(
   transposeA: boolean,
 ): void {
   const at = (planes: WinogradPlanes): number => address(backend, planes.table);
-  exportsFor(backend).winogradProducts(at(a), at(b), at(c), a.planes.length, m, k, n, transposeA ? 1 : 0);
+  exportsFor(backend).winogradProducts(at(a), at(b), at(c), a.points, m, k, n, transposeA ? 1 : 0);
 }
