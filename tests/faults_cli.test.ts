@@ -156,6 +156,7 @@ describe.concurrent('unknown flags, subcommands and values', () => {
     ['a stray argument', ['eval', 'checkpoints/regular'], /^error: too many arguments for 'eval'/],
     ['a flag without its value', ['train-regular', '--lr'], /^error: option '--lr <rate>' argument missing$/],
     ['an unknown interpolation', ['finetune-deform', '--interpolation', 'cubic'], /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/],
+    ['an unknown test interpolation', ['eval', '--interpolation', 'cubic'], /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/],
     ['an unknown preset', ['reproduce', '--preset', 'huge'], /^error: option '--preset <name>' argument 'huge' is invalid\. Allowed choices are /],
     ['an unknown download source', ['download', '--source', 'ftp'], /^error: option '--source <source>' argument 'ftp' is invalid/],
   ])('%s', async (name, args, pattern) => {

@@ -81,6 +81,22 @@ describe('reproduce --preset smoke', () => {
     expect(JSON.parse(r.stdout)).toEqual(metrics.results);
   });
 
+  it('eval --scaled-seed and --interpolation draw another scaled test set; the plain figures stay', () => {
+    const checkpoints = ['--regular', path.join(tmp, 'checkpoints', 'regular'), '--deform', path.join(tmp, 'checkpoints', 'deform')];
+    const metrics = JSON.parse(fs.readFileSync(path.join(tmp, 'results', 'metrics.json'), 'utf8'));
+    const table = cli(['eval', ...checkpoints, '--limit', '200', '--scaled-seed', '7', '--interpolation', 'bilinear', '--data-dir', dataDir]);
+    expect(table.status).toBe(0);
+    expect(table.stdout).toContain('(seed 7, bilinear)');
+    const scaled = ['7', '8', '9'].map((seed) => {
+      const r = cli(['eval', ...checkpoints, '--limit', '200', '--scaled-seed', seed, '--json', '--data-dir', dataDir]);
+      expect(r.status).toBe(0);
+      const report = JSON.parse(r.stdout);
+      for (const model of ['regular', 'deform']) expect(report[model].plain).toBe(metrics.results[model].plain);
+      return `${report.regular.scaled} ${report.deform.scaled}`;
+    });
+    expect(new Set([...scaled, `${metrics.results.regular.scaled} ${metrics.results.deform.scaled}`]).size).toBeGreaterThan(1);
+  });
+
   it('refuses to redo finished work without --resume, and --resume keeps it', () => {
     const again = cli(['reproduce', '--preset', 'smoke', '--out', tmp, '--data-dir', dataDir]);
     expect(again.status).toBe(1);

@@ -5,7 +5,7 @@
 import { MnistSplit } from '../data/mnist_split';
 import { UserError } from '../errors';
 import { loadTrainedModel } from '../training/train';
-import { evaluateModel } from '../evaluation/evaluate';
+import { evaluateModel, ScaledTest } from '../evaluation/evaluate';
 import { AccuracyReport, ModelName } from '../evaluation/table';
 
 /** Which checkpoints evaluateCheckpoints measures, on which test images. */
@@ -15,6 +15,8 @@ export interface EvaluateCheckpointsOptions {
   test: MnistSplit;
   /** Evaluate on the first N test images only (default all). */
   limit?: number;
+  /** How the scaled test set is drawn (default: the fixed one every figure uses). */
+  scaledTest?: ScaledTest;
   /** Polled between models: true stops early (what was measured is returned). */
   shouldStop?: () => boolean;
 }
@@ -29,7 +31,7 @@ export async function evaluateCheckpoints(options: EvaluateCheckpointsOptions): 
       if (state.config.stage !== name) {
         throw new UserError(`--${name} ${dir} holds a ${state.config.stage} checkpoint, not a ${name} one`);
       }
-      report[name] = await evaluateModel(model, options.test, options.limit);
+      report[name] = await evaluateModel(model, options.test, options.limit, options.scaledTest);
       // Checkpoints from before --deform-type have none: they are 'seed' runs.
       const { deformType } = state.config;
       if (name === 'deform' && deformType && deformType !== 'seed') report.deformType = deformType;
