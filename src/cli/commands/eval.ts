@@ -5,7 +5,7 @@ import { loadMnistSplit } from '../../data/mnist';
 import { UserError } from '../../errors';
 import { evaluateCheckpoints } from '../../experiment/evaluate_checkpoints';
 import { Interpolation, INTERPOLATIONS } from '../../augment/zoom_shift';
-import { SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../../evaluation/evaluate';
+import { DEFAULT_SCALED_TEST } from '../../evaluation/evaluate';
 import { accuracyTable, ModelName } from '../../evaluation/table';
 import { STAGE_SPECS } from '../../training/config';
 import { startBackend } from '../backend';
@@ -32,10 +32,10 @@ export function evalCommand(): Command {
       '--scaled-seed <n>',
       'draw the scaled test set from another seed, to see how much the scaled figure moves with the draw (the reference redrew it at every evaluation)',
       positiveInt,
-      SCALED_TEST_SEED,
+      DEFAULT_SCALED_TEST.seed,
     )
     .addOption(
-      new Option('--interpolation <mode>', 'resampling of the scaled test set').choices(INTERPOLATIONS).default(SCALED_TEST_INTERPOLATION),
+      new Option('--interpolation <mode>', 'resampling of the scaled test set').choices(INTERPOLATIONS).default(DEFAULT_SCALED_TEST.interpolation),
     )
     .addOption(dataDirOption())
     .action(async (flags: EvalFlags, command: Command) => {

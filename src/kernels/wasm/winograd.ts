@@ -33,8 +33,8 @@ import {
   WinogradPlanes,
   WinogradTiling,
   disposeWinogradPlanes,
-  filterPlaneGroups,
   filterPlaneOf,
+  filterPlaneSharing,
   planeTable,
   makeWinogradPlanes,
   windowSize,
@@ -137,17 +137,16 @@ function disposePlanes(backend: BackendWasm, ...sets: WinogradPlanes[]): void {
   for (const p of sets) disposeWinogradPlanes(backend, p);
 }
 
-/** The products a[p] b[p] (or a[p]^T b[p]) of every plane, as new planes [rows, cols]. */
+/** The products a[p] b[p] of every plane, as new planes [rows, cols]. */
 function multiplyPlanes(
   backend: BackendWasm,
   variant: number,
   a: WinogradPlanes,
   b: WinogradPlanes,
   [rows, inner, cols]: [number, number, number],
-  transposeA = false,
 ): WinogradPlanes {
   const result = makeWinogradPlanes(backend, variant, rows, cols);
-  winogradProducts(backend, a, b, result, [rows, inner, cols], transposeA);
+  winogradProducts(backend, a, b, result, [rows, inner, cols], false);
   return result;
 }
 
@@ -261,17 +260,14 @@ export function winogradFilterGrad(
   g: WinogradGeometry,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
-  const groups = filterPlaneGroups(g.variant);
-  // Points that share a filter plane are stored side by side, so a group's planes make one matrix.
-  const slotOf: number[] = [];
-  groups.flat().forEach((p, slot) => (slotOf[p] = slot));
+  const { slotOf } = filterPlaneSharing(g.variant);
   let dw: tf.TensorInfo | null = null;
   for (const t of chunks(g, maxPlaneFloats)) {
     const input = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.inC, slotOf);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
     const gradient = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.outC, slotOf);
     winogradOutputGradient(backend, dy, t, gradient);
-    const sums = groupProducts(backend, g.variant, groups, slotOf, input, gradient, [g.inC, t.planeTiles, g.outC]);
+    const sums = groupProducts(backend, g.variant, input, gradient, [g.inC, t.planeTiles, g.outC]);
     disposePlanes(backend, input, gradient);
     const part = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
     winogradFilterGradient(backend, sums, part, g.variant);
@@ -281,6 +277,12 @@ export function winogradFilterGrad(
   return dw as tf.TensorInfo;
 }
 
+/** The planes of `planes` that `planeOf` lists, with a table of their own (free only that table). */
+const view = (backend: BackendWasm, planes: WinogradPlanes, planeOf: readonly number[]): WinogradPlanes => ({
+  storage: planes.storage,
+  table: planeTable(backend, planes.storage, planeOf),
+});
+
 /**
  * Per group of points sharing a filter plane, the sum of a[p]^T b[p] over its points, as one
  * product of the group's stacked planes, into planes laid out as a filter's transform: the
@@ -289,22 +291,16 @@ export function winogradFilterGrad(
 function groupProducts(
   backend: BackendWasm,
   variant: number,
-  groups: number[][],
-  slotOf: number[],
   a: WinogradPlanes,
   b: WinogradPlanes,
   [inC, tiles, outC]: [number, number, number],
 ): WinogradPlanes {
-  const sums = makeWinogradPlanes(backend, variant, inC, outC, filterPlaneOf(variant));
+  const { filterPlaneOf, groups, slotOf } = filterPlaneSharing(variant);
+  const sums = makeWinogradPlanes(backend, variant, inC, outC, filterPlaneOf);
   for (const size of new Set(groups.map((group) => group.length))) {
     const sized = groups.flatMap((group, plane) => (group.length === size ? [{ slot: slotOf[group[0]], plane }] : []));
-    const view = (planes: WinogradPlanes, planeOf: number[]): WinogradPlanes => ({
-      storage: planes.storage,
-      table: planeTable(backend, planes.storage, planeOf),
-      points: planeOf.length,
-    });
     const slots = sized.map((e) => e.slot);
-    const [aGroups, bGroups, cGroups] = [view(a, slots), view(b, slots), view(sums, sized.map((e) => e.plane))];
+    const [aGroups, bGroups, cGroups] = [view(backend, a, slots), view(backend, b, slots), view(backend, sums, sized.map((e) => e.plane))];
     winogradProducts(backend, aGroups, bGroups, cGroups, [inC, size * tiles, outC], true);
     disposeInfos(backend, aGroups.table, bGroups.table, cGroups.table);
   }

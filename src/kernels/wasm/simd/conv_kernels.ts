@@ -138,8 +138,8 @@ export interface WinogradTiling {
 export interface WinogradPlanes {
   /** [planes, rows, cols]. */
   storage: tf.TensorInfo;
+  /** [points]. */
   table: tf.TensorInfo;
-  points: number;
 }
 
 /**
@@ -152,10 +152,10 @@ export function makeWinogradPlanes(
   variant: number,
   rows: number,
   cols: number,
-  planeOf: readonly number[] = Array.from({ length: windowSize(variant) ** 2 }, (_, p) => p),
+  planeOf: readonly number[] = PLANE_SHARING[variant].ownPlane,
 ): WinogradPlanes {
   const storage = backend.makeOutput([Math.max(...planeOf) + 1, rows, cols], 'float32');
-  return { storage, table: planeTable(backend, storage, planeOf), points: planeOf.length };
+  return { storage, table: planeTable(backend, storage, planeOf) };
 }
 
 /** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of storage [planes, rows, cols]. */
@@ -174,26 +174,41 @@ export function disposeWinogradPlanes(backend: BackendWasm, planes: WinogradPlan
 }
 
 /**
- * For each point of algorithm `variant`, the plane of a filter's transform it reads: points
- * whose rows of G agree hold equal values, so they share one. In a stride-2 algorithm the odd
- * inputs' points (m + 1 .. 2m per axis) all have G's row [0, 1, 0] (scripts/winograd/cook_toom.ts,
- * stridedFilter): 81 planes for 225 points, a third of the memory the transform writes and the
- * products read.
+ * How algorithm `variant`'s points map to planes. `ownPlane`: each point its own. `filterPlaneOf`:
+ * the plane of a filter's transform each point reads; points whose rows of G agree hold equal
+ * values, so they share one. In a stride-2 algorithm the odd inputs' points (m + 1 .. 2m per
+ * axis) all have G's row [0, 1, 0] (scripts/winograd/cook_toom.ts, stridedFilter): 81 planes for
+ * 225 points, a third of the memory the transform writes and the products read. `groups`: the
+ * points of each shared plane, in plane order; `slotOf`: each point's plane when a set of planes
+ * stores the groups one after another, so that a group's planes make one matrix.
  */
-export function filterPlaneOf(variant: number): number[] {
+interface PlaneSharing {
+  ownPlane: readonly number[];
+  filterPlaneOf: readonly number[];
+  groups: readonly (readonly number[])[];
+  slotOf: readonly number[];
+}
+
+function planeSharing(variant: number): PlaneSharing {
   const { stride, m } = WINOGRAD_ALGORITHMS[variant];
   const n = windowSize(variant);
   const rowClass = (i: number): number => (stride === 2 && i > m ? m + 1 : i);
   const classes = rowClass(n - 1) + 1;
-  return Array.from({ length: n * n }, (_, p) => rowClass(Math.floor(p / n)) * classes + rowClass(p % n));
+  const filterPlaneOf = Array.from({ length: n * n }, (_, p) => rowClass(Math.floor(p / n)) * classes + rowClass(p % n));
+  const groups: number[][] = [];
+  filterPlaneOf.forEach((plane, p) => (groups[plane] ??= []).push(p));
+  const slotOf: number[] = [];
+  groups.flat().forEach((p, slot) => (slotOf[p] = slot));
+  return { ownPlane: filterPlaneOf.map((_, p) => p), filterPlaneOf, groups, slotOf };
 }
 
-/** Algorithm `variant`'s points grouped by the filter plane they share (filterPlaneOf), in plane order. */
-export function filterPlaneGroups(variant: number): number[][] {
-  const groups: number[][] = [];
-  filterPlaneOf(variant).forEach((plane, p) => (groups[plane] ??= []).push(p));
-  return groups;
-}
+/** Computed once: the kernels consult it on every call. */
+const PLANE_SHARING: readonly PlaneSharing[] = WINOGRAD_ALGORITHMS.map((_, variant) => planeSharing(variant));
+
+export const filterPlaneSharing = (variant: number): PlaneSharing => PLANE_SHARING[variant];
+
+/** For each point of algorithm `variant`, the plane of a filter's transform it reads (see PlaneSharing). */
+export const filterPlaneOf = (variant: number): readonly number[] => PLANE_SHARING[variant].filterPlaneOf;
 
 /** Byte address of image `first` of an NHWC tensor. */
 function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): number {
@@ -315,5 +330,5 @@ export function winogradProducts(
   transposeA: boolean,
 ): void {
   const at = (planes: WinogradPlanes): number => address(backend, planes.table);
-  exportsFor(backend).winogradProducts(at(a), at(b), at(c), a.points, m, k, n, transposeA ? 1 : 0);
+  exportsFor(backend).winogradProducts(at(a), at(b), at(c), a.table.shape[0], m, k, n, transposeA ? 1 : 0);
 }
