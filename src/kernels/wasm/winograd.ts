@@ -33,7 +33,6 @@ import {
   WinogradPlanes,
   WinogradTiling,
   disposeWinogradPlanes,
-  filterPlaneOf,
   filterPlaneSharing,
   planeTable,
   makeWinogradPlanes,
@@ -186,7 +185,7 @@ function convolve(
 
 /** The transform of filter w (flipped: rotated by 180 degrees) for algorithm `variant`. */
 function filterPlanes(backend: BackendWasm, w: tf.TensorInfo, variant: number, flip: boolean): WinogradPlanes {
-  const planes = makeWinogradPlanes(backend, variant, w.shape[2], w.shape[3], filterPlaneOf(variant));
+  const planes = makeWinogradPlanes(backend, variant, w.shape[2], w.shape[3], filterPlaneSharing(variant).filter);
   winogradFilter(backend, w, planes, flip, variant);
   return planes;
 }
@@ -260,12 +259,12 @@ export function winogradFilterGrad(
   g: WinogradGeometry,
   maxPlaneFloats = MAX_PLANE_FLOATS,
 ): tf.TensorInfo {
-  const { slotOf } = filterPlaneSharing(g.variant);
+  const { stacked } = filterPlaneSharing(g.variant);
   let dw: tf.TensorInfo | null = null;
   for (const t of chunks(g, maxPlaneFloats)) {
-    const input = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.inC, slotOf);
+    const input = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.inC, stacked);
     winogradInput(backend, x, t, [g.padTop, g.padLeft], input);
-    const gradient = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.outC, slotOf);
+    const gradient = makeWinogradPlanes(backend, g.variant, t.planeTiles, g.outC, stacked);
     winogradOutputGradient(backend, dy, t, gradient);
     const sums = groupProducts(backend, g.variant, input, gradient, [g.inC, t.planeTiles, g.outC]);
     disposePlanes(backend, input, gradient);
@@ -279,8 +278,8 @@ export function winogradFilterGrad(
 
 /** The planes of `planes` that `planeOf` lists, with a table of their own (free only that table). */
 const view = (backend: BackendWasm, planes: WinogradPlanes, planeOf: readonly number[]): WinogradPlanes => ({
-  storage: planes.storage,
-  table: planeTable(backend, planes.storage, planeOf),
+  ...planes,
+  table: planeTable(backend, planes, planeOf),
 });
 
 /**
@@ -295,10 +294,10 @@ function groupProducts(
   b: WinogradPlanes,
   [inC, tiles, outC]: [number, number, number],
 ): WinogradPlanes {
-  const { filterPlaneOf, groups, slotOf } = filterPlaneSharing(variant);
-  const sums = makeWinogradPlanes(backend, variant, inC, outC, filterPlaneOf);
+  const { filter, groups, stacked } = filterPlaneSharing(variant);
+  const sums = makeWinogradPlanes(backend, variant, inC, outC, filter);
   for (const size of new Set(groups.map((group) => group.length))) {
-    const sized = groups.flatMap((group, plane) => (group.length === size ? [{ slot: slotOf[group[0]], plane }] : []));
+    const sized = groups.flatMap((group, plane) => (group.length === size ? [{ slot: stacked.planeOf[group[0]], plane }] : []));
     const slots = sized.map((e) => e.slot);
     const [aGroups, bGroups, cGroups] = [view(backend, a, slots), view(backend, b, slots), view(backend, sums, sized.map((e) => e.plane))];
     winogradProducts(backend, aGroups, bGroups, cGroups, [inC, size * tiles, outC], true);

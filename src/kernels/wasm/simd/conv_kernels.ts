@@ -131,40 +131,71 @@ export interface WinogradTiling {
 }
 
 /**
- * The transform-domain planes of an algorithm's points (window size squared), side by side in
- * one tensor, and `table`, an int32 tensor of each point's plane address, which the loops read.
- * Points may share a plane (see filterPlaneOf).
+ * The transform-domain planes of an algorithm's points (window size squared) in one tensor,
+ * and `table`, an int32 tensor of each point's plane address, which the loops read. Points may
+ * share a plane (see filterPlaneOf).
  */
 export interface WinogradPlanes {
-  /** [planes, rows, cols]. */
+  /** Every plane, [rows, cols] each, at `offsets`. */
   storage: tf.TensorInfo;
   /** [points]. */
   table: tf.TensorInfo;
+  /** Each plane's byte offset in storage (not a multiple of the packed size: see planeOffsets). */
+  offsets: readonly number[];
+}
+
+/** How planes sit in storage: point p on plane planeOf[p]; runs: planes that must stay adjacent, run after run. */
+export interface PlaneLayout {
+  planeOf: readonly number[];
+  /** Lengths, in planes, of consecutive runs: a run is one matrix to a product (see groupProducts). */
+  runs: readonly number[];
+}
+
+const CACHE_LINE_BYTES = 64;
+
+/**
+ * Byte offsets of the planes of `layout`, each planeBytes long. Planes a multiple of 4 KiB
+ * apart fall into the same L1 cache sets, and a tile's transform touches every point's plane
+ * at once (225 for a stride-2 algorithm): packed, planes of 8 or 64 KiB (16 tiles or 128 x 128
+ * channels) evicted each other on every tile, and the transforms ran 2 to 3 times slower. So
+ * each run starts a cache line apart from the packed place, and a run with its gap spans an
+ * odd number of lines: consecutive runs start in different sets.
+ */
+function planeOffsets(planeBytes: number, runs: readonly number[]): number[] {
+  const offsets: number[] = [];
+  let start = 0;
+  for (const run of runs) {
+    for (let k = 0; k < run; k++) offsets.push(start + k * planeBytes);
+    const lines = Math.ceil((run * planeBytes) / CACHE_LINE_BYTES);
+    start += CACHE_LINE_BYTES * (lines % 2 === 0 ? lines + 1 : lines);
+  }
+  return offsets;
 }
 
 /**
- * Planes [rows, cols] for algorithm `variant`'s points, point p on plane planeOf[p] (by default
- * each on its own). One tensor for them all: a stride-2 algorithm has 225 points, and a tensor
- * each cost milliseconds of allocation per convolution.
+ * Planes [rows, cols] for algorithm `variant`'s points, laid out as `layout` says (by default
+ * each point on its own plane). One tensor for them all: a stride-2 algorithm has 225 points,
+ * and a tensor each cost milliseconds of allocation per convolution.
  */
 export function makeWinogradPlanes(
   backend: BackendWasm,
   variant: number,
   rows: number,
   cols: number,
-  planeOf: readonly number[] = PLANE_SHARING[variant].ownPlane,
+  layout: PlaneLayout = PLANE_SHARING[variant].own,
 ): WinogradPlanes {
-  const storage = backend.makeOutput([Math.max(...planeOf) + 1, rows, cols], 'float32');
-  return { storage, table: planeTable(backend, storage, planeOf) };
+  const planeBytes = 4 * rows * cols;
+  const offsets = planeOffsets(planeBytes, layout.runs);
+  const storage = backend.makeOutput([(offsets[offsets.length - 1] + planeBytes) / 4], 'float32');
+  return { storage, offsets, table: planeTable(backend, { storage, offsets }, layout.planeOf) };
 }
 
-/** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of storage [planes, rows, cols]. */
-export function planeTable(backend: BackendWasm, storage: tf.TensorInfo, planeOf: readonly number[]): tf.TensorInfo {
-  const [, rows, cols] = storage.shape;
+/** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of `planes`. */
+export function planeTable(backend: BackendWasm, planes: Pick<WinogradPlanes, 'storage' | 'offsets'>, planeOf: readonly number[]): tf.TensorInfo {
   const table = backend.makeOutput([planeOf.length], 'int32');
   // After the allocation: it may grow the heap, which detaches earlier views of it.
-  const first = address(backend, storage);
-  (backend.typedArrayFromHeap(table) as Int32Array).set(planeOf.map((plane) => first + 4 * plane * rows * cols));
+  const first = address(backend, planes.storage);
+  (backend.typedArrayFromHeap(table) as Int32Array).set(planeOf.map((plane) => first + planes.offsets[plane]));
   return table;
 }
 
@@ -174,19 +205,19 @@ export function disposeWinogradPlanes(backend: BackendWasm, planes: WinogradPlan
 }
 
 /**
- * How algorithm `variant`'s points map to planes. `ownPlane`: each point its own. `filterPlaneOf`:
- * the plane of a filter's transform each point reads; points whose rows of G agree hold equal
- * values, so they share one. In a stride-2 algorithm the odd inputs' points (m + 1 .. 2m per
- * axis) all have G's row [0, 1, 0] (scripts/winograd/cook_toom.ts, stridedFilter): 81 planes for
- * 225 points, a third of the memory the transform writes and the products read. `groups`: the
- * points of each shared plane, in plane order; `slotOf`: each point's plane when a set of planes
- * stores the groups one after another, so that a group's planes make one matrix.
+ * How algorithm `variant`'s points map to planes. `own`: each point its own. `filter`: the plane
+ * of a filter's transform each point reads; points whose rows of G agree hold equal values, so
+ * they share one. In a stride-2 algorithm the odd inputs' points (m + 1 .. 2m per axis) all have
+ * G's row [0, 1, 0] (scripts/winograd/cook_toom.ts, stridedFilter): 81 planes for 225 points, a
+ * third of the memory the transform writes and the products read. `groups`: the points of each
+ * shared plane, in plane order; `stacked`: the groups' points on planes one after another, so
+ * that a group's planes make one matrix (a run).
  */
 interface PlaneSharing {
-  ownPlane: readonly number[];
-  filterPlaneOf: readonly number[];
+  own: PlaneLayout;
+  filter: PlaneLayout;
   groups: readonly (readonly number[])[];
-  slotOf: readonly number[];
+  stacked: PlaneLayout;
 }
 
 function planeSharing(variant: number): PlaneSharing {
@@ -199,7 +230,13 @@ function planeSharing(variant: number): PlaneSharing {
   filterPlaneOf.forEach((plane, p) => (groups[plane] ??= []).push(p));
   const slotOf: number[] = [];
   groups.flat().forEach((p, slot) => (slotOf[p] = slot));
-  return { ownPlane: filterPlaneOf.map((_, p) => p), filterPlaneOf, groups, slotOf };
+  const single = (planes: number): number[] => new Array<number>(planes).fill(1);
+  return {
+    own: { planeOf: filterPlaneOf.map((_, p) => p), runs: single(n * n) },
+    filter: { planeOf: filterPlaneOf, runs: single(groups.length) },
+    groups,
+    stacked: { planeOf: slotOf, runs: groups.map((group) => group.length) },
+  };
 }
 
 /** Computed once: the kernels consult it on every call. */
@@ -208,7 +245,7 @@ const PLANE_SHARING: readonly PlaneSharing[] = WINOGRAD_ALGORITHMS.map((_, varia
 export const filterPlaneSharing = (variant: number): PlaneSharing => PLANE_SHARING[variant];
 
 /** For each point of algorithm `variant`, the plane of a filter's transform it reads (see PlaneSharing). */
-export const filterPlaneOf = (variant: number): readonly number[] => PLANE_SHARING[variant].filterPlaneOf;
+export const filterPlaneOf = (variant: number): readonly number[] => PLANE_SHARING[variant].filter.planeOf;
 
 /** Byte address of image `first` of an NHWC tensor. */
 function imageAddress(backend: BackendWasm, x: tf.TensorInfo, first: number): number {
