@@ -355,6 +355,22 @@ export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPla
 }
 
 /**
+ * c = a b, a [m, k] and b [k, n] row-major (m % 4 == 0, n % 8 == 0), as a new [m, n]: the
+ * products' loop on one pair of matrices. XNNPACK's GEMM (tfjs's BatchMatMul) packs b first,
+ * on every call: most of the time of the filter gradient of a layer with one input channel.
+ */
+export function matrixProduct(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo, [m, k, n]: [number, number, number]): tf.TensorInfo {
+  const c = backend.makeOutput([m, n], 'float32');
+  const table = backend.makeOutput([3], 'int32');
+  // After the allocations: they may grow the heap, which detaches earlier views of it.
+  (backend.typedArrayFromHeap(table) as Int32Array).set([a, b, c].map((t) => address(backend, t)));
+  const at = address(backend, table);
+  exportsFor(backend).winogradProducts(at, at + 4, at + 8, 1, m, k, n, 0);
+  backend.disposeData(table.dataId);
+  return c;
+}
+
+/**
  * c[p] = a[p] b[p] for every plane p (a [m, k], b [k, n], c [m, n]), or with `transposeA`,
  * a[p]^T b[p] (a [k, m]); m % 4 == 0 and n % 8 == 0.
  */
