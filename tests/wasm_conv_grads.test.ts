@@ -88,6 +88,10 @@ const CONV_CASES: ConvCase[] = [
   { name: 'dilation 2 same', x: [2, 9, 9, 2], filter: [3, 3, 2, 3], strides: [1, 1], pad: 'same', dilations: [2, 2] },
   { name: 'dilation 2x3 valid', x: [1, 10, 11, 2], filter: [3, 3, 2, 2], strides: [1, 1], pad: 'valid', dilations: [2, 3] },
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
+  // Out channels in eights: the filter gradient's product is the SIMD module's, its rows (taps) padded to fours.
+  { name: "the regular CNN's conv11: one input channel, 9 taps padded to 12", x: [2, 28, 28, 1], filter: [3, 3, 1, 32], strides: [1, 1], pad: 'same' },
+  { name: '5x5 filter, out channels in eights, 50 taps padded to 52', x: [2, 9, 9, 2], filter: [5, 5, 2, 8], strides: [1, 1], pad: 'same' },
+  { name: 'stride 2, out channels in eights, 27 taps padded to 28', x: [2, 9, 9, 3], filter: [3, 3, 3, 16], strides: [2, 2], pad: 'same' },
   // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
   { name: 'a batch the filter gradient splits in chunks', x: [9, 64, 64, 64], filter: [3, 3, 64, 2], strides: [1, 1], pad: 'same' },
   // Stride-1 3x3 with channels in eights, at least 16: Winograd F(m x m, 3x3) (winograd.ts), m = 5 on most of these.

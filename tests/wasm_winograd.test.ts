@@ -2,7 +2,7 @@
  * Winograd's algorithms, the wasm kernels of 3x3 convolutions with stride 1 or 2
  * (src/kernels/wasm/winograd.ts): their float32 error against the exact (float64) convolution
  * on every such shape of the two models, forward and both gradients; chunked batches agree
- * with whole ones; inference filters' transforms are kept.
+ * with whole ones; inference filters' transforms are kept; planes sit in different cache sets.
  *
  * The error bound: |computed - exact| <= WINOGRAD_ERROR_BOUND * (the same sum of |terms|),
  * element by element; the scale every float32 summation is measured against (a direct
@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/kernels/wasm/replace_tfjs_kernels';
 import { winogradConv2D, winogradFilterGrad, winogradGeometry, winogradInputGradient } from '../src/kernels/wasm/winograd';
 import { keptFilterCount } from '../src/kernels/wasm/winograd_filter_cache';
+import { disposeWinogradPlanes, filterPlaneSharing, makeWinogradPlanes } from '../src/kernels/wasm/simd/conv_kernels';
 import { mulberry32 } from './helpers/random';
 
 const WINOGRAD_ERROR_BOUND = 1e-5;
@@ -159,6 +160,32 @@ describe('Winograd convolutions on wasm', () => {
       chunked[2].forEach((v, i) => expect(Math.abs(v - whole[2][i])).toBeLessThanOrEqual(1e-5 * largest));
     });
   }
+
+  it('lays planes of a power-of-two size out in different cache sets, a stacked group of planes adjacent', () => {
+    const backend = tf.backend() as BackendWasm;
+    const STRIDE_2 = 2;
+    // conv22's: 16 tiles x 128 channels, 8 KiB a plane; and its filter's 128 x 128, 64 KiB.
+    for (const [rows, cols] of [
+      [16, 128],
+      [128, 128],
+    ]) {
+      const planeBytes = 4 * rows * cols;
+      const planes = makeWinogradPlanes(backend, STRIDE_2, rows, cols);
+      const addresses = Array.from(backend.typedArrayFromHeap(planes.table) as Int32Array);
+      const sets = new Set(addresses.map((a) => Math.floor((a % 4096) / 64)));
+      // 225 planes: all 64 sets of 64-byte lines in 4 KiB (packed, they would all share one).
+      expect(sets.size).toBe(64);
+      addresses.slice(1).forEach((a, p) => expect(a - addresses[p]).toBeGreaterThanOrEqual(planeBytes));
+      disposeWinogradPlanes(backend, planes);
+    }
+    const { groups, stacked } = filterPlaneSharing(STRIDE_2);
+    const planes = makeWinogradPlanes(backend, STRIDE_2, 16, 128, stacked);
+    const addresses = backend.typedArrayFromHeap(planes.table) as Int32Array;
+    for (const group of groups) {
+      group.slice(1).forEach((p, k) => expect(addresses[p] - addresses[group[k]]).toBe(4 * 16 * 128));
+    }
+    disposeWinogradPlanes(backend, planes);
+  });
 
   it("keeps an inference filter's transform from its second use, never a training step's, and frees it with the filter", () => {
     const x = tf.tensor4d(randoms(7, 2 * 9 * 9 * 16), [2, 9, 9, 16]);
