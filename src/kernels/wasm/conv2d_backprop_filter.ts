@@ -61,13 +61,12 @@ function tapWindows(info: tf.backend_util.Conv2DInfo): TapWindow[] {
   return windows;
 }
 
-/** The first `rows` rows of m [r, n] (m itself when r == rows; else m is freed). */
-function firstRows(backend: BackendWasm, m: tf.TensorInfo, rows: number): tf.TensorInfo {
-  const [all, n] = m.shape;
-  if (all === rows) return m;
-  const top = backend.makeOutput([rows, n], 'float32');
-  float32View(backend, top).set(float32View(backend, m).subarray(0, rows * n));
-  disposeInfos(backend, m);
+/** The first `taps` rows of the product [paddedTaps, Co] (itself when nothing was padded; else it is freed). */
+function tapRowsOf(backend: BackendWasm, product: tf.TensorInfo, taps: number): tf.TensorInfo {
+  const [padded, outChannels] = product.shape;
+  if (padded === taps) return product;
+  const top = runWasmKernel(backend, 'Slice', { x: product }, { begin: [0, 0], size: [taps, outChannels] });
+  disposeInfos(backend, product);
   return top;
 }
 
@@ -98,7 +97,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
   for (let first = 0; first < batchSize; first += chunk) {
     const count = Math.min(chunk, batchSize - first);
     const rows = count * positions;
-    // The padding rows stay unwritten: they reach only the product's rows that firstRows drops.
+    // The padding rows stay unwritten: they reach only the product's rows that tapRowsOf drops.
     const colsT = backend.makeOutput([1, paddedTaps, rows], 'float32');
     const dyRows =
       count === batchSize
@@ -112,7 +111,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
       im2colTap(backend, xT, colsT, t * tapRows, first, count, outHeight, outWidth, [info.strideHeight, info.strideWidth], tap),
     );
     const part = ownProduct
-      ? firstRows(backend, matrixProduct(backend, colsT, dyRows, [paddedTaps, rows, outChannels]), taps)
+      ? tapRowsOf(backend, matrixProduct(backend, colsT, dyRows, [paddedTaps, rows, outChannels]), taps)
       : runWasmKernel(backend, 'BatchMatMul', { a: colsT, b: dyRows }, { transposeA: false, transposeB: false });
     disposeInfos(backend, colsT);
     if (count !== batchSize) disposeInfos(backend, dyRows);

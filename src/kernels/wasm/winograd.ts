@@ -294,12 +294,10 @@ function groupProducts(
   b: WinogradPlanes,
   [inC, tiles, outC]: [number, number, number],
 ): WinogradPlanes {
-  const { filter, groups, stacked } = filterPlaneSharing(variant);
+  const { filter, groupsBySize } = filterPlaneSharing(variant);
   const sums = makeWinogradPlanes(backend, variant, inC, outC, filter);
-  for (const size of new Set(groups.map((group) => group.length))) {
-    const sized = groups.flatMap((group, plane) => (group.length === size ? [{ slot: stacked.planeOf[group[0]], plane }] : []));
-    const slots = sized.map((e) => e.slot);
-    const [aGroups, bGroups, cGroups] = [view(backend, a, slots), view(backend, b, slots), view(backend, sums, sized.map((e) => e.plane))];
+  for (const { size, firstSlots, sharedPlanes } of groupsBySize) {
+    const [aGroups, bGroups, cGroups] = [view(backend, a, firstSlots), view(backend, b, firstSlots), view(backend, sums, sharedPlanes)];
     winogradProducts(backend, aGroups, bGroups, cGroups, [inC, size * tiles, outC], true);
     disposeInfos(backend, aGroups.table, bGroups.table, cGroups.table);
   }

@@ -190,13 +190,22 @@ export function makeWinogradPlanes(
   return { storage, offsets, table: planeTable(backend, { storage, offsets }, layout.planeOf) };
 }
 
+/**
+ * An int32 tensor of `length` byte addresses, which the loops read. `addresses` runs after the
+ * table's allocation: an allocation may grow the heap, which moves nothing but detaches views.
+ */
+function addressTable(backend: BackendWasm, length: number, addresses: () => number[]): tf.TensorInfo {
+  const table = backend.makeOutput([length], 'int32');
+  (backend.typedArrayFromHeap(table) as Int32Array).set(addresses());
+  return table;
+}
+
 /** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of `planes`. */
 export function planeTable(backend: BackendWasm, planes: Pick<WinogradPlanes, 'storage' | 'offsets'>, planeOf: readonly number[]): tf.TensorInfo {
-  const table = backend.makeOutput([planeOf.length], 'int32');
-  // After the allocation: it may grow the heap, which detaches earlier views of it.
-  const first = address(backend, planes.storage);
-  (backend.typedArrayFromHeap(table) as Int32Array).set(planeOf.map((plane) => first + planes.offsets[plane]));
-  return table;
+  return addressTable(backend, planeOf.length, () => {
+    const first = address(backend, planes.storage);
+    return planeOf.map((plane) => first + planes.offsets[plane]);
+  });
 }
 
 export function disposeWinogradPlanes(backend: BackendWasm, planes: WinogradPlanes): void {
@@ -211,13 +220,15 @@ export function disposeWinogradPlanes(backend: BackendWasm, planes: WinogradPlan
  * G's row [0, 1, 0] (scripts/winograd/cook_toom.ts, stridedFilter): 81 planes for 225 points, a
  * third of the memory the transform writes and the products read. `groups`: the points of each
  * shared plane, in plane order; `stacked`: the groups' points on planes one after another, so
- * that a group's planes make one matrix (a run).
+ * that a group's planes make one matrix (a run); `groupsBySize`: the groups of each size, as
+ * their first stacked plane and their filter plane (one product per size sums them all).
  */
 interface PlaneSharing {
   own: PlaneLayout;
   filter: PlaneLayout;
   groups: readonly (readonly number[])[];
   stacked: PlaneLayout;
+  groupsBySize: readonly { size: number; firstSlots: readonly number[]; sharedPlanes: readonly number[] }[];
 }
 
 function planeSharing(variant: number): PlaneSharing {
@@ -231,11 +242,16 @@ function planeSharing(variant: number): PlaneSharing {
   const slotOf: number[] = [];
   groups.flat().forEach((p, slot) => (slotOf[p] = slot));
   const single = (planes: number): number[] => new Array<number>(planes).fill(1);
+  const groupsBySize = [...new Set(groups.map((group) => group.length))].map((size) => {
+    const planes = groups.flatMap((group, plane) => (group.length === size ? [plane] : []));
+    return { size, firstSlots: planes.map((plane) => slotOf[groups[plane][0]]), sharedPlanes: planes };
+  });
   return {
     own: { planeOf: filterPlaneOf.map((_, p) => p), runs: single(n * n) },
     filter: { planeOf: filterPlaneOf, runs: single(groups.length) },
     groups,
     stacked: { planeOf: slotOf, runs: groups.map((group) => group.length) },
+    groupsBySize,
   };
 }
 
@@ -361,9 +377,7 @@ export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPla
  */
 export function matrixProduct(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo, [m, k, n]: [number, number, number]): tf.TensorInfo {
   const c = backend.makeOutput([m, n], 'float32');
-  const table = backend.makeOutput([3], 'int32');
-  // After the allocations: they may grow the heap, which detaches earlier views of it.
-  (backend.typedArrayFromHeap(table) as Int32Array).set([a, b, c].map((t) => address(backend, t)));
+  const table = addressTable(backend, 3, () => [a, b, c].map((t) => address(backend, t)));
   const at = address(backend, table);
   exportsFor(backend).winogradProducts(at, at + 4, at + 8, 1, m, k, n, 0);
   backend.disposeData(table.dataId);
