@@ -37,3 +37,8 @@ export class EnvironmentError extends DeformconvError {
     super(message, 2);
   }
 }
+
+/** A message's first non-blank line: what a one-line error quotes of a cause. */
+export function firstLine(text: string): string {
+  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
+}

@@ -8,7 +8,7 @@
 export * from './experiment';
 export { DeformconvError, UserError, EnvironmentError } from './errors';
 export { deformconvVersion } from './version';
-export { useBackend, probeBackends, parseBackendChoice, formatBackend, backendDetails, backendRecord, BACKEND_CHOICES, BACKEND_ENV_VAR, BACKEND_PACKAGES, AUTO_ORDER } from './backend/select';
+export { useBackend, probeBackends, autoPick, parseBackendChoice, formatBackend, backendDetails, backendRecord, BACKEND_CHOICES, BACKEND_ENV_VAR, BACKEND_PACKAGES, AUTO_ORDER } from './backend/select';
 export type { BackendChoice, BackendName, BackendDescription, BackendProbe, BackendRecord } from './backend/select';
 export { loadMnist, loadMnistSplit, mnistDir, downloadCommandFor, DEFAULT_DATA_DIR } from './data/mnist';
 export type { LoadOptions } from './data/mnist';

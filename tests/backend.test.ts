@@ -59,7 +59,7 @@ describe('useBackend', () => {
     expect((await useBackend()).name).toBe('cpu');
     process.env[BACKEND_ENV_VAR] = 'gpu';
     await expect(useBackend()).rejects.toThrow(UserError);
-    await expect(useBackend()).rejects.toThrow(`${BACKEND_ENV_VAR} is 'gpu'; expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu`);
+    await expect(useBackend()).rejects.toThrow(`${BACKEND_ENV_VAR} is 'gpu'; expected one of auto, webgpu, tensorflow-gpu, tensorflow, wasm, cpu`);
   });
 });
 

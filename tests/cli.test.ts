@@ -96,8 +96,12 @@ describe.concurrent('download and info', () => {
     const parsed = JSON.parse(info.stdout);
     expect(parsed.data.status).toBe('verified');
     expect(parsed.checkpoints.found).toEqual(['regular']);
-    expect(parsed.backends.map((b: { name: string }) => b.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
-    expect(parsed.autoPicks).toBe(parsed.backends.find((b: { available: boolean }) => b.available).name);
+    expect(parsed.backends.map((b: { name: string }) => b.name)).toEqual(['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+    // auto never takes webgpu on a software adapter (all this machine has: SwiftShader).
+    type Probe = { name: string; available: boolean; description?: { adapter?: { software: boolean } } };
+    expect(parsed.autoPicks).toBe(parsed.backends.find((b: Probe) => b.available && b.description?.adapter?.software !== true).name);
+    const webgpu = parsed.backends.find((b: Probe) => b.name === 'webgpu');
+    expect(webgpu.available ? webgpu.description.adapter.software : webgpu.problem).toBeTruthy();
     expect(parsed.versions.node).toBe(process.versions.node);
   });
 

@@ -158,7 +158,7 @@ describe('data-parallel step runner', () => {
     for (const size of sizes) {
       reference.setWeights(model.getWeights());
       const shard = [xs.slice(begin, size), ys.slice(begin, size)];
-      const { grads } = shardGradients(reference, variables, shard[0], shard[1]);
+      const { grads } = await shardGradients(reference, variables, shard[0], shard[1]);
       grads.forEach((g, i) => g.dataSync().forEach((v, j) => (expectedGrads[i][j] += (v * size) / 7)));
       reference.nonTrainableWeights.forEach((w, i) => w.read().dataSync().forEach((v, j) => (expectedState[i][j] += (v * size) / 7)));
       tf.dispose([...grads, ...shard]);

@@ -2,30 +2,33 @@
  * Backend selection: which tfjs backend runs the math, and a record of it.
  *
  * Node only (the CLI and the `deformconv/node` entry): in a browser an app picks its
- * backend with tf.setBackend. The backend packages (@tensorflow/tfjs-node,
- * @tensorflow/tfjs-node-gpu, @tensorflow/tfjs-backend-wasm) are optional and cost a module
- * load, so each is required only when it is picked or probed. All of them register into
+ * backend with tf.setBackend. The backend packages (webgpu with
+ * @tensorflow/tfjs-backend-webgpu, @tensorflow/tfjs-node, @tensorflow/tfjs-node-gpu,
+ * @tensorflow/tfjs-backend-wasm) are optional and cost a module load, so each is required
+ * only when it is picked or probed. All of them register into
  * the one tfjs engine that `@tensorflow/tfjs` exposes. Picking wasm also loads this
  * package's faster wasm training kernels (the `deformconv/wasm` entry).
  */
 import * as tf from '@tensorflow/tfjs';
-import { EnvironmentError, UserError } from '../errors';
+import { EnvironmentError, firstLine, UserError } from '../errors';
+import { activateWebgpu, AdapterDescription, formatAdapter, WEBGPU_BACKEND_PACKAGE } from './webgpu_node';
 
 /** What `--backend` and useBackend accept: 'auto' or a backend's name. */
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 /** One of BACKEND_CHOICES. */
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** A concrete backend (any choice but 'auto'). */
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
-/** The order `auto` tries; the first backend that loads and works is taken. */
-export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+/** The order `auto` tries; the first backend that loads and works is taken (webgpu only on a hardware adapter). */
+export const AUTO_ORDER: readonly BackendName[] = ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** Environment variable holding the default choice (the CLI's --backend overrides it). */
 export const BACKEND_ENV_VAR = 'DEFORMCONV_BACKEND';
 
 /** The npm package each backend comes from (cpu is bundled in @tensorflow/tfjs). */
 export const BACKEND_PACKAGES: Readonly<Record<BackendName, string>> = {
+  webgpu: WEBGPU_BACKEND_PACKAGE,
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
   wasm: '@tensorflow/tfjs-backend-wasm',
@@ -42,6 +45,8 @@ export interface BackendDescription {
   simd?: boolean;
   /** wasm only: worker threads (1 in Node, where the threaded build is unavailable). */
   threads?: number;
+  /** webgpu only: the adapter (GPU or software emulation) it runs on. */
+  adapter?: AdapterDescription;
 }
 
 /** A backend as metrics files record it (backendRecord's result, or just its name). */
@@ -60,7 +65,7 @@ export interface BackendProbe {
 export function parseBackendChoice(value: string | undefined, source = BACKEND_ENV_VAR): BackendChoice {
   if (value === undefined || value === '') return 'auto';
   if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
-  const browserOnly = value === 'webgl' || value === 'webgpu' ? ` (${value} runs in browsers, where an app picks it with tf.setBackend)` : '';
+  const browserOnly = value === 'webgl' ? ` (webgl runs in browsers, where an app picks it with tf.setBackend; in Node use webgpu)` : '';
   throw new UserError(`${source} is '${String(value)}'; expected one of ${BACKEND_CHOICES.join(', ')}${browserOnly}`);
 }
 
@@ -72,11 +77,11 @@ export function parseBackendChoice(value: string | undefined, source = BACKEND_E
 export async function useBackend(choice?: BackendChoice): Promise<BackendDescription> {
   // Checked here too: JavaScript callers are not held to the type.
   const resolved = choice === undefined ? parseBackendChoice(process.env[BACKEND_ENV_VAR]) : parseBackendChoice(choice, 'useBackend()');
-  if (resolved !== 'auto') return activate(resolved);
+  if (resolved !== 'auto') return activate(resolved, true);
   const problems: string[] = [];
   for (const name of AUTO_ORDER) {
     try {
-      return await activate(name);
+      return await activate(name, false);
     } catch (err) {
       if (!(err instanceof EnvironmentError)) throw err;
       problems.push(err.message);
@@ -86,20 +91,26 @@ export async function useBackend(choice?: BackendChoice): Promise<BackendDescrip
 }
 
 /**
- * Tries every backend in `auto` order and reports which work. Leaves the last one that
- * worked active; call useBackend() afterwards to pick the one you want.
+ * Tries every backend in `auto` order and reports which work (webgpu on a software
+ * adapter too, described as such). Leaves the last one that worked active; call
+ * useBackend() afterwards to pick the one you want.
  */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const probes: BackendProbe[] = [];
   for (const name of AUTO_ORDER) {
     try {
-      probes.push({ name, available: true, description: await activate(name) });
+      probes.push({ name, available: true, description: await activate(name, true) });
     } catch (err) {
       if (!(err instanceof EnvironmentError)) throw err;
       probes.push({ name, available: false, problem: err.message });
     }
   }
   return probes;
+}
+
+/** The backend `auto` takes among probeBackends()'s results: the first available one, webgpu only on a hardware adapter. */
+export function autoPick(probes: readonly BackendProbe[]): BackendName | null {
+  return probes.find((p) => p.available && p.description?.adapter?.software !== true)?.name ?? null;
 }
 
 /** One line for the start of a long command, e.g. "backend: wasm (@tensorflow/tfjs-backend-wasm 4.22.0, SIMD on, 1 thread)". */
@@ -112,6 +123,7 @@ export function backendDetails(d: BackendDescription): string {
   const details = [`${d.package} ${d.version}`];
   if (d.simd !== undefined) details.push(`SIMD ${d.simd ? 'on' : 'off'}`);
   if (d.threads !== undefined) details.push(`${d.threads} thread${d.threads === 1 ? '' : 's'}`);
+  if (d.adapter !== undefined) details.push(`adapter: ${formatAdapter(d.adapter)}`);
   return details.join(', ');
 }
 
@@ -120,14 +132,24 @@ export function backendRecord(d: BackendDescription): BackendRecord {
   const record: BackendRecord = { name: d.name, package: d.package, version: d.version };
   if (d.simd !== undefined) record.simd = d.simd;
   if (d.threads !== undefined) record.threads = d.threads;
+  if (d.adapter !== undefined) {
+    record.adapter = formatAdapter(d.adapter);
+    record.adapterSoftware = d.adapter.software;
+  }
   return record;
 }
 
 /** Which package registered tfjs's 'tensorflow' backend: tfjs-node and tfjs-node-gpu both use that name. */
 let tensorflowPackage: string | undefined;
 
-async function activate(name: BackendName): Promise<BackendDescription> {
+/** `explicit`: asked for by name (not by auto), which lets webgpu run on a software adapter. */
+async function activate(name: BackendName, explicit: boolean): Promise<BackendDescription> {
   switch (name) {
+    case 'webgpu': {
+      const adapter = await activateWebgpu(explicit);
+      await setTfBackend(name, 'webgpu');
+      return { name, package: BACKEND_PACKAGES[name], version: packageVersion(BACKEND_PACKAGES[name]), adapter };
+    }
     case 'tensorflow-gpu': {
       const pkg = BACKEND_PACKAGES[name];
       if (tensorflowPackage === undefined) {
@@ -190,7 +212,10 @@ async function setTfBackend(name: BackendName, tfName: string): Promise<void> {
     // ourselves and print what we chose, so the banner is noise.
     (tf.backend() as { firstUse?: boolean }).firstUse = false;
   }
-  const sum = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]);
+  // Read asynchronously: webgpu in Node has no synchronous read.
+  const three = tf.add(tf.scalar(1), tf.scalar(2));
+  const sum = (await three.data())[0];
+  three.dispose();
   if (sum !== 3) throw new EnvironmentError(`backend '${name}' loaded but computes 1 + 2 = ${sum}`);
 }
 
@@ -200,8 +225,4 @@ function packageVersion(pkg: string): string {
   } catch {
     return 'unknown';
   }
-}
-
-function firstLine(text: string): string {
-  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
 }

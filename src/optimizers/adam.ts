@@ -115,9 +115,11 @@ function internals(optimizer: tf.AdamOptimizer): AdamInternals {
   return adam as AdamInternals;
 }
 
-export function adamScalars(optimizer: tf.AdamOptimizer): AdamScalars {
+/** beta1^t and beta2^t as the optimizer carries them, read asynchronously (GPU backends have no synchronous read). */
+export async function adamScalars(optimizer: tf.AdamOptimizer): Promise<AdamScalars> {
   const { accBeta1, accBeta2 } = internals(optimizer);
-  return { accBeta1: accBeta1.dataSync()[0], accBeta2: accBeta2.dataSync()[0] };
+  const [beta1, beta2] = await Promise.all([accBeta1.data(), accBeta2.data()]);
+  return { accBeta1: beta1[0], accBeta2: beta2[0] };
 }
 
 /**

@@ -202,7 +202,7 @@ async function startRun(
     stepsPerEpoch,
     epochRng: new Rng(config.seed).getState(),
     partial: null,
-    adam: adamScalars(optimizer),
+    adam: await adamScalars(optimizer),
     metrics: [],
     backend,
     source,
@@ -392,11 +392,14 @@ class StageRun {
   /** Writes the run's checkpoint (named after its progress), refusing weights that are no longer finite. */
   private async save(): Promise<void> {
     const { model, optimizer, state } = this;
-    const broken = model.weights.find((w) => !Number.isFinite(tf.tidy(() => tf.sum(w.read()).dataSync()[0])));
+    const sums = tf.tidy(() => tf.stack(model.weights.map((w) => tf.sum(w.read()))));
+    const finite = Array.from(await sums.data(), Number.isFinite);
+    sums.dispose();
+    const broken = model.weights.find((_, i) => !finite[i]);
     if (broken !== undefined) {
       throw new UserError(`weight '${broken.originalName}' is no longer finite ${position(state)}; not saving it. ${this.keptMessage()}`);
     }
-    state.adam = adamScalars(optimizer);
+    state.adam = await adamScalars(optimizer);
     state.savedAt = new Date().toISOString();
     const optimizerWeights = await optimizer.getWeights();
     try {

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
-import { BackendChoice, backendDetails, BackendProbe, probeBackends } from '../../backend/select';
+import { autoPick, BackendChoice, backendDetails, BackendProbe, probeBackends } from '../../backend/select';
 import { checkFile, FileStatus, MNIST_FILES } from '../../data/checksums';
 import { downloadCommandFor, mnistDir } from '../../data/mnist';
 import { deformconvVersion } from '../../version';
@@ -51,7 +51,7 @@ async function gatherInfo(flags: InfoFlags, requested: BackendChoice): Promise<I
   return {
     versions: { deformconv: deformconvVersion(), node: process.versions.node, tfjs: tf.version.tfjs },
     backends,
-    autoPicks: backends.find((probe) => probe.available)?.name ?? null,
+    autoPicks: autoPick(backends),
     requested,
     data: { dir, status: verified === files.length ? 'verified' : missing === files.length ? 'missing' : 'incomplete', files },
     checkpoints: { dir: flags.checkpointsDir, found: await findCheckpoints(flags.checkpointsDir) },

@@ -51,7 +51,7 @@ export interface ShardTensors {
  * in inference mode), Keras's categorical cross-entropy on the softmax output. Trainable
  * BatchNorm layers normalise with the shard's statistics and move their moving
  * statistics towards them, as in a single-thread step. The caller reads and disposes the
- * scalars (shardGradients reads them synchronously).
+ * scalars (shardGradients reads them).
  */
 export function shardGradientTensors(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): ShardTensors {
   let correct: tf.Scalar | undefined;
@@ -65,16 +65,23 @@ export function shardGradientTensors(model: tf.LayersModel, variables: tf.Variab
   return { grads: variables.map((v) => grads[v.name]), loss: value, correct: correct as tf.Scalar, outputSum: outputSum as tf.Scalar };
 }
 
-/** shardGradientTensors with its scalars read (synchronously) and freed. */
-export function shardGradients(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): ShardGradients {
-  const t = shardGradientTensors(model, variables, xs, ys);
-  const result = {
-    grads: t.grads,
-    loss: Number.isFinite(t.outputSum.dataSync()[0]) ? t.loss.dataSync()[0] : NaN,
-    correct: t.correct.dataSync()[0],
-  };
+/**
+ * shardGradientTensors with its scalars read and freed. Read asynchronously, in one
+ * download: GPU backends (webgpu in Node) have no synchronous read.
+ */
+export async function shardGradients(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): Promise<ShardGradients> {
+  return readShard(shardGradientTensors(model, variables, xs, ys));
+}
+
+async function readShard(t: ShardTensors): Promise<ShardGradients> {
+  const scalars = tf.stack([t.outputSum, t.loss, t.correct]);
   tf.dispose([t.loss, t.correct, t.outputSum]);
-  return result;
+  try {
+    const [outputSum, loss, correct] = await scalars.data();
+    return { grads: t.grads, loss: Number.isFinite(outputSum) ? loss : NaN, correct };
+  } finally {
+    scalars.dispose();
+  }
 }
 
 /** Which replica of a synchronous-batch-norm step is computing, and its share of the batch. */
@@ -89,17 +96,18 @@ export interface ReplicaPlace {
  * whole batch's statistics (summed across the replicas as the pass goes), and a failure
  * aborts the group so that the other replicas stop waiting for this one.
  */
-export function replicaGradients(
+export async function replicaGradients(
   model: tf.LayersModel,
   variables: tf.Variable[],
   xs: tf.Tensor,
   ys: tf.Tensor,
   place: ReplicaPlace | undefined,
-): ShardGradients {
+): Promise<ShardGradients> {
   if (place === undefined) return shardGradients(model, variables, xs, ys);
   try {
     const sums = replicaMember(place.group, place.replica, place.share, REPLICA_TIMEOUT_MS);
-    return withReplicaSums(sums, () => shardGradients(model, variables, xs, ys));
+    // The pass itself runs inside the replica group (its batch norm sums cross threads); the read may follow.
+    return await readShard(withReplicaSums(sums, () => shardGradientTensors(model, variables, xs, ys)));
   } catch (err) {
     abortReplicaGroup(place.group);
     throw err;

@@ -210,7 +210,7 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
   const ownGradients = async (xs: tf.Tensor, ys: tf.Tensor, size: number, place: ReplicaPlace | undefined, replies: Promise<FromWorker>[]) => {
     const shard = tf.tidy(() => [xs, ys].map((t) => t.slice(0, size)));
     try {
-      return replicaGradients(model, variables, shard[0], shard[1], place);
+      return await replicaGradients(model, variables, shard[0], shard[1], place);
     } catch (err) {
       const settled = await Promise.allSettled(replies);
       throw settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason ?? err;
@@ -226,7 +226,7 @@ export async function createStepRunner(options: StepRunnerOptions): Promise<Step
     }
     const sizes = shardSizes(batch, Math.min(threads, batch)).filter((n) => n > 0);
     if (sizes.length === 1) {
-      const own = shardGradients(model, variables, xs, ys);
+      const own = await shardGradients(model, variables, xs, ys);
       tf.tidy(() => optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: own.grads[i] }))));
       tf.dispose(own.grads);
       return { loss: own.loss, correct: own.correct, accuracy: own.correct / batch };

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const grads = new Float32Array(init.results, 0, gradLayout.total);
   const state = new Float32Array(init.results, gradLayout.total * 4, stateLayout.total);
 
-  port?.on('message', (message: ToWorker) => {
+  port?.on('message', async (message: ToWorker) => {
     if (message.type === 'close') {
       model.dispose();
       port?.close();
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
       const xs = tf.tensor(message.xs, message.xsShape, 'float32');
       const ys = tf.tensor(message.ys, message.ysShape, 'float32');
       const place = init.group && { group: init.group, replica: init.replica, share: message.share };
-      const result = replicaGradients(model, variables, xs, ys, place);
+      const result = await replicaGradients(model, variables, xs, ys, place);
       gradLayout.write(result.grads, grads);
       stateLayout.write(stateVariables, state);
       tf.dispose([xs, ys, ...result.grads]);
