@@ -24,8 +24,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['layers', 'optimizers'],
   ['ops'],
   ['kernels'],
-  ['backend', 'files', 'version'],
-  ['errors'],
+  ['backend', 'files'],
+  ['version', 'errors'],
 ];
 
 /** The package's entry points (src/<name>.ts): they gather the layers and are no layer themselves. */

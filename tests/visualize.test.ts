@@ -282,7 +282,7 @@ describe('pictures', () => {
   it('draws the sampling locations and arrow fields as PNGs of the documented size', async () => {
     const deform = buildDeformCnn({ seed: 5 });
     const regular = buildRegularCnn({ seed: 5 });
-    const { sampling, field, units } = offsetFigures({ deform, regular, test, index: 2, deformLabel: 'test model' });
+    const { sampling, field, units } = await offsetFigures({ deform, regular, test, index: 2, deformLabel: 'test model' });
     // Two 280-pixel panels side by side (28 pixels x 10) with 16-pixel margins and a 24-pixel gap.
     expect(sampling.width).toBe(2 * 16 + 2 * 280 + 24);
     expect(field.width).toBe(2 * 16 + 3 * 280 + 2 * 24);
@@ -293,7 +293,7 @@ describe('pictures', () => {
     const file = await writePng(path.join(tmp, 'field.png'), field);
     await expectImage(fs.readFileSync(file), field, 'png');
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
-    expect(() => offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).toThrow(/no offset layers \(ConvOffset2D\) and no DeformConv2D layers/);
+    await expect(offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).rejects.toThrow(/no offset layers \(ConvOffset2D\) and no DeformConv2D layers/);
     deform.dispose();
     regular.dispose();
   });
@@ -301,7 +301,7 @@ describe('pictures', () => {
   it('draws the sampling locations of a DCN / DCNv2 CNN (each tap its own offset) and no arrow field', async () => {
     for (const deformType of ['dcn', 'dcnv2'] as const) {
       const deform = movingDcnCnn(deformType, 9);
-      const { sampling, field } = offsetFigures({ deform, test, index: 3, deformLabel: 'test model' });
+      const { sampling, field } = await offsetFigures({ deform, test, index: 3, deformLabel: 'test model' });
       expect(field).toBeUndefined();
       expect(sampling.width).toBe(2 * 16 + 2 * 280 + 24);
       expect(textOf(sampling)).toContain(deformType === 'dcn' ? 'DCN: learned offsets per kernel tap' : 'DCNv2: learned offsets and masks per tap');
@@ -326,7 +326,7 @@ describe('pictures', () => {
     await saveOffsetSnapshot(path.join(tmp, 'regular-run'), 1, buildRegularCnn());
     expect(listOffsetSnapshots(path.join(tmp, 'regular-run'))).toEqual([]);
 
-    const frames = animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = await animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     await expectImage(await renderGif(frames, [700, 2500]), frames[0], 'gif', 2);
@@ -344,7 +344,7 @@ describe('pictures', () => {
     const moving = movingDcnCnn('dcnv2', 10);
     model.getLayer('conv21').setWeights(moving.getLayer('conv21').getWeights());
     await saveOffsetSnapshot(out, 1, model);
-    const frames = animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = await animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     expect(textOf(frames[0])).toContain('DCNv2 model, test digit 0');
@@ -359,7 +359,7 @@ describe('pictures', () => {
   });
 
   it('draws the scaled-samples grid and the curves', async () => {
-    const samples = scaledSamplesFigure(test);
+    const samples = await scaledSamplesFigure(test);
     // 12 digits of 84 pixels, 10 pixels apart, after a 74-pixel row title, 16-pixel margins.
     expect(samples.width).toBe(2 * 16 + 74 + 12 * 84 + 11 * 10);
     await expectImage(await renderPng(samples), samples, 'png');

@@ -110,9 +110,17 @@ export function deviceLostError(): EnvironmentError {
   );
 }
 
-/** Whether the webgpu device has been lost; reads and steps check it. */
+/** Whether the webgpu device has been lost. */
 export function webgpuDeviceLost(): boolean {
   return lostReason !== undefined;
+}
+
+/**
+ * What a failure means: once the device is lost every GPU read rejects (Dawn's message is
+ * empty), so the loss is the cause to report; any other failure is itself.
+ */
+export function explainGpuFailure(err: unknown): unknown {
+  return lostReason !== undefined ? deviceLostError() : err;
 }
 
 /** Loses the device on purpose (tests of what a run does when a GPU goes away). */

@@ -2,6 +2,7 @@
  * How the CLI reports a failure: one line on stderr and an exit code (1 bad input,
  * 2 environment); the stack trace only under --verbose or DEBUG=deformconv.
  */
+import { explainGpuFailure } from '../backend/webgpu_node';
 import { DeformconvError, InvalidInputError } from '../errors';
 
 /** The exit code of an error this package throws on purpose; undefined for anything else. */
@@ -18,7 +19,8 @@ export function debugEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /** Writes the error to stderr and returns the exit code. */
-export function reportError(err: unknown, verbose: boolean): number {
+export function reportError(failure: unknown, verbose: boolean): number {
+  const err = explainGpuFailure(failure);
   const exitCode = exitCodeOf(err);
   const known = exitCode !== undefined;
   const message = err instanceof Error ? err.message : String(err);

@@ -50,7 +50,7 @@ export type WrittenPictures = Partial<Record<PictureName, string>>;
 /** Writes every picture its inputs allow; returns their paths by name. */
 export async function writePictures(options: WritePicturesOptions): Promise<WrittenPictures> {
   const written: WrittenPictures = options.deform === undefined ? {} : await writeOffsetPictures(options, options.deform);
-  written.samples = await writePng(picturePath(options, 'samples'), scaledSamplesFigure(options.test));
+  written.samples = await writePng(picturePath(options, 'samples'), await scaledSamplesFigure(options.test));
   const regularCurve = options.regular === undefined ? undefined : { label: 'regular CNN', epochs: readStageMetrics(options.regular).epochs };
   const finetunes = options.finetuneCurves ?? (options.deform === undefined ? [] : [finetuneCurve(options.deform)]);
   if (regularCurve !== undefined || finetunes.length > 0) {
@@ -79,7 +79,7 @@ async function writeOffsetPictures(options: WritePicturesOptions, deformDir: str
   try {
     const { config, epoch } = deform.state;
     const deformLabel = `${deformDir}, ${epoch} fine-tune epoch${epoch === 1 ? '' : 's'}${config.freezeBn ? ', BatchNorm frozen' : ''}`;
-    const figures = offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
+    const figures = await offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
     written.offsets = await writePng(picturePath(options, 'offsets'), figures.sampling);
     if (figures.field !== undefined) {
       written.field = await writePng(picturePath(options, 'field'), figures.field);
@@ -89,7 +89,7 @@ async function writeOffsetPictures(options: WritePicturesOptions, deformDir: str
           `offsets are per kernel tap at each output position, not one field per pixel; ${PICTURE_FILES.offsets} shows them)`,
       );
     }
-    const frames = animationFrames(deform.model, epochSnapshots(deformDir), options.test, index, figures.units, config.epochs);
+    const frames = await animationFrames(deform.model, epochSnapshots(deformDir), options.test, index, figures.units, config.epochs);
     if (frames.length > 0) {
       const delays = frames.map((_, i) => (i === frames.length - 1 ? LAST_FRAME_DELAY_MS : FRAME_DELAY_MS));
       written.animation = await writeGif(picturePath(options, 'animation'), frames, delays);

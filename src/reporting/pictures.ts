@@ -16,7 +16,7 @@ import { InvalidInputError } from '../errors';
 import { evalImages, evalSet, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED, scaledTestParams } from '../evaluation/evaluate';
 import { arrowFieldFigure, FieldRow } from './arrow_field';
 import { CurveSeries, CurveStage, curvesFigure } from './curves';
-import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsets } from '../tracing/offsets';
+import { CHANNEL_COMBINATION, cnnTraceLayers, cnnUnitGrid, modelDeformType, OffsetReadout, readOffsetsAsync } from '../tracing/offsets';
 import { samplesGridFigure } from './samples_grid';
 import { samplingFigure, samplingLegend, TraceRow } from './sampling_figure';
 import { Figure } from './svg';
@@ -54,7 +54,7 @@ const VARIANT_NAMES = ['plain', 'scaled'] as const;
 export const SAMPLE_COLUMNS = 12;
 
 /** Test digit `index`, plain and with its transform of the fixed scaled test set; the caller disposes `batch`. */
-function digitPair(test: MnistSplit, index: number): DigitPair {
+async function digitPair(test: MnistSplit, index: number): Promise<DigitPair> {
   if (!Number.isInteger(index) || index < 0 || index >= test.count) {
     throw new InvalidInputError(`the test digit's index must be 0..${test.count - 1}, got ${index}`);
   }
@@ -62,7 +62,7 @@ function digitPair(test: MnistSplit, index: number): DigitPair {
   const scaled = evalImages(evalSet(test, 'scaled', index + 1), index, index + 1);
   const batch = tf.concat([plain, scaled]) as tf.Tensor4D;
   tf.dispose([plain, scaled]);
-  const data = batch.dataSync() as Float32Array;
+  const data = (await batch.data()) as Float32Array;
   const size = test.height * test.width;
   return { index, label: test.labels[index], images: [data.slice(0, size), data.slice(size, 2 * size)], batch };
 }
@@ -189,7 +189,7 @@ const DEFORM_KINDS: Readonly<Record<DeformType, DeformKindText>> = {
  * CNN with the reference's offset layers (undefined for DCN: its offsets are per kernel
  * tap at each output position, not one field over a layer's input grid).
  */
-export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; field: Figure | undefined; units: [Unit, Unit] } {
+export async function offsetFigures(input: OffsetFigureInput): Promise<{ sampling: Figure; field: Figure | undefined; units: [Unit, Unit] }> {
   const kind = modelDeformType(input.deform);
   if (kind === null) {
     throw new InvalidInputError(
@@ -197,10 +197,10 @@ export function offsetFigures(input: OffsetFigureInput): { sampling: Figure; fie
         'pictures need a deformable checkpoint, not a regular or bn-only one',
     );
   }
-  const pair = digitPair(input.test, input.index);
+  const pair = await digitPair(input.test, input.index);
   try {
-    const deform = readOffsets(input.deform, pair.batch);
-    const regular = input.regular === undefined ? undefined : readOffsets(input.regular, pair.batch);
+    const deform = await readOffsetsAsync(input.deform, pair.batch);
+    const regular = input.regular === undefined ? undefined : await readOffsetsAsync(input.regular, pair.batch);
     const units = pair.images.map((image) => input.unit ?? unitOnInk(image, input.test.height, input.test.width)) as [Unit, Unit];
     const sampling = samplingFigure({
       rows: traceRows(pair, units, kind, deform, regular),
@@ -290,21 +290,22 @@ export interface EpochSnapshot {
  * the deformable CNN the snapshots were taken from; its weights are replaced by each
  * snapshot's in turn (the last frame is the final epoch's). Fewer than two snapshots: no frames.
  */
-export function animationFrames(
+export async function animationFrames(
   model: tf.LayersModel,
   snapshots: readonly EpochSnapshot[],
   test: MnistSplit,
   index: number,
   units: [Unit, Unit],
   totalEpochs: number,
-): Figure[] {
+): Promise<Figure[]> {
   if (snapshots.length < 2) return [];
   const kind = modelDeformType(model) ?? 'seed';
-  const pair = digitPair(test, index);
+  const pair = await digitPair(test, index);
   try {
-    return snapshots.map((snapshot) => {
+    const frames: Figure[] = [];
+    for (const snapshot of snapshots) {
       snapshot.loadInto(model);
-      const readout = readOffsets(model, pair.batch);
+      const readout = await readOffsetsAsync(model, pair.batch);
       const rows: TraceRow[] = [
         {
           title: `${DEFORM_KINDS[kind].name}, test digit ${pair.index} (label ${pair.label})`,
@@ -317,25 +318,28 @@ export function animationFrames(
         },
       ];
       const when = snapshot.epoch === 0 ? 'before fine-tuning (epoch 0)' : `after fine-tune epoch ${snapshot.epoch} of ${totalEpochs}`;
-      return samplingFigure({
-        title: when,
-        rows,
-        caption:
-          `Sampling locations of ${unitsText(units)} as the fine-tune goes on; ${DEFORM_KINDS[kind].points}. ` +
-          samplingLegend('conv22', 3),
-      });
-    });
+      frames.push(
+        samplingFigure({
+          title: when,
+          rows,
+          caption:
+            `Sampling locations of ${unitsText(units)} as the fine-tune goes on; ${DEFORM_KINDS[kind].points}. ` +
+            samplingLegend('conv22', 3),
+        }),
+      );
+    }
+    return frames;
   } finally {
     pair.batch.dispose();
   }
 }
 
 /** The first `count` test digits, plain and as the fixed scaled test set shows them (labels and zoom factors). */
-export function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_COLUMNS, columns = SAMPLE_COLUMNS): Figure {
+export async function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_COLUMNS, columns = SAMPLE_COLUMNS): Promise<Figure> {
   if (count > test.count) throw new InvalidInputError(`cannot show ${count} digits of a ${test.count}-image test set`);
   const set = evalSet(test, 'scaled', count);
   const scaledTensor = evalImages(set, 0, count);
-  const scaled = scaledTensor.dataSync() as Float32Array;
+  const scaled = (await scaledTensor.data()) as Float32Array;
   scaledTensor.dispose();
   const params = scaledTestParams(count);
   const plain = imagesAsFloat(test, Array.from({ length: count }, (_, i) => i));

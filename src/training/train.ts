@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, RngState } from '../augment/random';
 import { sampleZoomShift, zoomShift, ZoomShiftParams } from '../augment/zoom_shift';
 import { BackendRecord } from '../backend/select';
+import { explainGpuFailure } from '../backend/webgpu_node';
 import { MnistData, mnistBatch } from '../data/mnist_split';
 import { UserError } from '../errors';
 import { EvalSet, evalSet, evaluate, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../evaluation/evaluate';
@@ -112,7 +113,7 @@ export async function train(stage: Stage, options: TrainOptions): Promise<TrainR
     return await run.toEnd();
   } catch (err) {
     model.dispose();
-    throw err;
+    throw explainGpuFailure(err);
   } finally {
     await runner?.dispose();
     optimizer.dispose();
