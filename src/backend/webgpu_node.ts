@@ -138,10 +138,10 @@ export function formatAdapter(a: AdapterDescription): string {
 
 async function loadDawn(): Promise<DawnModule> {
   try {
-    return (await importModule(DAWN_PACKAGE)) as DawnModule;
+    return (await loadModule(DAWN_PACKAGE)) as DawnModule;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${DAWN_PACKAGE}'`)) {
+    if ((e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND') && e.message.includes(`'${DAWN_PACKAGE}'`)) {
       throw new EnvironmentError(`backend 'webgpu' needs ${DAWN_PACKAGE} (Dawn for Node), which is not installed: run npm install ${DAWN_PACKAGE}`);
     }
     throw new EnvironmentError(`backend 'webgpu': ${DAWN_PACKAGE} is installed but failed to load (${firstLine(e.message)}); try npm install ${DAWN_PACKAGE} again`);
@@ -266,10 +266,10 @@ export async function unpackChromium(): Promise<string | undefined> {
   // The package unpacks into os.tmpdir() (and points FONTCONFIG_PATH and LD_LIBRARY_PATH there).
   process.env.TMPDIR = dir;
   try {
-    const { default: chromium } = (await importModule('@sparticuz/chromium')) as { default: { executablePath(): Promise<string> } };
+    const chromium = (await loadModule('@sparticuz/chromium')) as { executablePath(): Promise<string> };
     return await chromium.executablePath();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
     throw err;
   } finally {
     if (previous === undefined) delete process.env.TMPDIR;
@@ -277,8 +277,18 @@ export async function unpackChromium(): Promise<string | undefined> {
   }
 }
 
-/** A real dynamic import (tsc's CommonJS output would turn import() into require(), which cannot load ES modules on Node 20). */
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
+/**
+ * A package's module, ES or CommonJS: require() loads ES modules from Node 20.19 on; before
+ * that, a real dynamic import (tsc's CommonJS output would turn import() into require()).
+ */
+async function loadModule(specifier: string): Promise<unknown> {
+  try {
+    return require(specifier);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw err;
+    return (new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>)(specifier);
+  }
+}
 
 /** glibc's RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE: stays loaded after Node gives up on it as an addon. */
 const KEEP_LOADED = 0x2 | 0x100 | 0x1000;
