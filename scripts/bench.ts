@@ -10,7 +10,9 @@
  * with torch is found: scripts/bench/pytorch.ts), and each figure's ratio to it.
  *
  *   npm run bench                 a table, then the profiles
- *   npm run bench -- --json       one JSON object on stdout
+ *   npm run bench -- --json       one JSON object on stdout (with the date, the commit and
+ *                                 the machine: `npm run -s bench -- --json > docs/bench/NAME.json`
+ *                                 keeps a run as data, docs/PERFORMANCE.md is rendered from those)
  *   options: --threads N (default: the machine's cores), --batch N (32),
  *            --rounds N (timed rounds, 5), --burst N (consecutive calls per figure and
  *            round, 3), --backend NAME (wasm), --profile-only (just the profiles)
@@ -22,12 +24,14 @@
  * which a training run never does.
  * Inputs are random (no MNIST needed): speed does not depend on the values.
  */
+import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '../src/kernels/wasm/replace_tfjs_kernels';
 import { BackendChoice, formatBackend, parseBackendChoice, useBackend } from '../src/backend/select';
 import { UserError } from '../src/errors';
+import { packageRoot } from '../src/version';
 import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
 import { createAdam } from '../src/optimizers/adam';
 import { createStepRunner, StepRunner } from '../src/training/parallel/step_runner';
@@ -201,6 +205,18 @@ async function profileModel(build: () => tf.LayersModel, learningRate: number, b
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
+/**
+ * The commit the bench ran at (`git rev-parse HEAD` in the package root) and whether the
+ * work tree differed from it (tracked files only); null outside a git checkout.
+ */
+function gitCommit(): { commit: string; dirty: boolean } | null {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: packageRoot(), encoding: 'utf8' });
+  const head = git(['rev-parse', 'HEAD']);
+  if (head.status !== 0) return null;
+  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  return { commit: head.stdout.trim(), dirty: status.status !== 0 || status.stdout.trim() !== '' };
+}
+
 type ModelFigures = Awaited<ReturnType<typeof benchModel>>;
 const ratio = (a: number, b: number, digits = 2): number => Math.round((a / b) * 10 ** digits) / 10 ** digits;
 
@@ -236,7 +252,12 @@ interface Measured {
 function benchResult({ backend, options, loadBefore, regular, deform, sample, dcn, pytorch, profiles }: Measured) {
   const pt = 'absent' in pytorch ? null : pytorch;
   const stepsPerEpoch = Math.ceil(EPOCH_IMAGES / options.batch);
+  const git = gitCommit();
   return {
+    /** When and at which commit this run was made (docs/bench/ keeps runs as data). */
+    date: new Date().toISOString(),
+    commit: git?.commit ?? null,
+    commit_dirty: git?.dirty ?? null,
     backend: backend.name,
     threads: regular.threads,
     batch: options.batch,
@@ -263,16 +284,20 @@ function benchResult({ backend, options, loadBefore, regular, deform, sample, dc
     deform_sample_ms: round1(sample.samplingMs),
     deform_sample_conv_ms: round1(sample.convMs),
     deform_sample_to_conv: ratio(sample.samplingMs, sample.convMs, 3),
+    deform_sample_to_conv_target: sample.target,
     dcn_forward_ms: round1(dcn.deform_conv_forward_ms),
     dcn_conv_forward_ms: round1(dcn.conv_forward_ms),
     dcn_train_ms: round1(dcn.deform_conv_train_ms),
     dcn_conv_train_ms: round1(dcn.conv_train_ms),
     dcn_forward_ratio: ratio(dcn.deform_conv_forward_ms, dcn.conv_forward_ms),
     dcn_train_ratio: ratio(dcn.deform_conv_train_ms, dcn.conv_train_ms),
+    dcn_ratio_target: dcn.target,
     profile: profiles,
     machine: {
       cpu: os.cpus()[0]?.model ?? 'unknown',
       cores: os.availableParallelism(),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      memory_gib: Math.round(os.totalmem() / 2 ** 30),
       node: process.version,
       tfjs: tf.version.tfjs,
       backend_details: formatBackend(backend),
@@ -368,6 +393,7 @@ async function main(): Promise<void> {
   }
   const rows = tableRows(result, { regular, deform, sampleTarget: sample.target, dcnTarget: dcn.target });
   rows.push(['machine load (1-min average, before/after)', result.machine.load_average_1min.join(' / ')]);
+  rows.push(['commit', result.commit === null ? 'not a git checkout' : `${result.commit}${result.commit_dirty ? ' (work tree differs)' : ''}`]);
   const width = Math.max(...rows.map(([name]) => name.length));
   process.stdout.write(`${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n')}\n\n${profileLines.join('\n')}\n`);
 }

@@ -1,5 +1,5 @@
 /**
- * The README's screenshots of `deformconv demo`, taken in headless Chromium (webgl on
+ * The screenshots of `deformconv demo` in docs/CLI.md, taken in headless Chromium (webgl on
  * SwiftShader) from trained checkpoints:
  *
  *   node dist/scripts/demo_screenshots.js --regular DIR --deform DIR [--data-dir data] [--out docs]

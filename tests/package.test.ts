@@ -50,12 +50,18 @@ beforeAll(async () => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the npm pack tarball', () => {
-  test('holds both builds, the README with its pictures, the license and docs/EXPERIMENT.md', () => {
+  test('holds both builds, the README and docs/*.md with their pictures, the license and docs/EXPERIMENT.md', () => {
     const files = new Set(tarball.files);
-    const pictures = [...readFileSync(path.join(REPO, 'README.md'), 'utf8').matchAll(/\bdocs\/[\w./-]+\.png\b/g)].map((m) => m[0]);
+    /** The docs/*.png a Markdown file shows: the README names them as docs/x.png, a page in docs/ as x.png. */
+    const picturesOf = (file: string): string[] => {
+      const text = readFileSync(path.join(REPO, file), 'utf8');
+      return [...text.matchAll(/\]\(\s*([\w./-]+\.png)\b/g)].map((m) => path.posix.join(path.posix.dirname(file), m[1]));
+    };
+    const pictures = picturesOf('README.md');
     expect(pictures.length).toBeGreaterThan(0);
+    const docs = readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
     const builds = ['index', 'experiment', 'wasm'].flatMap((entry) => [`dist/src/${entry}.js`, `dist/src/${entry}.d.ts`, `dist/esm/${entry}.js`]);
-    const required = ['package.json', 'README.md', 'LICENSE', 'docs/EXPERIMENT.md', ...pictures, ...builds, 'dist/src/node.js', 'dist/src/node.d.ts'];
+    const required = ['package.json', 'README.md', 'LICENSE', 'docs/EXPERIMENT.md', ...pictures, ...docs, ...docs.flatMap(picturesOf), ...builds, 'dist/src/node.js', 'dist/src/node.d.ts'];
     expect(required.filter((file) => !files.has(file))).toEqual([]);
     // Every CommonJS module has its declarations (the "types" of every export condition live in dist/src).
     const missingTypes = tarball.files.filter((f) => /^dist\/src\/.*\.js$/.test(f) && !files.has(f.replace(/\.js$/, '.d.ts')));

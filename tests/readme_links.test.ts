@@ -2,7 +2,8 @@
  * The Markdown shipped with the package links only to files inside it: every link and
  * image target in README.md and docs/*.md is a relative path that exists in the
  * repository and that package.json's `files` puts in the npm tarball, so a link that
- * works on a clone also works on npm and offline.
+ * works on a clone also works on npm and offline. And the README stays a user's page:
+ * short, one picture, no commit hashes (the lab notebook is docs/).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -100,4 +101,16 @@ describe('links in README.md and docs/*.md', () => {
       expect(problems, `${file}:\n  ${problems.join('\n  ')}`).toEqual([]);
     });
   }
+});
+
+describe('README.md is for users', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+  it('is under 200 lines, with one picture, and names no commit (measurement history lives in docs/)', () => {
+    expect(readme.split('\n').length).toBeLessThan(200);
+    expect([...readme.matchAll(/!\[[^\]]*\]\(/g)]).toHaveLength(1);
+    // A commit hash: 7 to 40 hex digits with at least one letter and one digit.
+    const hashes = [...readme.matchAll(/\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b/g)].map((m) => m[0]);
+    expect(hashes).toEqual([]);
+  });
 });
