@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { BackendRecord } from '../backend/select';
 import { downloadMnist, DownloadReporter } from '../data/download';
 import { loadMnist } from '../data/mnist';
@@ -85,8 +86,14 @@ export interface ReproduceOptions extends RunOptions {
   dataDir?: string;
   /** Seeds both stages (default DEFAULT_SEED). */
   seed?: number;
-  /** Data-parallel replicas of both stages, replacing the preset's. */
+  /** Data-parallel replicas of both stages, replacing the preset's (which apply on wasm and cpu only; other backends run 1). */
   threads?: number;
+  /** Train each stage on the first N training images, replacing the preset's. */
+  limit?: number;
+  /** Validate each epoch on the first N test images, replacing the preset's. */
+  valLimit?: number;
+  /** Evaluate on the first N test images, replacing the preset's. */
+  testLimit?: number;
   /** Continue the checkpoints already under `out` (finished stages are kept as they are). */
   resume?: boolean;
   /** Reports the data download, if one is needed. */
@@ -178,11 +185,12 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
       return { status: 'interrupted', interruptedStage: stages.interrupted, checkpoints, report: {}, table: '', metricsFile, seconds: elapsed() };
     }
     const trained = stages.results as Record<Stage, TrainResult>;
-    log(`== evaluation on ${spec.testLimit ?? data.test.count} plain and scaled test images`);
+    const testLimit = options.testLimit ?? spec.testLimit ?? undefined;
+    log(`== evaluation on ${testLimit ?? data.test.count} plain and scaled test images`);
     const evalStart = Date.now();
     const results = {
-      regular: await evaluateModel(trained.regular.model, data.test, spec.testLimit ?? undefined),
-      deform: await evaluateModel(trained.deform.model, data.test, spec.testLimit ?? undefined),
+      regular: await evaluateModel(trained.regular.model, data.test, testLimit),
+      deform: await evaluateModel(trained.deform.model, data.test, testLimit),
     };
     const table = accuracyTable(results);
     writeJsonFile(metricsFile, {
@@ -193,7 +201,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
       results,
       reference: REFERENCE_ACCURACY,
       table,
-      scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION, count: spec.testLimit ?? data.test.count },
+      scaledTest: { seed: SCALED_TEST_SEED, interpolation: SCALED_TEST_INTERPOLATION, count: testLimit ?? data.test.count },
       stages: { regular: stageSummary(trained.regular), deform: stageSummary(trained.deform) },
       seconds: { ...stages.seconds, evaluation: (Date.now() - evalStart) / 1000, total: elapsed() },
       finishedAt: new Date().toISOString(),
@@ -226,8 +234,9 @@ async function trainStages(
         resume: options.resume,
         config: {
           ...spec.stages[stage],
+          ...definedOnly({ limit: options.limit, valLimit: options.valLimit }),
           seed: options.seed ?? DEFAULT_SEED,
-          threads: options.threads ?? spec.stages[stage].threads,
+          threads: options.threads ?? presetThreads(spec.stages[stage].threads),
           out: checkpoints[stage],
           from: stage === 'deform' ? checkpoints.regular : undefined,
         },
@@ -247,4 +256,14 @@ async function trainStages(
 
 function stageSummary({ config, state, checkpoint }: TrainResult): StageSummary {
   return { checkpoint, config, trainingSeconds: state.metrics.reduce((sum, epoch) => sum + epoch.seconds, 0), epochs: state.metrics };
+}
+
+/** A preset's data-parallel replicas where they run (wasm, cpu); one elsewhere (a GPU backend uses the device itself). */
+function presetThreads(threads: number | undefined): number | undefined {
+  return tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? threads : 1;
+}
+
+/** The entries of `values` that are set, so that they replace a preset's and undefined ones do not. */
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { Preset, PRESET_SPECS, PRESETS, reproduce } from '../../experiment/reproduce';
 import { startBackend } from '../backend';
-import { dataDirOption, intInRange, nonNegativeInt } from '../flags';
+import { dataDirOption, intInRange, nonNegativeInt, positiveInt } from '../flags';
 import { runInterruptible } from '../interrupt';
 import { downloadReporter } from '../progress';
 import { resumeCommand } from '../training';
@@ -13,6 +13,9 @@ interface ReproduceFlags {
   dataDir: string;
   seed?: number;
   threads?: number;
+  limit?: number;
+  valLimit?: number;
+  testLimit?: number;
   resume: boolean;
 }
 
@@ -30,7 +33,14 @@ export function reproduceCommand(): Command {
     .option('--out <dir>', 'where checkpoints/ and results/ go', '.')
     .addOption(dataDirOption())
     .option('--seed <n>', 'seed of both stages (default 1)', nonNegativeInt)
-    .option('--threads <n>', "data-parallel replicas of both stages, instead of the preset's (paper: all cores, quick: 2, smoke: 1)", intInRange(1, 64))
+    .option(
+      '--threads <n>',
+      "data-parallel replicas of both stages, instead of the preset's (paper: all cores, quick: 2, smoke: 1; on wasm and cpu, other backends run 1)",
+      intInRange(1, 64),
+    )
+    .option('--limit <n>', "train each stage on the first N training images, instead of the preset's", positiveInt)
+    .option('--val-limit <n>', "validate each epoch on the first N test images, instead of the preset's", positiveInt)
+    .option('--test-limit <n>', "evaluate on the first N test images, instead of the preset's (smoke: 200, else all)", positiveInt)
     .option('--resume', 'continue the checkpoints under --out (finished stages are kept)', false)
     .action(async (flags: ReproduceFlags, command: Command) => {
       const backend = await startBackend(command);
@@ -41,6 +51,9 @@ export function reproduceCommand(): Command {
           dataDir: flags.dataDir,
           seed: flags.seed,
           threads: flags.threads,
+          limit: flags.limit,
+          valLimit: flags.valLimit,
+          testLimit: flags.testLimit,
           resume: flags.resume,
           backend,
           shouldStop,
@@ -52,7 +65,14 @@ export function reproduceCommand(): Command {
         process.stderr.write(`interrupted${stage ? ` during the ${stage} stage; checkpoint in ${result.checkpoints[stage]}` : ''}\n`);
         const extra = [`--preset ${flags.preset}`];
         if (flags.seed !== undefined) extra.push(`--seed ${flags.seed}`);
-        if (flags.threads !== undefined) extra.push(`--threads ${flags.threads}`);
+        for (const [flag, value] of [
+          ['--threads', flags.threads],
+          ['--limit', flags.limit],
+          ['--val-limit', flags.valLimit],
+          ['--test-limit', flags.testLimit],
+        ] as const) {
+          if (value !== undefined) extra.push(`${flag} ${value}`);
+        }
         process.stderr.write(`resume with: ${resumeCommand('reproduce', flags.out, flags.dataDir, command, extra.join(' '))}\n`);
         process.exitCode = signalExitCode ?? 130;
         return;
