@@ -171,16 +171,33 @@ async function chooseAdapter(dawn: DawnModule, hasVulkan: boolean, allowSoftware
     throw new EnvironmentError(`backend 'webgpu': no GPU adapter (${system ? `only ${formatAdapter(system.description)}` : 'Dawn found none'})`);
   }
   const driver = await softwareDriver();
-  process.env.VK_ICD_FILENAMES = driver.icd;
-  // The driver's own Vulkan loader, where the system has none: loaded first, Dawn's
-  // dlopen of the same name finds it.
-  const loader = path.join(path.dirname(driver.icd), 'libvulkan.so.1');
-  if (process.platform === 'linux' && fs.existsSync(loader)) loadLibrary(loader);
+  installVulkanDriver(driver.icd, hasVulkan);
   const software = await requestAdapter(dawn);
   if (software === undefined) {
     throw new EnvironmentError(`backend 'webgpu': no adapter, not even from ${driver.icd} (${driver.source}); check ${VULKAN_ICD_ENV_VAR}`);
   }
   return { ...software, description: { ...software.description, driver: driver.source } };
+}
+
+/**
+ * Points the Vulkan loader at the ICD `icd`, after checking what Dawn would otherwise only
+ * warn about on stderr: the driver library it names, and a loader to read it (the
+ * system's, else one beside the ICD, loaded first so that Dawn's dlopen of the name finds it).
+ */
+function installVulkanDriver(icd: string, hasVulkan: boolean): void {
+  const library = (JSON.parse(fs.readFileSync(icd, 'utf8')) as { ICD?: { library_path?: string } }).ICD?.library_path;
+  // A bare file name is searched for by the loader; a path is relative to the ICD file.
+  const libraryFile = library !== undefined && library.includes('/') ? path.resolve(path.dirname(icd), library) : undefined;
+  if (libraryFile !== undefined && !fs.existsSync(libraryFile)) {
+    throw new EnvironmentError(`backend 'webgpu': the Vulkan driver ${icd} names ${libraryFile}, which does not exist; check ${VULKAN_ICD_ENV_VAR}`);
+  }
+  const loader = path.join(path.dirname(icd), 'libvulkan.so.1');
+  if (!hasVulkan && !(fs.existsSync(loader) && loadLibrary(loader))) {
+    throw new EnvironmentError(
+      `backend 'webgpu': no Vulkan loader (libvulkan.so.1) on this machine or beside ${icd}; install it (Debian and Ubuntu: libvulkan1)`,
+    );
+  }
+  process.env.VK_ICD_FILENAMES = icd;
 }
 
 async function requestAdapter(dawn: DawnModule): Promise<ChosenAdapter | undefined> {

@@ -7,7 +7,7 @@
  *     "path": "<regex>",       matched against the file (for renameSync: "<from> -> <to>")
  *     "nth": 1,                the nth matching call fires (default 1); errors keep firing after it
  *     "when": "before",        before (default) or after the call itself
- *     "do": "SIGKILL" | "SIGINT" | "SIGINT2" | "ENOSPC" | "EACCES" }
+ *     "do": "SIGKILL" | "SIGINT" | "SIGINT2" | "ENOSPC" | "EACCES" | "LOSE_GPU" }
  *
  *   { "sigintAfterListen": <ms> }   a SIGINT <ms> after the program starts listening for one
  *
@@ -15,6 +15,7 @@
  * that instant); SIGINT (twice for SIGINT2, the "press Ctrl-C again" case) reaches the
  * program's handler at its next turn of the event loop. ENOSPC and EACCES throw the error
  * Node would (a full disk, a read-only directory) from that call and every later match.
+ * LOSE_GPU destroys the webgpu backend's device, as a GPU reset or removal would.
  */
 'use strict';
 const fs = require('node:fs');
@@ -54,6 +55,12 @@ if (spec.call !== undefined) {
         throw Object.assign(new Error(`ENOSPC: no space left on device, ${spec.call}`), { code: 'ENOSPC', errno: -28, syscall: 'write' });
       case 'EACCES':
         throw Object.assign(new Error(`EACCES: permission denied, ${spec.call}`), { code: 'EACCES', errno: -13, syscall: 'open' });
+      case 'LOSE_GPU': {
+        const id = Object.keys(require.cache).find((file) => file.endsWith('/backend/webgpu_node.js'));
+        if (id === undefined) throw new Error('fault_inject: LOSE_GPU, but the webgpu backend is not loaded');
+        require.cache[id].exports.destroyWebgpuDevice();
+        return;
+      }
       default:
         throw new Error(`fault_inject: unknown action ${spec.do}`);
     }
