@@ -15,7 +15,8 @@
  *                                 keeps a run as data, docs/PERFORMANCE.md is rendered from those)
  *   options: --threads N (default: the machine's cores), --batch N (32),
  *            --rounds N (timed rounds, 5), --burst N (consecutive calls per figure and
- *            round, 3), --backend NAME (wasm), --profile-only (just the profiles)
+ *            round, 3), --backend NAME (wasm), --profile-only (just the profiles),
+ *            --json-file PATH (the JSON object written there too: the GPU kit reads it)
  *
  * Timings are medians over warm rounds; within a round every figure is taken once, one
  * after the other, so ratios between figures hold even on a machine whose load drifts.
@@ -32,6 +33,8 @@ import '../src/kernels/wasm/replace_tfjs_kernels';
 import { BackendChoice, formatBackend, parseBackendChoice, useBackend } from '../src/backend/select';
 import { UserError } from '../src/errors';
 import { packageRoot } from '../src/version';
+import { PRESET_SPECS } from '../src/experiment/reproduce';
+import { writeJsonFile } from '../src/files/atomic';
 import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
 import { createAdam } from '../src/optimizers/adam';
 import { createStepRunner, StepRunner } from '../src/training/parallel/step_runner';
@@ -44,6 +47,16 @@ import { convNames, formatProfile, profileSteps, StepProfile } from './bench/ker
 /** Training images per epoch (MNIST's train split): turns a step time into an epoch time. */
 const EPOCH_IMAGES = 60_000;
 
+/**
+ * Issue 24's design target for a real GPU, stated beside the measured figures (nothing of it
+ * can be measured on a software adapter).
+ */
+const GPU_DESIGN_TARGET = {
+  deform_finetune_ms: 15,
+  paper_preset_min: 30,
+  text: 'batch-32 fine-tune step < 15 ms and the paper preset (30 epochs) < 30 min on a current datacenter GPU',
+} as const;
+
 interface Options {
   json: boolean;
   threads: number;
@@ -53,6 +66,8 @@ interface Options {
   backend: BackendChoice;
   /** Only the per-kernel profiles of the two training steps (a quick look while optimising). */
   profileOnly: boolean;
+  /** Where to write the JSON object as well, or undefined. */
+  jsonFile?: string;
 }
 
 function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
@@ -73,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       burst: { type: 'string' },
       backend: { type: 'string' },
       'profile-only': { type: 'boolean', default: false },
+      'json-file': { type: 'string' },
     },
   });
   return {
@@ -83,6 +99,7 @@ function parseOptions(argv: string[]): Options {
     burst: positiveInteger(values.burst, 'burst', 3),
     backend: parseBackendChoice(values.backend ?? 'wasm', '--backend'),
     profileOnly: values['profile-only'] === true,
+    jsonFile: values['json-file'],
   };
 }
 
@@ -217,6 +234,13 @@ function gitCommit(): { commit: string; dirty: boolean } | null {
   return { commit: head.stdout.trim(), dirty: status.status !== 0 || status.stdout.trim() !== '' };
 }
 
+/** The paper preset's training time from the step times: its epochs of both stages (augmentation and validation not included). */
+function paperPresetMinutes(regularStepMs: number, deformStepMs: number, batch: number): number {
+  const { regular, deform } = PRESET_SPECS.paper.stages;
+  const steps = Math.ceil(EPOCH_IMAGES / batch);
+  return (((regular.epochs ?? 0) * regularStepMs + (deform.epochs ?? 0) * deformStepMs) * steps) / 60_000;
+}
+
 type ModelFigures = Awaited<ReturnType<typeof benchModel>>;
 const ratio = (a: number, b: number, digits = 2): number => Math.round((a / b) * 10 ** digits) / 10 ** digits;
 
@@ -281,6 +305,8 @@ function benchResult({ backend, options, loadBefore, regular, deform, sample, dc
     ...(pytorchRatios(regular, deform, pt?.threads ?? null, regular.threads) ?? {}),
     regular_epoch_s: Math.round((regular.train * stepsPerEpoch) / 1000),
     deform_epoch_s: Math.round((deform.train * stepsPerEpoch) / 1000),
+    paper_preset_min_estimate: round1(paperPresetMinutes(regular.train, deform.train, options.batch)),
+    design_target: GPU_DESIGN_TARGET,
     deform_sample_ms: round1(sample.samplingMs),
     deform_sample_conv_ms: round1(sample.convMs),
     deform_sample_to_conv: ratio(sample.samplingMs, sample.convMs, 3),
@@ -301,6 +327,7 @@ function benchResult({ backend, options, loadBefore, regular, deform, sample, dc
       node: process.version,
       tfjs: tf.version.tfjs,
       backend_details: formatBackend(backend),
+      adapter: backend.adapter ?? null,
       load_average_1min: [loadBefore, os.loadavg()[0]].map((l) => Math.round(l * 100) / 100),
     },
     rounds: options.rounds,
@@ -308,7 +335,8 @@ function benchResult({ backend, options, loadBefore, regular, deform, sample, dc
   };
 }
 
-type BenchResult = ReturnType<typeof benchResult>;
+/** The bench's figures, as `--json` prints them (the GPU kit reads them from `--json-file`). */
+export type BenchResult = ReturnType<typeof benchResult>;
 
 /** The table's rows: each figure, and its ratio to PyTorch's where there is one. */
 function tableRows(
@@ -333,6 +361,10 @@ function tableRows(
     [`deformable fine-tune step, ${n} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`],
     ['  with per-shard BatchNorm (not the recipe)', `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`],
     ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
+    [
+      'design target (GPU)',
+      `${result.design_target.text}; here ${result.deform_finetune_ms} ms and about ${result.paper_preset_min_estimate} min (from the step times)`,
+    ],
     ['PyTorch', pt === null ? `column absent: ${result.pytorch_absent}` : `${pt.torch} (CPU, ${pt.python}), same machine, same run`],
     ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sampleTarget})`],
     [
@@ -387,6 +419,7 @@ async function main(): Promise<void> {
   const pytorch = benchPytorch([...new Set([1, threads])], options.batch, options.rounds, options.burst);
 
   const result = benchResult({ backend, options, loadBefore, regular, deform, sample, dcn, pytorch, profiles });
+  if (options.jsonFile !== undefined) writeJsonFile(options.jsonFile, result);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;

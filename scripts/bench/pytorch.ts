@@ -5,6 +5,7 @@
  * bench still runs and says that the PyTorch column is absent.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../../src/version';
 
@@ -33,6 +34,8 @@ function pythonWithTorch(): string | null {
 
 /** PyTorch's figures for each thread count, or why there are none. */
 export function benchPytorch(threads: number[], batch: number, rounds: number, burst: number): PytorchResult | { absent: string } {
+  // The GPU kit (scripts/gpu_kit.ts) leaves the script out: it needs no Python.
+  if (!fs.existsSync(SCRIPT)) return { absent: `no ${path.relative(packageRoot(), SCRIPT)} here` };
   const python = pythonWithTorch();
   if (python === null) return { absent: 'no Python with torch (python3, /usr/bin/python3 or $DEFORMCONV_PYTHON)' };
   const args = [SCRIPT, '--threads', threads.join(','), '--batch', String(batch), '--rounds', String(rounds), '--burst', String(burst)];

@@ -19,8 +19,8 @@ export interface WebPageOptions {
   minify?: boolean;
 }
 
-/** The wasm binaries of @tensorflow/tfjs-backend-wasm, which its JavaScript fetches at run time. */
-function wasmBinaries(): string[] {
+/** The wasm binaries of @tensorflow/tfjs-backend-wasm, which its JavaScript fetches at run time (the GPU kit ships them too). */
+export function wasmBinaries(): string[] {
   const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
   const dist = path.join(dir, 'dist');
   return fs

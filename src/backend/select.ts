@@ -191,9 +191,21 @@ async function activate(name: BackendName, explicit: boolean): Promise<BackendDe
   }
 }
 
+/**
+ * Each package's module and package.json, by literal require rather than require(pkg): a
+ * bundler (the GPU kit, scripts/gpu_kit.ts) then includes the ones it has and leaves the
+ * others (tfjs-node) to the runtime, where they fail to load as in an install without them.
+ */
+const PACKAGE_LOADERS: Readonly<Record<string, { module(): unknown; packageJson(): unknown }>> = {
+  '@tensorflow/tfjs-node-gpu': { module: () => require('@tensorflow/tfjs-node-gpu'), packageJson: () => require('@tensorflow/tfjs-node-gpu/package.json') },
+  '@tensorflow/tfjs-node': { module: () => require('@tensorflow/tfjs-node'), packageJson: () => require('@tensorflow/tfjs-node/package.json') },
+  '@tensorflow/tfjs-backend-wasm': { module: () => require('@tensorflow/tfjs-backend-wasm'), packageJson: () => require('@tensorflow/tfjs-backend-wasm/package.json') },
+  '@tensorflow/tfjs-backend-webgpu': { module: () => require('@tensorflow/tfjs-backend-webgpu'), packageJson: () => require('@tensorflow/tfjs-backend-webgpu/package.json') },
+};
+
 function requireBackendPackage(name: BackendName, pkg: string): unknown {
   try {
-    return require(pkg);
+    return PACKAGE_LOADERS[pkg].module();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(`'${pkg}'`)) {
@@ -221,7 +233,7 @@ async function setTfBackend(name: BackendName, tfName: string): Promise<void> {
 
 function packageVersion(pkg: string): string {
   try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
+    return (PACKAGE_LOADERS[pkg].packageJson() as { version: string }).version;
   } catch {
     return 'unknown';
   }

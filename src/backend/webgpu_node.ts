@@ -150,7 +150,8 @@ async function loadDawn(): Promise<DawnModule> {
 
 function requireWebgpuBackend(): { WebGPUBackend: WebGPUBackendClass } {
   try {
-    return require(WEBGPU_BACKEND_PACKAGE) as { WebGPUBackend: WebGPUBackendClass };
+    // A literal name, so that a bundler (the GPU kit) includes it.
+    return require('@tensorflow/tfjs-backend-webgpu') as { WebGPUBackend: WebGPUBackendClass };
   } catch (err) {
     throw new EnvironmentError(
       `backend 'webgpu' needs ${WEBGPU_BACKEND_PACKAGE}, which failed to load (${firstLine((err as Error).message)}): run npm install ${WEBGPU_BACKEND_PACKAGE}`,
@@ -277,6 +278,8 @@ export function swiftShaderDir(): string {
  * Returns the browser's path, or undefined where the package is missing.
  */
 export async function unpackChromium(): Promise<string | undefined> {
+  // Without the package (an npm install, the GPU kit) nothing is unpacked, and no folder is made for it.
+  if (!resolvable('@sparticuz/chromium')) return undefined;
   const dir = swiftShaderDir();
   fs.mkdirSync(dir, { recursive: true });
   const previous = process.env.TMPDIR;
@@ -291,6 +294,15 @@ export async function unpackChromium(): Promise<string | undefined> {
   } finally {
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
+  }
+}
+
+function resolvable(specifier: string): boolean {
+  try {
+    require.resolve(specifier);
+    return true;
+  } catch {
+    return false;
   }
 }
 

