@@ -90,7 +90,7 @@ export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
 
 /**
  * adamUpdate: one Adam step of one variable as a single kernel, on backends that register
- * it (wasm). tfjs's AdamOptimizer spends about a dozen elementwise ops per variable and
+ * it (wasm, webgpu). tfjs's AdamOptimizer spends about a dozen elementwise ops per variable and
  * step; on wasm their dispatch costs more than their arithmetic.
  *
  * Inputs: value, m, v, gradient (one shape), correction1 = 1 - beta1^t and

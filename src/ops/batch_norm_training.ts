@@ -5,17 +5,21 @@
  * and FusedBatchNorm; their gradients add up to some thirty passes over the activation,
  * more time than the convolution next to it on wasm. Here the forward pass is two
  * statistics passes (mean, then squared deviations) and one normalising pass, and the
- * backward pass two, on backends that register the kernels (cpu and wasm); any other
- * backend gets the same composition as tfjs-layers. The kernels are also where a
- * data-parallel step's replicas combine their statistics (synchronous batch norm, see
- * src/kernels/replica_sums.ts).
+ * backward pass two, on backends that register the kernels (cpu, wasm, webgpu); any other
+ * backend gets the same composition as tfjs-layers. The cpu and wasm kernels are also
+ * where a data-parallel step's replicas combine their statistics (synchronous batch norm,
+ * see src/kernels/replica_sums.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import '../kernels/cpu/register_batch_norm';
 import '../kernels/wasm/register_batch_norm';
+import '../kernels/webgpu/register_batch_norm';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/kernel_names';
 import { activeReplicaSums } from '../kernels/replica_sums';
 import { InvalidInputError } from '../errors';
+
+/** The backends whose kernels combine the replicas' statistics (../kernels/typed/batch_norm.ts). */
+const REPLICA_BACKENDS = ['cpu', 'wasm'];
 
 /** batchNormTraining's outputs; all three are differentiable. */
 export interface BatchNormTrainingResult {
@@ -73,10 +77,10 @@ export function batchNormTraining(
   varianceEpsilon: number,
 ): BatchNormTrainingResult {
   checkArguments(x, scale, offset);
+  if (activeReplicaSums() !== undefined && !REPLICA_BACKENDS.includes(tf.getBackend())) {
+    throw new InvalidInputError(`batchNormTraining: synchronous batch norm across replicas needs the cpu or wasm backend, not '${tf.getBackend()}'`);
+  }
   if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
-    if (activeReplicaSums() !== undefined) {
-      throw new InvalidInputError(`batchNormTraining: synchronous batch norm across replicas needs the cpu or wasm backend, not '${tf.getBackend()}'`);
-    }
     return tf.tidy(() => {
       const axes = [...Array(x.rank - 1).keys()];
       const { mean, variance } = tf.moments(x, axes);

@@ -1,7 +1,7 @@
 /**
  * Adam for training with this package's layers, and its exact save/restore.
  *
- * Adam with one fused kernel per variable and step where the backend has it (wasm; see
+ * Adam with one fused kernel per variable and step where the backend has it (wasm, webgpu; see
  * src/kernels/kernel_names.ts): the same float32 operations as tfjs's AdamOptimizer, so the
  * same results, and the same state (getWeights/setWeights, serialisation).
  *
@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError } from '../errors';
 import { ADAM_UPDATE, AdamUpdateAttrs } from '../kernels/kernel_names';
 import '../kernels/wasm/register_adam';
+import '../kernels/webgpu/register_adam';
 
 /** One of an optimizer's weights, as getWeights() returns them. */
 export type OptimizerWeight = Awaited<ReturnType<tf.Optimizer['getWeights']>>[number];
@@ -28,7 +29,7 @@ export const ADAM_EPSILON = 1e-8;
 
 /**
  * Adam with Keras 2.0's defaults (beta1 0.9, beta2 0.999, epsilon 1e-8), the reference's
- * optimizer, as a FusedAdamOptimizer: where the backend registers the fused update (wasm)
+ * optimizer, as a FusedAdamOptimizer: where the backend registers the fused update (wasm, webgpu)
  * each variable takes one kernel per step instead of about a dozen; elsewhere it is
  * tfjs's AdamOptimizer. Either way the results and the state are tfjs's.
  *
@@ -62,7 +63,7 @@ function momentSlot(value: tf.Variable, suffix: 'm' | 'v'): { originalName: stri
 
 /**
  * tf.AdamOptimizer whose applyGradients runs one 'AdamUpdate' kernel per variable and
- * step where the active backend registers it (wasm), with the same float32 operations in
+ * step where the active backend registers it (wasm, webgpu), with the same float32 operations in
  * the same order, so the same results; elsewhere it is tfjs's applyGradients. Same
  * constructor, weights (getWeights/setWeights) and serialisation as tf.AdamOptimizer.
  * createAdam makes one with Keras's defaults.
