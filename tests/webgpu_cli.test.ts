@@ -42,6 +42,17 @@ async function weights(out: string): Promise<Record<string, Float32Array>> {
   return values;
 }
 
+/** Two runs' latest weights agree to float32 rounding (their epochs ran on different backends). */
+async function expectSameWeights(out: string, reference: string): Promise<void> {
+  const [a, b] = [await weights(out), await weights(reference)];
+  expect(Object.keys(a)).toEqual(Object.keys(b));
+  for (const name of Object.keys(b)) {
+    const scale = b[name].reduce((most, v) => Math.max(most, Math.abs(v)), 1e-3);
+    const diff = b[name].reduce((most, v, i) => Math.max(most, Math.abs(v - a[name][i])), 0);
+    expect(diff / scale, name).toBeLessThan(1e-3);
+  }
+}
+
 describe('the experiment on webgpu', () => {
   it('reproduce --preset smoke runs end to end, records the adapter, and its checkpoints score the same on wasm', async () => {
     const out = path.join(scratch, 'smoke');
@@ -65,7 +76,7 @@ describe('the experiment on webgpu', () => {
     }
   });
 
-  it('kill -9 mid-epoch on webgpu, --resume on wasm: ends where an uninterrupted webgpu run ends', async () => {
+  it('kill -9 mid-epoch on webgpu, --resume on wasm (and wasm then webgpu): ends where an uninterrupted webgpu run ends', async () => {
     const straight = path.join(scratch, 'straight');
     const [uninterrupted, killed] = await Promise.all([
       webgpu([...TRAIN, '--out', straight]),
@@ -85,14 +96,30 @@ describe('the experiment on webgpu', () => {
     const resumed = await runCli(['--backend', 'wasm', ...TRAIN, '--out', out, '--resume']);
     expect(resumed.code, output(resumed)).toBe(0);
     expect(latestCheckpointName(out)).toBe(latestCheckpointName(straight));
-    const [a, b] = [await weights(out), await weights(straight)];
-    expect(Object.keys(a)).toEqual(Object.keys(b));
-    // Epoch 2 ran on another backend: the same training, to float32 rounding.
-    for (const name of Object.keys(b)) {
-      const scale = b[name].reduce((most, v) => Math.max(most, Math.abs(v)), 1e-3);
-      const diff = b[name].reduce((most, v, i) => Math.max(most, Math.abs(v - a[name][i])), 0);
-      expect(diff / scale, name).toBeLessThan(1e-3);
-    }
+    await expectSameWeights(out, straight);
+
+    // And back: epoch 1 on wasm, epoch 2 on webgpu, against two epochs on wasm (the same epoch 1).
+    const [back, wasmStraight] = [path.join(scratch, 'back'), path.join(scratch, 'wasm-straight')];
+    const [first, reference] = await Promise.all([
+      runCli(['--backend', 'wasm', ...TRAIN, '--epochs', '1', '--out', back]),
+      runCli(['--backend', 'wasm', ...TRAIN, '--out', wasmStraight]),
+    ]);
+    expect(first.code, output(first)).toBe(0);
+    expect(reference.code, output(reference)).toBe(0);
+    const second = await webgpu([...TRAIN, '--out', back, '--resume']);
+    expect(second.code, output(second)).toBe(0);
+    expect(second.stderr).toMatch(/trained on wasm and continues on webgpu/);
+    expect(latestCheckpointName(back)).toBe(latestCheckpointName(wasmStraight));
+    await expectSameWeights(back, wasmStraight);
+  });
+
+  it('report on webgpu: the controls, dcn and dcnv2 fine-tuned, six models evaluated, the pictures drawn', async () => {
+    const out = path.join(scratch, 'smoke');
+    const run = await webgpu(['report', '--out', out, '--data-dir', DATA]);
+    expect(run.code, output(run)).toBe(0);
+    const report = fs.readFileSync(path.join(out, 'results', 'REPORT.md'), 'utf8');
+    for (const model of ['dcn', 'dcnv2', 'bn-only', 'offsets-only']) expect(report, model).toMatch(new RegExp(model, 'i'));
+    for (const picture of ['offsets.png', 'offset-field.png', 'offsets-epochs.gif', 'scaled-samples.png', 'curves.png']) expect(fs.existsSync(path.join(out, 'results', picture)), picture).toBe(true);
   });
 });
 
