@@ -11,11 +11,11 @@
  * The experiment lives apart: `deformconv/experiment` (browser-safe models,
  * augmentation, tracer, evaluation math) and `deformconv/node` (data, training,
  * checkpoints, pictures). `deformconv/wasm` loads the wasm backend with faster training
- * kernels.
+ * kernels. Every public name of the four is listed in docs/API.md.
  */
 export { InvalidInputError } from './errors';
 export { deformSample } from './ops/deform_sample';
-export { deformConv2d, DEFAULT_MAX_COLUMN_BYTES } from './ops/deform_conv2d';
+export { deformConv2d } from './ops/deform_conv2d';
 export type { DeformConv2dOptions } from './ops/deform_conv2d';
 export { batchNormTraining } from './ops/batch_norm_training';
 export type { BatchNormTrainingResult } from './ops/batch_norm_training';
@@ -28,7 +28,7 @@ export type { BatchNormalizationArgs } from './layers/batch_normalization';
 export { Conv2D, conv2d } from './layers/conv2d';
 export type { Conv2DArgs } from './layers/conv2d';
 export { useFastLayersWhenLoading } from './layers/fast_layers';
-export { createAdam, FusedAdamOptimizer, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON } from './optimizers/adam';
+export { createAdam } from './optimizers/adam';
 /**
  * The names of the kernels this package registers (tf.registerKernel), with their inputs
  * and attributes: for a backend author who wants the fused path on another backend.
