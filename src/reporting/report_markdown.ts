@@ -297,8 +297,8 @@ const PICTURE_TEXT: Readonly<Record<PictureName, string>> = {
   curves: 'Loss and accuracy per epoch, training and validation, of both stages.',
 };
 
-/** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
-export function reportMarkdown(data: ReportData): string {
+/** The title, what produced the report, and the extended results table. */
+function resultsSection(data: ReportData): string[] {
   const lines: string[] = [];
   lines.push('# Deformable convolution on scaled MNIST: report', '');
   lines.push(
@@ -325,6 +325,12 @@ export function reportMarkdown(data: ReportData): string {
     );
   }
   lines.push('');
+  return lines;
+}
+
+/** The findings of the control and of the DCN rows, each with why those rows were run. */
+function findingsSections(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## What the control shows', '');
   lines.push(...controlFindings(data).flatMap((line) => [line, '']));
   lines.push(
@@ -345,6 +351,12 @@ export function reportMarkdown(data: ReportData): string {
       'starts out computing exactly the regular CNN; those convolutions and BatchNorm then learn with the recipe above.',
     '',
   );
+  return lines;
+}
+
+/** The runs' settings, backends, times taken and checkpoints. */
+function configurationSection(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## Run configuration', '');
   lines.push(
     'All fine-tunes start from the same regular-CNN checkpoint, freeze conv11, conv12, conv21, conv22 and fc1 (in the DCN ' +
@@ -373,6 +385,12 @@ export function reportMarkdown(data: ReportData): string {
     for (const run of data.runs[variant]) lines.push(`- ${VARIANT_LABELS[variant]}, seed ${run.seed}: \`${run.checkpoint}\``);
   }
   lines.push('');
+  return lines;
+}
+
+/** The pictures drawn, each with its title and caption, and where the reference's numbers come from. */
+function picturesAndReferenceSections(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## Pictures', '');
   lines.push(
     `The offset pictures show test digit ${data.pictureIndex} and the deformable CNN of the reference's recipe (first seed). ` +
@@ -394,5 +412,10 @@ export function reportMarkdown(data: ReportData): string {
       'was redrawn at every evaluation). It did not run either control, nor the paper\'s deformable convolution (DCN).',
     '',
   );
-  return lines.join('\n');
+  return lines;
+}
+
+/** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
+export function reportMarkdown(data: ReportData): string {
+  return [...resultsSection(data), ...findingsSections(data), ...configurationSection(data), ...picturesAndReferenceSections(data)].join('\n');
 }
