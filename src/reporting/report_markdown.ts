@@ -140,6 +140,29 @@ function noiseLevel(near: Summary, compared: readonly Summary[], count: number):
 /** The models of the control, in the order the prose names them. */
 const CONTROL_VARIANTS = ['regular', 'bn-only', 'offsets-only', 'offsets-bn'] as const;
 
+/** Which of the recipe's parts did the work, from what each adds on top of the other. */
+function whichPartWorks(offsetsAdd: number, bnAdds: number, noise: number): string {
+  if (offsetsAdd > noise && bnAdds > noise) {
+    return 'Both parts matter here: each alone falls short of the two together by more than the noise.';
+  }
+  if (offsetsAdd > noise && bnAdds < -noise) {
+    return (
+      `The offsets do the work here, and letting BatchNorm adapt as well hurts: the offsets alone beat the reference's recipe by ` +
+      `${points(-bnAdds)} points.`
+    );
+  }
+  if (offsetsAdd > noise) {
+    return 'The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.';
+  }
+  if (bnAdds > noise) {
+    return (
+      "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
+      'table does not by itself show that the offsets learned to handle scale.'
+    );
+  }
+  return 'Either part alone comes within the noise of the two together.';
+}
+
 /** The paragraph that says what the control shows, from the scaled-test means. */
 export function controlFindings(data: ReportData): string[] {
   const scaled = (v: ReportVariant): Summary | undefined => variantSummary(data.runs[v], 'scaled');
@@ -165,26 +188,8 @@ export function controlFindings(data: ReportData): string[] {
     lines.push(
       `BatchNorm re-adapting alone recovers ${share(bnOnly)} of the full recipe's gain and the offsets alone ${share(offsetsOnly)}; ` +
         `on top of BatchNorm, the offsets add ${points(both.mean - bnOnly.mean)} points.`,
+      whichPartWorks(both.mean - bnOnly.mean, both.mean - offsetsOnly.mean, noise),
     );
-    const offsetsAdd = both.mean - bnOnly.mean;
-    const bnAdds = both.mean - offsetsOnly.mean;
-    if (offsetsAdd > noise && bnAdds > noise) {
-      lines.push('Both parts matter here: each alone falls short of the two together by more than the noise.');
-    } else if (offsetsAdd > noise && bnAdds < -noise) {
-      lines.push(
-        `The offsets do the work here, and letting BatchNorm adapt as well hurts: the offsets alone beat the reference's recipe by ` +
-          `${points(-bnAdds)} points.`,
-      );
-    } else if (offsetsAdd > noise) {
-      lines.push('The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.');
-    } else if (bnAdds > noise) {
-      lines.push(
-        "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
-          'table does not by itself show that the offsets learned to handle scale.',
-      );
-    } else {
-      lines.push('Either part alone comes within the noise of the two together.');
-    }
   }
   const plain = CONTROL_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
   lines.push(
