@@ -79,7 +79,8 @@ const fusedColumns: ColumnOps = {
 
 const portableColumns: ColumnOps = { im2col: deformIm2colPortable, col2im: deformCol2imPortable };
 
-const OP = 'deformConv2d';
+/** How this op's error messages name it. */
+const OP_NAME = 'deformConv2d';
 
 function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same' | number | tf.backend_util.ExplicitPadding {
   const value = padding ?? 'valid';
@@ -98,9 +99,9 @@ function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same'
 
 /** x, offsets and weights, checked to be float32 rank-4 tensors, x and weights non-empty with the same Cin. */
 function checkTensors(x: unknown, offsets: unknown, weights: unknown): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
-  checkTensor(OP, 'x', x, 4);
-  checkTensor(OP, 'offsets', offsets, 4);
-  checkTensor(OP, 'weights', weights, 4);
+  checkTensor(OP_NAME, 'x', x, 4);
+  checkTensor(OP_NAME, 'offsets', offsets, 4);
+  checkTensor(OP_NAME, 'weights', weights, 4);
   if (x.size === 0 || weights.size === 0) {
     throw new InvalidInputError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
   }
@@ -116,8 +117,8 @@ function checkTensors(x: unknown, offsets: unknown, weights: unknown): [tf.Tenso
 /** The convolution's strides, dilations, output size and padding, checked to give at least one output. */
 function convolutionInfo(x: tf.Tensor4D, weights: tf.Tensor4D, options: DeformConv2dOptions) {
   const [kernelHeight, kernelWidth] = weights.shape;
-  const strides = positivePair(OP, 'strides', options.strides);
-  const dilations = positivePair(OP, 'dilations', options.dilations);
+  const strides = positivePair(OP_NAME, 'strides', options.strides);
+  const dilations = positivePair(OP_NAME, 'dilations', options.dilations);
   const info = tf.backend_util.computeConv2DInfo(x.shape, weights.shape, strides, dilations, checkPadding(options.padding));
   if (!(info.outHeight >= 1 && info.outWidth >= 1)) {
     throw new InvalidInputError(
@@ -143,7 +144,7 @@ function checkOffsetGroups(offsets: tf.Tensor4D, inChannels: number, taps: numbe
 /** Checks the optional mask [B, Ho, Wo, G*kh*kw], bias [Cout] and maxColumnBytes. */
 function checkOptions(options: DeformConv2dOptions, expectedMask: number[], outChannels: number): void {
   if (options.mask != null) {
-    checkTensor(OP, 'mask', options.mask, 4);
+    checkTensor(OP_NAME, 'mask', options.mask, 4);
     if (!tf.util.arraysEqual(options.mask.shape, expectedMask)) {
       throw new InvalidInputError(
         `deformConv2d: mask must have shape [B, Ho, Wo, G*kh*kw] = [${expectedMask.join(', ')}], got ${describe(options.mask)}`,
@@ -151,7 +152,7 @@ function checkOptions(options: DeformConv2dOptions, expectedMask: number[], outC
     }
   }
   if (options.bias != null) {
-    checkTensor(OP, 'bias', options.bias, 1);
+    checkTensor(OP_NAME, 'bias', options.bias, 1);
     if (options.bias.shape[0] !== outChannels) {
       throw new InvalidInputError(`deformConv2d: bias must have shape [Cout] = [${outChannels}], got ${describe(options.bias)}`);
     }
