@@ -230,24 +230,64 @@ class TransferError extends Error {
   }
 }
 
+/** Aborts a transfer when no data arrives for `timeoutMs` (re-armed on every chunk); counts the bytes received. */
+class StallWatch {
+  readonly controller = new AbortController();
+  stalled = false;
+  received = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly timeoutMs: number) {}
+
+  arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.stalled = true;
+      this.controller.abort();
+    }, this.timeoutMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Passes the .gz bytes through, re-arming the stall timer, hashing them into `gzMd5` and
+ * reporting progress; fails a transfer that drips too slowly.
+ */
+function countingStream(watch: StallWatch, gzMd5: Hash, reporter: DownloadReporter): Transform {
+  // Bytes since windowStart: a server that drips keeps the stall timer alive but not this.
+  let windowStart = Date.now();
+  let windowBytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      watch.arm();
+      watch.received += chunk.length;
+      windowBytes += chunk.length;
+      if (windowBytes >= MIN_BYTES_PER_STALL_WINDOW) {
+        windowStart = Date.now();
+        windowBytes = 0;
+      } else if (Date.now() - windowStart >= watch.timeoutMs) {
+        const window = formatSeconds(watch.timeoutMs);
+        done(new TransferError(`too slow: under ${MIN_BYTES_PER_STALL_WINDOW / 1000} kB in ${window} after ${watch.received} bytes`, true));
+        return;
+      }
+      gzMd5.update(chunk);
+      reporter.transferProgress(watch.received);
+      done(null, chunk);
+    },
+  });
+}
+
 async function fetchOnce(file: MnistFile, url: string, target: string, stallTimeoutMs: number, reporter: DownloadReporter): Promise<void> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let stalled = false;
-  const armStallTimer = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, stallTimeoutMs);
-  };
-  let received = 0;
+  const watch = new StallWatch(stallTimeoutMs);
   let started = false;
   const gzMd5 = createHash('md5');
   try {
-    armStallTimer();
+    watch.arm();
     // Ask for the .gz bytes as stored: we gunzip (and hash) them ourselves.
-    const response = await fetch(url, { signal: controller.signal, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
+    const response = await fetch(url, { signal: watch.controller.signal, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
     if (!response.ok || response.body === null) {
       await response.body?.cancel().catch(() => undefined);
       const status = response.status;
@@ -257,27 +297,7 @@ async function fetchOnce(file: MnistFile, url: string, target: string, stallTime
     reporter.transferStart(`${file.name}.gz`, url, length > 0 ? length : undefined);
     started = true;
     const sha = createHash('sha256');
-    // Bytes since windowStart: a server that drips keeps the stall timer alive but not this.
-    let windowStart = Date.now();
-    let windowBytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        armStallTimer();
-        received += chunk.length;
-        windowBytes += chunk.length;
-        if (windowBytes >= MIN_BYTES_PER_STALL_WINDOW) {
-          windowStart = Date.now();
-          windowBytes = 0;
-        } else if (Date.now() - windowStart >= stallTimeoutMs) {
-          const window = formatSeconds(stallTimeoutMs);
-          done(new TransferError(`too slow: under ${MIN_BYTES_PER_STALL_WINDOW / 1000} kB in ${window} after ${received} bytes`, true));
-          return;
-        }
-        gzMd5.update(chunk);
-        reporter.transferProgress(received);
-        done(null, chunk);
-      },
-    });
+    const counter = countingStream(watch, gzMd5, reporter);
     // A server that still sends Content-Encoding: gzip has had its layer undone by fetch.
     const decoded = /gzip/i.test(response.headers.get('content-encoding') ?? '');
     const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
@@ -293,10 +313,10 @@ async function fetchOnce(file: MnistFile, url: string, target: string, stallTime
       const gz = gzMd5.digest('hex') === file.gzMd5 ? 'matches' : 'differs from';
       throw new TransferError(`checksum mismatch (${err.message}; the .gz md5 ${gz} the well-known copy)`, false);
     }
-    if (stalled) throw new TransferError(`stalled: no data for ${formatSeconds(stallTimeoutMs)} after ${received} bytes`, true);
-    throw transferFailure(err, received);
+    if (watch.stalled) throw new TransferError(`stalled: no data for ${formatSeconds(stallTimeoutMs)} after ${watch.received} bytes`, true);
+    throw transferFailure(err, watch.received);
   } finally {
-    clearTimeout(timer);
+    watch.stop();
   }
 }
 

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError } from '../errors';
 import { deformSample } from '../ops/deform_sample';
 import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
+import { OffsetCapture } from './offset_capture';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
@@ -65,8 +66,7 @@ export class ConvOffset2D extends tf.layers.Layer {
   /** Initialiser of the offset convolution's kernel. */
   readonly kernelInitializer: Initializer;
   private kernel: tf.LayerVariable | null = null;
-  private captured: tf.Tensor4D | null = null;
-  private capturing = false;
+  private readonly capture = new OffsetCapture();
 
   /** Throws InvalidInputError when `filters` is not a positive integer or the initialiser is unknown. */
   constructor(args: ConvOffset2DArgs) {
@@ -109,9 +109,7 @@ export class ConvOffset2D extends tf.layers.Layer {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const kernel = (this.kernel as tf.LayerVariable).read() as tf.Tensor4D;
       const offsets = tf.conv2d(x, kernel, 1, 'same');
-      if (this.capturing) {
-        this.replaceCaptured(tf.keep(tf.clone(offsets)));
-      }
+      this.capture.record(offsets);
       return deformSample(x, offsets);
     });
   }
@@ -122,14 +120,11 @@ export class ConvOffset2D extends tf.layers.Layer {
    * setting it to false drops the copy. Off by default, so training holds no extra memory.
    */
   get captureOffsets(): boolean {
-    return this.capturing;
+    return this.capture.enabled;
   }
 
   set captureOffsets(value: boolean) {
-    this.capturing = value;
-    if (!value) {
-      this.replaceCaptured(null);
-    }
+    this.capture.enabled = value;
   }
 
   /**
@@ -138,18 +133,13 @@ export class ConvOffset2D extends tf.layers.Layer {
    * disposed; clone it to keep it longer.
    */
   get lastOffsets(): tf.Tensor4D | null {
-    return this.captured;
-  }
-
-  private replaceCaptured(offsets: tf.Tensor4D | null): void {
-    this.captured?.dispose();
-    this.captured = offsets;
+    return this.capture.offsets;
   }
 
   override dispose(): DisposeResult {
     const result = super.dispose();
     if (result.refCountAfterDispose === 0) {
-      this.replaceCaptured(null);
+      this.capture.clear();
     }
     return result;
   }

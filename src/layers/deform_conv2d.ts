@@ -14,8 +14,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError } from '../errors';
+import { positivePair } from '../ops/arguments';
 import { deformConv2d } from '../ops/deform_conv2d';
 import { Initializer, InitializerSpec, initializerConfig, toInitializer } from './initializers';
+import { OffsetCapture } from './offset_capture';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type DisposeResult = ReturnType<tf.layers.Layer['dispose']>;
@@ -58,12 +60,11 @@ export interface DeformConv2DArgs extends LayerArgs {
 
 type Pair = [number, number];
 
-function toPair(layer: string, name: string, value: number | Pair | undefined, fallback: number): Pair {
-  const pair: Pair = value === undefined ? [fallback, fallback] : typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => Number.isInteger(v) && v >= 1)) {
-    throw new InvalidInputError(`DeformConv2D '${layer}': ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
+function positiveInteger(where: string, name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidInputError(`${where}: ${name} must be a positive integer, got ${JSON.stringify(value)}`);
   }
-  return [pair[0], pair[1]];
+  return value;
 }
 
 /** tf.layers.conv2d's output length along one axis (null stays null). */
@@ -136,28 +137,22 @@ export class DeformConv2D extends tf.layers.Layer {
   private bias: tf.LayerVariable | null = null;
   private offsetKernel: tf.LayerVariable | null = null;
   private offsetBias: tf.LayerVariable | null = null;
-  private captured: { offsets: tf.Tensor4D; mask: tf.Tensor4D | null } | null = null;
-  private capturing = false;
+  private readonly capture = new OffsetCapture();
 
   /** Throws InvalidInputError for a non-positive or non-integer size, an unknown padding or initialiser. */
   constructor(args: DeformConv2DArgs) {
     super(args);
     const name = this.name;
-    if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new InvalidInputError(`DeformConv2D '${name}': filters must be a positive integer, got ${JSON.stringify(args.filters)}`);
-    }
-    this.filters = args.filters;
-    this.kernelSize = toPair(name, 'kernelSize', args.kernelSize, 1);
-    this.strides = toPair(name, 'strides', args.strides, 1);
-    this.dilationRate = toPair(name, 'dilationRate', args.dilationRate, 1);
+    const where = `DeformConv2D '${name}'`;
+    this.filters = positiveInteger(where, 'filters', args.filters);
+    this.kernelSize = positivePair(where, 'kernelSize', args.kernelSize);
+    this.strides = positivePair(where, 'strides', args.strides);
+    this.dilationRate = positivePair(where, 'dilationRate', args.dilationRate);
     this.padding = args.padding ?? 'valid';
     if (this.padding !== 'valid' && this.padding !== 'same') {
-      throw new InvalidInputError(`DeformConv2D '${name}': padding must be 'valid' or 'same', got ${JSON.stringify(args.padding)}`);
+      throw new InvalidInputError(`${where}: padding must be 'valid' or 'same', got ${JSON.stringify(args.padding)}`);
     }
-    this.offsetGroups = args.offsetGroups ?? 1;
-    if (!Number.isInteger(this.offsetGroups) || this.offsetGroups < 1) {
-      throw new InvalidInputError(`DeformConv2D '${name}': offsetGroups must be a positive integer, got ${JSON.stringify(args.offsetGroups)}`);
-    }
+    this.offsetGroups = positiveInteger(where, 'offsetGroups', args.offsetGroups ?? 1);
     this.modulated = args.modulated ?? false;
     this.useBias = args.useBias ?? true;
     this.kernelInitializer = toInitializer(args.kernelInitializer, () => tf.initializers.glorotUniform({}), `DeformConv2D '${name}' kernelInitializer`);
@@ -265,9 +260,7 @@ export class DeformConv2D extends tf.layers.Layer {
         ? (tf.split(predicted, [offsetCount, this.offsetGroups * this.taps], 3) as tf.Tensor4D[])
         : [predicted, null];
       const mask = maskLogits === null ? null : tf.sigmoid(maskLogits);
-      if (this.capturing) {
-        this.replaceCaptured({ offsets: tf.keep(tf.clone(offsets)), mask: mask === null ? null : tf.keep(tf.clone(mask)) });
-      }
+      this.capture.record(offsets, mask);
       return deformConv2d(x, offsets, read(this.kernel) as tf.Tensor4D, {
         strides: this.strides,
         padding: this.padding,
@@ -286,32 +279,26 @@ export class DeformConv2D extends tf.layers.Layer {
    * G*kh*kw], after the sigmoid) it used, replacing the previous copy; false drops it.
    */
   get captureOffsets(): boolean {
-    return this.capturing;
+    return this.capture.enabled;
   }
 
   set captureOffsets(value: boolean) {
-    this.capturing = value;
-    if (!value) this.replaceCaptured(null);
+    this.capture.enabled = value;
   }
 
   /** The offsets of the last call made while capturing, or null. Owned by the layer, as ConvOffset2D's `lastOffsets`. */
   get lastOffsets(): tf.Tensor4D | null {
-    return this.captured?.offsets ?? null;
+    return this.capture.offsets;
   }
 
   /** The mask of the last call made while capturing (null when not modulated or nothing captured). */
   get lastMask(): tf.Tensor4D | null {
-    return this.captured?.mask ?? null;
-  }
-
-  private replaceCaptured(captured: { offsets: tf.Tensor4D; mask: tf.Tensor4D | null } | null): void {
-    if (this.captured !== null) tf.dispose([this.captured.offsets, this.captured.mask ?? []]);
-    this.captured = captured;
+    return this.capture.mask;
   }
 
   override dispose(): DisposeResult {
     const result = super.dispose();
-    if (result.refCountAfterDispose === 0) this.replaceCaptured(null);
+    if (result.refCountAfterDispose === 0) this.capture.clear();
     return result;
   }
 

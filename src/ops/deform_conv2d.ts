@@ -20,6 +20,7 @@ import '../kernels/webgl/register_deform';
 import '../kernels/webgpu/register_deform';
 import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
+import { checkTensor, describe, positivePair } from './arguments';
 import { DEFORM_COL2IM, DEFORM_IM2COL, DeformConvGeometry } from '../kernels/kernel_names';
 import { deformCol2imPortable, deformIm2colPortable } from './deform_conv2d_portable';
 
@@ -78,26 +79,8 @@ const fusedColumns: ColumnOps = {
 
 const portableColumns: ColumnOps = { im2col: deformIm2colPortable, col2im: deformCol2imPortable };
 
-function describe(value: unknown): string {
-  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : value === undefined ? 'undefined' : typeof value;
-}
-
-function checkTensor(name: string, value: unknown, rank: number): asserts value is tf.Tensor {
-  if (!(value instanceof tf.Tensor) || value.rank !== rank) {
-    throw new InvalidInputError(`deformConv2d: ${name} must be a rank-${rank} tensor, got ${describe(value)}`);
-  }
-  if (value.dtype !== 'float32') {
-    throw new InvalidInputError(`deformConv2d: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
-  }
-}
-
-function pair(name: string, value: number | [number, number] | undefined): [number, number] {
-  const [a, b]: [number, number] = value === undefined ? [1, 1] : typeof value === 'number' ? [value, value] : value;
-  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 1 || b < 1) {
-    throw new InvalidInputError(`deformConv2d: ${name} must be a positive integer or a pair of them, got ${JSON.stringify(value)}`);
-  }
-  return [a, b];
-}
+/** How this op's error messages name it. */
+const OP_NAME = 'deformConv2d';
 
 function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same' | number | tf.backend_util.ExplicitPadding {
   const value = padding ?? 'valid';
@@ -114,60 +97,54 @@ function checkPadding(padding: DeformConv2dOptions['padding']): 'valid' | 'same'
   );
 }
 
-/** Checks every argument against x and the kernel; returns where the taps sample. */
-function checkArguments(
-  x: unknown,
-  offsets: unknown,
-  weights: unknown,
-  options: DeformConv2dOptions,
-): DeformConvGeometry {
-  checkTensor('x', x, 4);
-  checkTensor('offsets', offsets, 4);
-  checkTensor('weights', weights, 4);
-  const [batch, inHeight, inWidth, inChannels] = x.shape;
+/** x, offsets and weights, checked to be float32 rank-4 tensors, x and weights non-empty with the same Cin. */
+function checkTensors(x: unknown, offsets: unknown, weights: unknown): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  checkTensor(OP_NAME, 'x', x, 4);
+  checkTensor(OP_NAME, 'offsets', offsets, 4);
+  checkTensor(OP_NAME, 'weights', weights, 4);
   if (x.size === 0 || weights.size === 0) {
     throw new InvalidInputError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
   }
-  const [kernelHeight, kernelWidth, weightChannels, outChannels] = weights.shape;
-  if (weightChannels !== inChannels) {
+  const inChannels = x.shape[3];
+  if (weights.shape[2] !== inChannels) {
     throw new InvalidInputError(
       `deformConv2d: weights must be [kh, kw, Cin, Cout] with Cin = ${inChannels} (x of ${describe(x)}), got ${describe(weights)}`,
     );
   }
-  const strides = pair('strides', options.strides);
-  const dilations = pair('dilations', options.dilations);
-  const info = tf.backend_util.computeConv2DInfo(
-    [batch, inHeight, inWidth, inChannels],
-    [kernelHeight, kernelWidth, inChannels, outChannels],
-    strides,
-    dilations,
-    checkPadding(options.padding),
-  );
-  const { outHeight, outWidth } = info;
-  if (!(outHeight >= 1 && outWidth >= 1)) {
+  return [x as tf.Tensor4D, offsets as tf.Tensor4D, weights as tf.Tensor4D];
+}
+
+/** The convolution's strides, dilations, output size and padding, checked to give at least one output. */
+function convolutionInfo(x: tf.Tensor4D, weights: tf.Tensor4D, options: DeformConv2dOptions) {
+  const [kernelHeight, kernelWidth] = weights.shape;
+  const strides = positivePair(OP_NAME, 'strides', options.strides);
+  const dilations = positivePair(OP_NAME, 'dilations', options.dilations);
+  const info = tf.backend_util.computeConv2DInfo(x.shape, weights.shape, strides, dilations, checkPadding(options.padding));
+  if (!(info.outHeight >= 1 && info.outWidth >= 1)) {
     throw new InvalidInputError(
       `deformConv2d: no output positions for x of ${describe(x)} and a ${kernelHeight}x${kernelWidth} kernel ` +
         `(strides [${strides}], dilations [${dilations}], padding ${JSON.stringify(options.padding ?? 'valid')})`,
     );
   }
-  const taps = kernelHeight * kernelWidth;
-  const offsetGroups = options.offsetGroups ?? (offsets as tf.Tensor4D).shape[3] / (2 * taps);
+  return { strides, dilations, info };
+}
+
+/** G, given or inferred from the offsets' channels (2*G*kh*kw); it must divide Cin. */
+function checkOffsetGroups(offsets: tf.Tensor4D, inChannels: number, taps: number, given: number | undefined): number {
+  const offsetGroups = given ?? offsets.shape[3] / (2 * taps);
   if (!Number.isInteger(offsetGroups) || offsetGroups < 1 || inChannels % offsetGroups !== 0) {
     throw new InvalidInputError(
       `deformConv2d: offsetGroups must be a positive integer dividing Cin = ${inChannels}, got ${offsetGroups}` +
-        (options.offsetGroups === undefined ? ` (inferred from offsets of ${describe(offsets)}: channels / (2*kh*kw))` : ''),
+        (given === undefined ? ` (inferred from offsets of ${describe(offsets)}: channels / (2*kh*kw))` : ''),
     );
   }
-  const expected = [batch, outHeight, outWidth, 2 * offsetGroups * taps];
-  if (!tf.util.arraysEqual(offsets.shape, expected)) {
-    throw new InvalidInputError(
-      `deformConv2d: offsets must have shape [B, Ho, Wo, 2*G*kh*kw] = [${expected.join(', ')}] for x of ${describe(x)}, ` +
-        `weights of ${describe(weights)} and ${offsetGroups} offset group(s), got ${describe(offsets)}`,
-    );
-  }
+  return offsetGroups;
+}
+
+/** Checks the optional mask [B, Ho, Wo, G*kh*kw], bias [Cout] and maxColumnBytes. */
+function checkOptions(options: DeformConv2dOptions, expectedMask: number[], outChannels: number): void {
   if (options.mask != null) {
-    checkTensor('mask', options.mask, 4);
-    const expectedMask = [batch, outHeight, outWidth, offsetGroups * taps];
+    checkTensor(OP_NAME, 'mask', options.mask, 4);
     if (!tf.util.arraysEqual(options.mask.shape, expectedMask)) {
       throw new InvalidInputError(
         `deformConv2d: mask must have shape [B, Ho, Wo, G*kh*kw] = [${expectedMask.join(', ')}], got ${describe(options.mask)}`,
@@ -175,7 +152,7 @@ function checkArguments(
     }
   }
   if (options.bias != null) {
-    checkTensor('bias', options.bias, 1);
+    checkTensor(OP_NAME, 'bias', options.bias, 1);
     if (options.bias.shape[0] !== outChannels) {
       throw new InvalidInputError(`deformConv2d: bias must have shape [Cout] = [${outChannels}], got ${describe(options.bias)}`);
     }
@@ -184,6 +161,30 @@ function checkArguments(
   if (!(maxColumnBytes > 0)) {
     throw new InvalidInputError(`deformConv2d: maxColumnBytes must be positive, got ${options.maxColumnBytes}`);
   }
+}
+
+/** Checks every argument against x and the kernel; returns where the taps sample. */
+function checkArguments(
+  xArg: unknown,
+  offsetsArg: unknown,
+  weightsArg: unknown,
+  options: DeformConv2dOptions,
+): DeformConvGeometry {
+  const [x, offsets, weights] = checkTensors(xArg, offsetsArg, weightsArg);
+  const [batch, inHeight, inWidth, inChannels] = x.shape;
+  const [kernelHeight, kernelWidth, , outChannels] = weights.shape;
+  const { strides, dilations, info } = convolutionInfo(x, weights, options);
+  const { outHeight, outWidth } = info;
+  const taps = kernelHeight * kernelWidth;
+  const offsetGroups = checkOffsetGroups(offsets, inChannels, taps, options.offsetGroups);
+  const expected = [batch, outHeight, outWidth, 2 * offsetGroups * taps];
+  if (!tf.util.arraysEqual(offsets.shape, expected)) {
+    throw new InvalidInputError(
+      `deformConv2d: offsets must have shape [B, Ho, Wo, 2*G*kh*kw] = [${expected.join(', ')}] for x of ${describe(x)}, ` +
+        `weights of ${describe(weights)} and ${offsetGroups} offset group(s), got ${describe(offsets)}`,
+    );
+  }
+  checkOptions(options, [batch, outHeight, outWidth, offsetGroups * taps], outChannels);
   return {
     inHeight,
     inWidth,
@@ -221,6 +222,86 @@ function concatImages(parts: tf.Tensor[]): tf.Tensor {
   return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
 }
 
+/** What the forward and backward passes share. */
+interface Pass {
+  columnOps: ColumnOps;
+  geometry: DeformConvGeometry;
+  /** [first image, image count] of each chunk of the batch. */
+  chunks: Array<[number, number]>;
+  /** kh*kw*Cin: the length of one column. */
+  columnLength: number;
+  outChannels: number;
+}
+
+function chunkColumns(pass: Pass, chunk: [number, number], x: tf.Tensor4D, offsets: tf.Tensor4D, mask: tf.Tensor4D | null): tf.Tensor2D {
+  return pass.columnOps.im2col(images(x, chunk), images(offsets, chunk), mask === null ? null : images(mask, chunk), pass.geometry);
+}
+
+/** The convolution without bias, chunk by chunk; with a single chunk, also its columns, kept for the backward pass. */
+function convolve(
+  pass: Pass,
+  x: tf.Tensor4D,
+  offsets: tf.Tensor4D,
+  mask: tf.Tensor4D | null,
+  weights: tf.Tensor4D,
+): { convolved: tf.Tensor; keptColumns: tf.Tensor[] } {
+  const { chunks, columnLength, outChannels } = pass;
+  const { outHeight, outWidth } = pass.geometry;
+  const kernel = tf.reshape(weights, [columnLength, outChannels]);
+  // With a single chunk, the columns are kept for the weights' gradient (within the
+  // memory cap); with several, each chunk's are freed at once and the backward pass
+  // recomputes them chunk by chunk.
+  const keepColumns = chunks.length === 1;
+  let keptColumns: tf.Tensor[] = [];
+  const parts = chunks.map((chunk) => {
+    const [part, ...columns] = tf.tidy(() => {
+      const chunkCols = chunkColumns(pass, chunk, x, offsets, mask);
+      const product = tf.reshape(tf.matMul(chunkCols, kernel), [chunk[1], outHeight, outWidth, outChannels]);
+      return keepColumns ? [product, chunkCols] : [product];
+    });
+    keptColumns = columns;
+    return part;
+  });
+  return { convolved: concatImages(parts), keptColumns };
+}
+
+/** The gradients of x, offsets, weights and, with a mask, the mask; `savedColumns` when the forward pass kept them. */
+function convolveGradients(
+  pass: Pass,
+  dy: tf.Tensor,
+  [x, offsets, weights]: tf.Tensor4D[],
+  mask: tf.Tensor4D | null,
+  savedColumns: tf.Tensor2D | null,
+): tf.Tensor[] {
+  const { columnOps, geometry, columnLength, outChannels } = pass;
+  // XNNPACK takes the fast path only for untransposed operands, so transpose explicitly.
+  const kernelT = tf.transpose(tf.reshape(weights, [columnLength, outChannels]));
+  const dKernelT: tf.Tensor[] = [];
+  const dxs: tf.Tensor[] = [];
+  const dOffsets: tf.Tensor[] = [];
+  const dMasks: tf.Tensor[] = [];
+  for (const chunk of pass.chunks) {
+    // One chunk's columns and their gradient live only inside this scope.
+    const [dKernelChunk, ...inputGrads] = tf.tidy(() => {
+      const columns = savedColumns ?? chunkColumns(pass, chunk, x, offsets, mask);
+      const dOut = tf.reshape(images(dy, chunk), [-1, outChannels]);
+      const dColumns = tf.matMul(dOut, kernelT) as tf.Tensor2D;
+      return [
+        tf.matMul(tf.transpose(dOut), columns),
+        ...columnOps.col2im(dColumns, images(x, chunk), images(offsets, chunk), mask === null ? null : images(mask, chunk), geometry),
+      ];
+    });
+    dKernelT.push(dKernelChunk);
+    dxs.push(inputGrads[0]);
+    dOffsets.push(inputGrads[1]);
+    if (mask !== null) dMasks.push(inputGrads[2]);
+  }
+  const dKernel = dKernelT.length === 1 ? dKernelT[0] : tf.addN(dKernelT);
+  const grads = [concatImages(dxs), concatImages(dOffsets), tf.reshape(tf.transpose(dKernel), weights.shape)];
+  if (mask !== null) grads.push(concatImages(dMasks));
+  return grads;
+}
+
 function run(
   columnOps: ColumnOps,
   x: tf.Tensor4D,
@@ -231,13 +312,14 @@ function run(
   const geometry = checkArguments(x, offsets, weights, options);
   const mask = options.mask ?? null;
   const bias = options.bias ?? null;
-  const chunks = batchChunks(x.shape[0], geometry, options.maxColumnBytes ?? DEFAULT_MAX_COLUMN_BYTES);
   const [kernelHeight, kernelWidth, inChannels, outChannels] = weights.shape;
-  const columnLength = kernelHeight * kernelWidth * inChannels;
-  const { outHeight, outWidth } = geometry;
-
-  const chunkColumns = (chunk: [number, number], xs: tf.Tensor4D, os: tf.Tensor4D, ms: tf.Tensor4D | null) =>
-    columnOps.im2col(images(xs, chunk), images(os, chunk), ms === null ? null : images(ms, chunk), geometry);
+  const pass: Pass = {
+    columnOps,
+    geometry,
+    chunks: batchChunks(x.shape[0], geometry, options.maxColumnBytes ?? DEFAULT_MAX_COLUMN_BYTES),
+    columnLength: kernelHeight * kernelWidth * inChannels,
+    outChannels,
+  };
 
   // Inputs in a fixed order: x, offsets, weights, then mask and bias when given.
   const inputs: tf.Tensor[] = [x, offsets, weights];
@@ -246,54 +328,14 @@ function run(
 
   const forward = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args.pop() as tf.GradSaveFunc;
-    const kernel = tf.reshape(weights, [columnLength, outChannels]);
-    // With a single chunk, the columns are kept for the weights' gradient (within the
-    // memory cap); with several, each chunk's are freed at once and the backward pass
-    // recomputes them chunk by chunk.
-    const keepColumns = chunks.length === 1;
-    let keptColumns: tf.Tensor[] = [];
-    const parts = chunks.map((chunk) => {
-      const [part, ...columns] = tf.tidy(() => {
-        const chunkCols = chunkColumns(chunk, x, offsets, mask);
-        const product = tf.reshape(tf.matMul(chunkCols, kernel), [chunk[1], outHeight, outWidth, outChannels]);
-        return keepColumns ? [product, chunkCols] : [product];
-      });
-      keptColumns = columns;
-      return part;
-    });
-    const convolved = concatImages(parts);
+    const { convolved, keptColumns } = convolve(pass, x, offsets, mask, weights);
     save([...inputs, ...keptColumns]);
     return {
       value: bias === null ? convolved : tf.add(convolved, bias),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, so, sw] = saved as tf.Tensor4D[];
-        const sm = mask === null ? null : (saved[3] as tf.Tensor4D);
+        const savedMask = mask === null ? null : (saved[3] as tf.Tensor4D);
         const savedColumns = saved.length > inputs.length ? (saved[inputs.length] as tf.Tensor2D) : null;
-        // XNNPACK takes the fast path only for untransposed operands, so transpose explicitly.
-        const kernelT = tf.transpose(tf.reshape(sw, [columnLength, outChannels]));
-        const dKernelT: tf.Tensor[] = [];
-        const dxs: tf.Tensor[] = [];
-        const dOffsets: tf.Tensor[] = [];
-        const dMasks: tf.Tensor[] = [];
-        for (const chunk of chunks) {
-          // One chunk's columns and their gradient live only inside this scope.
-          const [dKernelChunk, ...inputGrads] = tf.tidy(() => {
-            const columns = savedColumns ?? chunkColumns(chunk, sx, so, sm);
-            const dOut = tf.reshape(images(dy, chunk), [-1, outChannels]);
-            const dColumns = tf.matMul(dOut, kernelT) as tf.Tensor2D;
-            return [
-              tf.matMul(tf.transpose(dOut), columns),
-              ...columnOps.col2im(dColumns, images(sx, chunk), images(so, chunk), sm === null ? null : images(sm, chunk), geometry),
-            ];
-          });
-          dKernelT.push(dKernelChunk);
-          dxs.push(inputGrads[0]);
-          dOffsets.push(inputGrads[1]);
-          if (sm !== null) dMasks.push(inputGrads[2]);
-        }
-        const dKernel = dKernelT.length === 1 ? dKernelT[0] : tf.addN(dKernelT);
-        const grads = [concatImages(dxs), concatImages(dOffsets), tf.reshape(tf.transpose(dKernel), sw.shape)];
-        if (sm !== null) grads.push(concatImages(dMasks));
+        const grads = convolveGradients(pass, dy, saved.slice(0, 3) as tf.Tensor4D[], savedMask, savedColumns);
         if (bias !== null) grads.push(tf.sum(dy, [0, 1, 2]));
         return grads;
       },

@@ -11,25 +11,16 @@ import '../kernels/webgl/register_deform';
 import '../kernels/webgpu/register_deform';
 import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
+import { checkTensor, describe } from './arguments';
 import { deformSamplePortable } from './deform_sample_portable';
 import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from '../kernels/kernel_names';
 
-function describe(value: unknown): string {
-  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
-}
-
 function checkArguments(x: unknown, offsets: unknown): void {
-  for (const [name, value] of [['x', x], ['offsets', offsets]] as const) {
-    if (!(value instanceof tf.Tensor) || value.rank !== 4) {
-      throw new InvalidInputError(`deformSample: ${name} must be a rank-4 tensor, got ${describe(value)}`);
-    }
-    if (value.dtype !== 'float32') {
-      throw new InvalidInputError(`deformSample: ${name} must be float32, got ${value.dtype} (${describe(value)})`);
-    }
-  }
-  const [batch, height, width, channels] = (x as tf.Tensor).shape;
+  checkTensor('deformSample', 'x', x, 4);
+  checkTensor('deformSample', 'offsets', offsets, 4);
+  const [batch, height, width, channels] = x.shape;
   const expected = [batch, height, width, 2 * channels];
-  if (!tf.util.arraysEqual((offsets as tf.Tensor).shape, expected)) {
+  if (!tf.util.arraysEqual(offsets.shape, expected)) {
     throw new InvalidInputError(
       `deformSample: offsets must have shape [B, H, W, 2C] = [${expected.join(', ')}] for x of ` +
         `${describe(x)}, got ${describe(offsets)}`,

@@ -140,6 +140,29 @@ function noiseLevel(near: Summary, compared: readonly Summary[], count: number):
 /** The models of the control, in the order the prose names them. */
 const CONTROL_VARIANTS = ['regular', 'bn-only', 'offsets-only', 'offsets-bn'] as const;
 
+/** Which of the recipe's parts did the work, from what each adds on top of the other. */
+function whichPartWorks(offsetsAdd: number, bnAdds: number, noise: number): string {
+  if (offsetsAdd > noise && bnAdds > noise) {
+    return 'Both parts matter here: each alone falls short of the two together by more than the noise.';
+  }
+  if (offsetsAdd > noise && bnAdds < -noise) {
+    return (
+      `The offsets do the work here, and letting BatchNorm adapt as well hurts: the offsets alone beat the reference's recipe by ` +
+      `${points(-bnAdds)} points.`
+    );
+  }
+  if (offsetsAdd > noise) {
+    return 'The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.';
+  }
+  if (bnAdds > noise) {
+    return (
+      "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
+      'table does not by itself show that the offsets learned to handle scale.'
+    );
+  }
+  return 'Either part alone comes within the noise of the two together.';
+}
+
 /** The paragraph that says what the control shows, from the scaled-test means. */
 export function controlFindings(data: ReportData): string[] {
   const scaled = (v: ReportVariant): Summary | undefined => variantSummary(data.runs[v], 'scaled');
@@ -165,26 +188,8 @@ export function controlFindings(data: ReportData): string[] {
     lines.push(
       `BatchNorm re-adapting alone recovers ${share(bnOnly)} of the full recipe's gain and the offsets alone ${share(offsetsOnly)}; ` +
         `on top of BatchNorm, the offsets add ${points(both.mean - bnOnly.mean)} points.`,
+      whichPartWorks(both.mean - bnOnly.mean, both.mean - offsetsOnly.mean, noise),
     );
-    const offsetsAdd = both.mean - bnOnly.mean;
-    const bnAdds = both.mean - offsetsOnly.mean;
-    if (offsetsAdd > noise && bnAdds > noise) {
-      lines.push('Both parts matter here: each alone falls short of the two together by more than the noise.');
-    } else if (offsetsAdd > noise && bnAdds < -noise) {
-      lines.push(
-        `The offsets do the work here, and letting BatchNorm adapt as well hurts: the offsets alone beat the reference's recipe by ` +
-          `${points(-bnAdds)} points.`,
-      );
-    } else if (offsetsAdd > noise) {
-      lines.push('The offsets do the work here: BatchNorm re-adaptation adds no more than the noise once the offsets learn.');
-    } else if (bnAdds > noise) {
-      lines.push(
-        "BatchNorm re-adaptation explains the gain here: the offsets add no more than the noise on top of it, so the reference's " +
-          'table does not by itself show that the offsets learned to handle scale.',
-      );
-    } else {
-      lines.push('Either part alone comes within the noise of the two together.');
-    }
   }
   const plain = CONTROL_VARIANTS.map((v) => variantSummary(data.runs[v], 'plain') as Summary);
   lines.push(
@@ -297,8 +302,8 @@ const PICTURE_TEXT: Readonly<Record<PictureName, string>> = {
   curves: 'Loss and accuracy per epoch, training and validation, of both stages.',
 };
 
-/** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
-export function reportMarkdown(data: ReportData): string {
+/** The title, what produced the report, and the extended results table. */
+function resultsSection(data: ReportData): string[] {
   const lines: string[] = [];
   lines.push('# Deformable convolution on scaled MNIST: report', '');
   lines.push(
@@ -325,6 +330,12 @@ export function reportMarkdown(data: ReportData): string {
     );
   }
   lines.push('');
+  return lines;
+}
+
+/** The findings of the control and of the DCN rows, each with why those rows were run. */
+function findingsSections(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## What the control shows', '');
   lines.push(...controlFindings(data).flatMap((line) => [line, '']));
   lines.push(
@@ -345,6 +356,12 @@ export function reportMarkdown(data: ReportData): string {
       'starts out computing exactly the regular CNN; those convolutions and BatchNorm then learn with the recipe above.',
     '',
   );
+  return lines;
+}
+
+/** The runs' settings, backends, times taken and checkpoints. */
+function configurationSection(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## Run configuration', '');
   lines.push(
     'All fine-tunes start from the same regular-CNN checkpoint, freeze conv11, conv12, conv21, conv22 and fc1 (in the DCN ' +
@@ -373,6 +390,12 @@ export function reportMarkdown(data: ReportData): string {
     for (const run of data.runs[variant]) lines.push(`- ${VARIANT_LABELS[variant]}, seed ${run.seed}: \`${run.checkpoint}\``);
   }
   lines.push('');
+  return lines;
+}
+
+/** The pictures drawn, each with its title and caption, and where the reference's numbers come from. */
+function picturesAndReferenceSections(data: ReportData): string[] {
+  const lines: string[] = [];
   lines.push('## Pictures', '');
   lines.push(
     `The offset pictures show test digit ${data.pictureIndex} and the deformable CNN of the reference's recipe (first seed). ` +
@@ -394,5 +417,10 @@ export function reportMarkdown(data: ReportData): string {
       'was redrawn at every evaluation). It did not run either control, nor the paper\'s deformable convolution (DCN).',
     '',
   );
-  return lines.join('\n');
+  return lines;
+}
+
+/** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
+export function reportMarkdown(data: ReportData): string {
+  return [...resultsSection(data), ...findingsSections(data), ...configurationSection(data), ...picturesAndReferenceSections(data)].join('\n');
 }

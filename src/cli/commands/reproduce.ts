@@ -1,6 +1,6 @@
 /** `deformconv reproduce`: the whole experiment: data, train, fine-tune, evaluate, table, results/metrics.json. */
 import { Command, Option } from 'commander';
-import { Preset, PRESET_SPECS, PRESETS, reproduce } from '../../experiment/reproduce';
+import { Preset, PRESET_SPECS, PRESETS, reproduce, ReproduceResult } from '../../experiment/reproduce';
 import { startBackend } from '../backend';
 import { dataDirOption, intInRange, nonNegativeInt, positiveInt } from '../flags';
 import { runInterruptible } from '../interrupt';
@@ -17,6 +17,23 @@ interface ReproduceFlags {
   valLimit?: number;
   testLimit?: number;
   resume: boolean;
+}
+
+/** Says where the run stopped and the command that resumes it, with the same flags. */
+function reportInterrupted(result: ReproduceResult, flags: ReproduceFlags, command: Command): void {
+  const stage = result.interruptedStage;
+  process.stderr.write(`interrupted${stage ? ` during the ${stage} stage; checkpoint in ${result.checkpoints[stage]}` : ''}\n`);
+  const extra = [`--preset ${flags.preset}`];
+  if (flags.seed !== undefined) extra.push(`--seed ${flags.seed}`);
+  for (const [flag, value] of [
+    ['--threads', flags.threads],
+    ['--limit', flags.limit],
+    ['--val-limit', flags.valLimit],
+    ['--test-limit', flags.testLimit],
+  ] as const) {
+    if (value !== undefined) extra.push(`${flag} ${value}`);
+  }
+  process.stderr.write(`resume with: ${resumeCommand('reproduce', flags.out, flags.dataDir, command, extra.join(' '))}\n`);
 }
 
 export function reproduceCommand(): Command {
@@ -61,19 +78,7 @@ export function reproduceCommand(): Command {
         }),
       );
       if (result.status === 'interrupted') {
-        const stage = result.interruptedStage;
-        process.stderr.write(`interrupted${stage ? ` during the ${stage} stage; checkpoint in ${result.checkpoints[stage]}` : ''}\n`);
-        const extra = [`--preset ${flags.preset}`];
-        if (flags.seed !== undefined) extra.push(`--seed ${flags.seed}`);
-        for (const [flag, value] of [
-          ['--threads', flags.threads],
-          ['--limit', flags.limit],
-          ['--val-limit', flags.valLimit],
-          ['--test-limit', flags.testLimit],
-        ] as const) {
-          if (value !== undefined) extra.push(`${flag} ${value}`);
-        }
-        process.stderr.write(`resume with: ${resumeCommand('reproduce', flags.out, flags.dataDir, command, extra.join(' '))}\n`);
+        reportInterrupted(result, flags, command);
         process.exitCode = signalExitCode ?? 130;
         return;
       }
