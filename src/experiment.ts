@@ -35,6 +35,6 @@ export type { ArrowFieldOptions, FieldRow, FieldPanel } from './reporting/arrow_
 export { samplesGridFigure } from './reporting/samples_grid';
 export type { SamplesGridOptions, DigitRow, LabelledDigit } from './reporting/samples_grid';
 export { curvesFigure } from './reporting/curves';
-export { offsetFigures, animationFrames, scaledSamplesFigure, trainingCurvesFigure, finetuneCurveLabel, unitOnInk, PICTURE_FILES, SAMPLE_COLUMNS } from './reporting/pictures';
-export type { OffsetFigureInput, EpochSnapshot, PictureName, Unit } from './reporting/pictures';
+export { offsetFigures, animationFrames, scaledSamplesFigure, trainingCurvesFigure, finetuneCurveLabel, unitOnInk, PICTURE_FILES, SAMPLE_COLUMNS } from './reporting/figures';
+export type { OffsetFigureInput, EpochSnapshot, PictureName, Unit } from './reporting/figures';
 export type { CurvesOptions, CurveStage, CurveSeries, CurvePoint } from './reporting/curves';

@@ -31,9 +31,9 @@ export { saveCheckpoint, readCheckpoint, latestCheckpointName } from './training
 export type { CheckpointContents, LoadedCheckpoint } from './training/checkpoint';
 export { saveOffsetSnapshot, listOffsetSnapshots, loadOffsetSnapshot, SNAPSHOT_DIR } from './training/offset_snapshots';
 export type { OffsetSnapshot } from './training/offset_snapshots';
-export { renderPng, renderGif, writePng, writeGif } from './reporting/render';
-export { writePictures, finetuneCurve, epochSnapshots } from './experiment/pictures';
-export type { WritePicturesOptions, WrittenPictures } from './experiment/pictures';
+export { renderPng, renderGif, writePng, writeGif } from './reporting/render_images';
+export { writePictures, finetuneCurve, epochSnapshots } from './experiment/write_pictures';
+export type { WritePicturesOptions, WrittenPictures } from './experiment/write_pictures';
 export { reportMarkdown, controlFindings, dcnFindings, summarize, REPORT_VARIANTS } from './reporting/report_markdown';
 export type { ReportData, ReportVariant, RunResult, Summary } from './reporting/report_markdown';
 export { reproduce, PRESETS, PRESET_SPECS } from './experiment/reproduce';

@@ -9,10 +9,10 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../scripts/build_simd_kernels';
+import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../scripts/build_kernels';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
 import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/conv_kernels_binary';
-import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
+import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd/winograd_wat';
 import { WINOGRAD_ALGORITHMS, filterPlaneOf } from '../src/kernels/wasm/simd/conv_kernels';
 
 const MODULES = [
@@ -44,7 +44,7 @@ function instantiate(base64: string, memory: WebAssembly.Memory): string[] {
 }
 
 describe('SIMD kernel modules', () => {
-  it('winograd_tiles.wat is what scripts/winograd_wat.ts generates (run build_simd_kernels after editing the generator)', () => {
+  it('winograd_tiles.wat is what scripts/winograd/winograd_wat.ts generates (run build_simd_kernels after editing the generator)', () => {
     expect(fs.readFileSync(WINOGRAD_WAT_FILE, 'utf8')).toBe(winogradWat());
   });
 

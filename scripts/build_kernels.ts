@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
 import { packageRoot } from '../src/version';
-import { WINOGRAD_WAT_FILE, winogradWat } from './winograd_wat';
+import { WINOGRAD_WAT_FILE, winogradWat } from './winograd/winograd_wat';
 
 const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
 
