@@ -137,10 +137,10 @@ function main() {
   const outputs = new Set();
   for (const project of PROJECTS) for (const file of compile(ts, project)) outputs.add(file);
 
-  // The demo page: scripts/build_web.ts, compiled just now, stages it and renames it into dist/web.
-  const web = spawnSync(process.execPath, [path.join(DIST, 'scripts', 'build_web.js')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  // The demo page: scripts/web/build_web.ts, compiled just now, stages it and renames it into dist/web.
+  const web = spawnSync(process.execPath, [path.join(DIST, 'scripts', 'web', 'build_web.js')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (web.status !== 0) {
-    process.stderr.write(`build: node dist/scripts/build_web.js exited ${web.status ?? web.signal}\n`);
+    process.stderr.write(`build: node dist/scripts/web/build_web.js exited ${web.status ?? web.signal}\n`);
     process.exit(1);
   }
   for (const line of web.stdout.split('\n').filter(Boolean)) outputs.add(path.resolve(ROOT, line));

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The fields of one `bench --json` run that the page shows (scripts/bench.ts writes them). */
+/** The fields of one `bench --json` run that the page shows (scripts/bench/main.ts writes them). */
 export interface BenchRun {
   date: string;
   commit: string | null;

@@ -21,12 +21,12 @@ export { batchNormTraining } from './ops/batch_norm_training';
 export type { BatchNormTrainingResult } from './ops/batch_norm_training';
 export { ConvOffset2D } from './layers/conv_offset2d';
 export type { ConvOffset2DArgs } from './layers/conv_offset2d';
-export { DeformConv2D, deformConv2DFromConv2D } from './layers/deform_conv2d';
-export type { DeformConv2DArgs, FromConv2DOptions } from './layers/deform_conv2d';
+export { DeformConv2D, deformConv2DFromConv2D } from './layers/deform_conv2d_layer';
+export type { DeformConv2DArgs, FromConv2DOptions } from './layers/deform_conv2d_layer';
 export { BatchNormalization, batchNormalization } from './layers/batch_normalization';
 export type { BatchNormalizationArgs } from './layers/batch_normalization';
-export { Conv2D, conv2d } from './layers/conv2d';
-export type { Conv2DArgs } from './layers/conv2d';
+export { Conv2D, conv2d } from './layers/conv2d_layer';
+export type { Conv2DArgs } from './layers/conv2d_layer';
 export { useFastLayersWhenLoading } from './layers/fast_layers';
 export { createAdam } from './optimizers/adam';
 /**

@@ -16,4 +16,4 @@ export type { Stage, TrainConfig } from './training/config';
 export type { TrainingState } from './training/state';
 export { reproduce } from './experiment/reproduce';
 export type { Preset, ReproduceOptions, ReproduceResult } from './experiment/reproduce';
-export { writePng, writeGif } from './reporting/render';
+export { writePng, writeGif } from './reporting/render_images';

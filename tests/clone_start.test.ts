@@ -85,7 +85,7 @@ describe('the build script', () => {
       expect(script, name).not.toMatch(/rmSync|rimraf|\brm\s+-\w*r|\bdel\b/);
     }
     // Nor does the build script or the demo page's: they remove single stale files only.
-    for (const file of ['scripts/build.js', 'scripts/build_web.ts']) {
+    for (const file of ['scripts/build.js', 'scripts/web/build_web.ts']) {
       const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
       expect(text, file).not.toMatch(/rmSync\(\s*(DIST|outDir|['"`]dist['"`])/);
     }

@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Conv2D } from '../src/layers/conv2d';
+import { Conv2D } from '../src/layers/conv2d_layer';
 import { useFastLayersWhenLoading } from '../src/layers/fast_layers';
 import { mulberry32 } from './helpers/random';
 

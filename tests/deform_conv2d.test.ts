@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../src/errors';
-import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2d';
+import { DeformConv2D, deformConv2DFromConv2D } from '../src/layers/deform_conv2d_layer';
 import { DeformConv2dOptions, deformConv2d, deformConv2dPortable } from '../src/ops/deform_conv2d';
 import { mulberry32 as rng } from './helpers/random';
 import { worstError } from './helpers/close';

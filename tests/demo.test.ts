@@ -18,7 +18,7 @@ import { Mount, startStaticServer, StaticServer } from '../src/demo/static_serve
 import { evalImages, evalSet } from '../src/evaluation/evaluate';
 import { forward } from '../src/models/cnn';
 import { loadTrainedModel } from '../src/training/train';
-import type { Update } from '../src/web/main';
+import type { Update } from '../src/web/demo_page';
 import { launchBrowser, openPage } from './helpers/browser';
 import { expectOneLineError, LiveCli, runCli } from './helpers/cli';
 

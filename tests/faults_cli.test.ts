@@ -4,7 +4,7 @@
  * a backend that is unknown, not installed or broken. Each: one `error:` line on stderr
  * naming the flag, the right exit code, no stack trace, nothing written.
  * The flags are read from the program itself, so a flag added later is covered too. The
- * whole matrix is parsed in-process by the CLI's own program (as main.ts builds it: the
+ * whole matrix is parsed in-process by the CLI's own program (as cli/main.ts builds it: the
  * same parsers, messages and exit codes); one value per flag also runs as a real process.
  * Cases already in cli.test.ts are not repeated (download --attempts and --stall-timeout,
  * `info --frobnicate`, `trian-regular`, `--backend gpu`).

@@ -1,5 +1,5 @@
 /**
- * The GPU kit (scripts/gpu_kit.ts, issue 24 point 6): built into a temporary folder, it
+ * The GPU kit (scripts/gpu_kit/main.ts, issue 24 point 6): built into a temporary folder, it
  * stays under its size limit, holds what it needs, and runs from a copy outside the
  * repository with plain node (nothing resolves from the repo's node_modules). The run here
  * is a quick wasm one: webgpu on the software adapter takes several minutes, too long for
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildGpuKit, folderBytes, KIT_SIZE_LIMIT, KitResult } from '../scripts/gpu_kit';
+import { buildGpuKit, folderBytes, KIT_SIZE_LIMIT, KitResult } from '../scripts/gpu_kit/main';
 import { TMP_PREFIX } from '../src/files/atomic';
 import { childEnv, run } from './helpers/package_apps';
 

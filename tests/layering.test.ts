@@ -37,7 +37,7 @@ const BROWSER_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   index: ['@tensorflow/tfjs'],
   experiment: ['@tensorflow/tfjs'],
   wasm: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm'],
-  'web/main': ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'],
+  'web/demo_page': ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'],
 };
 
 interface Import {

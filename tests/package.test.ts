@@ -233,8 +233,8 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
     expect(library.filter(([, info]) => info.format !== 'esm').map(([input]) => input)).toEqual([]);
     // The side-effect modules that register kernels and layer classes survive tree-shaking.
     const output = Object.values(withDeform.metafile.outputs)[0].inputs;
-    const registrations = ['cpu', 'wasm', 'webgl', 'webgpu'].map((backend) => `kernels/${backend}/register_deform.js`);
-    for (const kept of [...registrations, 'layers/deform_conv2d.js', 'layers/conv_offset2d.js']) {
+    const registrations = ['cpu', 'wasm', 'webgl', 'webgpu'].map((backend) => `kernels/${backend}/register_${backend}_deform.js`);
+    for (const kept of [...registrations, 'layers/deform_conv2d_layer.js', 'layers/conv_offset2d.js']) {
       expect(output[`../node_modules/deformconv/dist/esm/${kept}`]?.bytesInOutput ?? 0, kept).toBeGreaterThan(0);
     }
 

@@ -1,18 +1,15 @@
 /**
- * The SIMD modules (src/kernels/wasm/simd): each committed binary is what its .wat assembles
- * to (conv_kernels.wat with the generated winograd_tiles.wat), and both variants load, the
- * shared-memory one on a shared memory as tfjs's threaded build has. What the loops compute
+ * The SIMD modules (src/kernels/wasm/simd): both variants of each binary load, the
+ * shared-memory one on a shared memory as tfjs's threaded build has (that each binary is
+ * what its .wat assembles to: generated_files.test.ts). What the loops compute
  * is tested through the kernels that use them (wasm_conv_grads.test.ts: batch norm and the
  * convolutions against cpu; wasm_winograd.test.ts: Winograd against exact sums;
  * deform_sample.test.ts).
  */
-import * as path from 'node:path';
-import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assembleSimdKernels, binaryModuleSource, SIMD_MODULES } from '../scripts/build_simd_kernels';
 import { SIMD_KERNELS_BASE64, SIMD_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/kernels_binary';
 import { CONV_KERNELS_BASE64, CONV_KERNELS_SHARED_MEMORY_BASE64 } from '../src/kernels/wasm/simd/conv_kernels_binary';
-import { WINOGRAD_VARIANTS, WINOGRAD_WAT_FILE, winogradWat } from '../scripts/winograd_wat';
+import { WINOGRAD_VARIANTS } from '../scripts/winograd/winograd_wat';
 import { WINOGRAD_ALGORITHMS, filterPlaneOf } from '../src/kernels/wasm/simd/conv_kernels';
 
 const MODULES = [
@@ -44,10 +41,6 @@ function instantiate(base64: string, memory: WebAssembly.Memory): string[] {
 }
 
 describe('SIMD kernel modules', () => {
-  it('winograd_tiles.wat is what scripts/winograd_wat.ts generates (run build_simd_kernels after editing the generator)', () => {
-    expect(fs.readFileSync(WINOGRAD_WAT_FILE, 'utf8')).toBe(winogradWat());
-  });
-
   it("the kernels' list of Winograd algorithms is the generator's, in its table's order", () => {
     expect(WINOGRAD_ALGORITHMS).toEqual(WINOGRAD_VARIANTS.map(({ stride, m }) => ({ stride, m })));
   });
@@ -65,13 +58,6 @@ describe('SIMD kernel modules', () => {
     });
     expect(new Set(filterPlaneOf(2)).size).toBe(81);
   });
-
-  for (const files of SIMD_MODULES) {
-    it(`${path.basename(files.binary)} is ${path.basename(files.wat)} assembled (run build_simd_kernels after editing it)`, async () => {
-      const binaries = await assembleSimdKernels(files.wat);
-      expect(fs.readFileSync(files.binary, 'utf8')).toBe(binaryModuleSource(files, binaries));
-    });
-  }
 
   for (const { name, binaries, exports } of MODULES) {
     it(`${name} loads on an ordinary memory and, as its shared variant, on a shared one`, () => {

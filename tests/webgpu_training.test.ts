@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/backend/select';
 import { BatchNormalization } from '../src/layers/batch_normalization';
-import { Conv2D } from '../src/layers/conv2d';
+import { Conv2D } from '../src/layers/conv2d_layer';
 import { ConvOffset2D } from '../src/layers/conv_offset2d';
 import { buildDeformCnn, buildRegularCnn, DeformType } from '../src/models/cnn';
 import { createAdam } from '../src/optimizers/adam';

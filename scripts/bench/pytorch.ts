@@ -1,6 +1,6 @@
 /**
  * PyTorch's CPU build on the same machine, for the bench's ratios: runs
- * scripts/bench_pytorch.py (the same two models and steps) with the first Python that
+ * scripts/bench/bench_pytorch.py (the same two models and steps) with the first Python that
  * imports torch: $DEFORMCONV_PYTHON, else python3, else /usr/bin/python3. Without one the
  * bench still runs and says that the PyTorch column is absent.
  */
@@ -25,7 +25,7 @@ export interface PytorchResult {
   threads: Record<string, PytorchTimes>;
 }
 
-const SCRIPT = path.join(packageRoot(), 'scripts', 'bench_pytorch.py');
+const SCRIPT = path.join(packageRoot(), 'scripts', 'bench', 'bench_pytorch.py');
 
 function pythonWithTorch(): string | null {
   const candidates = [process.env.DEFORMCONV_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
@@ -34,7 +34,7 @@ function pythonWithTorch(): string | null {
 
 /** PyTorch's figures for each thread count, or why there are none. */
 export function benchPytorch(threads: number[], batch: number, rounds: number, burst: number): PytorchResult | { absent: string } {
-  // The GPU kit (scripts/gpu_kit.ts) leaves the script out: it needs no Python.
+  // The GPU kit (scripts/gpu_kit/main.ts) leaves the script out: it needs no Python.
   if (!fs.existsSync(SCRIPT)) return { absent: `no ${path.relative(packageRoot(), SCRIPT)} here` };
   const python = pythonWithTorch();
   if (python === null) return { absent: 'no Python with torch (python3, /usr/bin/python3 or $DEFORMCONV_PYTHON)' };

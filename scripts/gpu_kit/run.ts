@@ -1,5 +1,5 @@
 /**
- * The GPU kit's entry, run.js (scripts/gpu_kit.ts bundles it): on the target machine,
+ * The GPU kit's entry, run.js (scripts/gpu_kit/main.ts bundles it): on the target machine,
  * with plain node and the kit's own files only, runs the bench on one backend (webgpu by
  * default) and a short training run of both stages, then writes one JSON file with the
  * adapter, the machine and the figures beside issue 24's design target.
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { writeJsonFile } from '../../src/files/atomic';
 import type { StageMetrics } from '../../src/training/state';
 import { deformconvVersion } from '../../src/version';
-import type { BenchResult } from '../bench';
+import type { BenchResult } from '../bench/main';
 
 /**
  * Each setting's bench and training runs (one epoch each). Batch 32 is the design target's;

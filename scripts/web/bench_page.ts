@@ -1,5 +1,5 @@
 /**
- * The browser benchmark's page (scripts/bench_browser.ts drives it headless): times one
+ * The browser benchmark's page (scripts/web/bench_browser.ts drives it headless): times one
  * figure at a time on the backend asked for. The figures: the experiment's models
  * forward (inference), a fine-tune step of the deformable models (base frozen, Adam over
  * the trainable variables, as a training step makes it), and the deformable ops alone,

@@ -1,7 +1,7 @@
 /**
  * A real headless Chromium with WebGL 2 and WebGPU running on SwiftShader, for the
  * browser tests (tests/setup/chromium.ts finds it once per run) and the browser
- * benchmark (scripts/bench_browser.ts), and pages that report their console errors.
+ * benchmark (scripts/web/bench_browser.ts), and pages that report their console errors.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

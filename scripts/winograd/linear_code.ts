@@ -1,6 +1,6 @@
 /**
  * Straight-line WebAssembly for linear maps with rational coefficients, on v128 values (four
- * float32 lanes): the code the Winograd transforms are generated as (scripts/winograd_wat.ts).
+ * float32 lanes): the code the Winograd transforms are generated as (scripts/winograd/winograd_wat.ts).
  */
 import { Rational, equal, isZero, neg, rational, transpose } from './cook_toom';
 

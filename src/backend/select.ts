@@ -193,7 +193,7 @@ async function activate(name: BackendName, explicit: boolean): Promise<BackendDe
 
 /**
  * Each package's module and package.json, by literal require rather than require(pkg): a
- * bundler (the GPU kit, scripts/gpu_kit.ts) then includes the ones it has and leaves the
+ * bundler (the GPU kit, scripts/gpu_kit/main.ts) then includes the ones it has and leaves the
  * others (tfjs-node) to the runtime, where they fail to load as in an install without them.
  */
 const PACKAGE_LOADERS: Readonly<Record<string, { module(): unknown; packageJson(): unknown }>> = {

@@ -2,22 +2,22 @@
 /**
  * The deformconv command line. This file only wires the program together: each subcommand
  * lives in commands/<name>.ts as a function returning a commander Command, added below.
- * Errors are reported by report.ts (one line; exit 1 bad input, 2 environment).
+ * Errors are reported by exit_codes.ts (one line; exit 1 bad input, 2 environment).
  */
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, BACKEND_ENV_VAR } from '../backend/select';
 import { VULKAN_ICD_ENV_VAR } from '../backend/webgpu_node';
 import { deformconvVersion } from '../version';
-import { demoCommand } from './commands/demo';
-import { downloadCommand } from './commands/download';
-import { evalCommand } from './commands/eval';
-import { finetuneDeformCommand } from './commands/finetune-deform';
-import { infoCommand } from './commands/info';
-import { reportCommand } from './commands/report';
-import { reproduceCommand } from './commands/reproduce';
-import { trainRegularCommand } from './commands/train-regular';
-import { visualizeCommand } from './commands/visualize';
-import { debugEnabled, reportError } from './report';
+import { demoCommand } from './commands/demo_command';
+import { downloadCommand } from './commands/download_command';
+import { evalCommand } from './commands/eval_command';
+import { finetuneDeformCommand } from './commands/finetune_deform_command';
+import { infoCommand } from './commands/info_command';
+import { reportCommand } from './commands/report_command';
+import { reproduceCommand } from './commands/reproduce_command';
+import { trainRegularCommand } from './commands/train_regular_command';
+import { visualizeCommand } from './commands/visualize_command';
+import { debugEnabled, reportError } from './exit_codes';
 
 const SUBCOMMANDS: ReadonlyArray<() => Command> = [
   downloadCommand,

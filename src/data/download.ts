@@ -169,7 +169,7 @@ export function mnistPackageDir(): string | undefined {
 
 async function copyFromPackage(file: MnistFile, packageDir: string, target: string): Promise<string> {
   const raw = path.join(packageDir, file.name);
-  // The GPU kit (scripts/gpu_kit.ts) ships the package's files gzipped, to fit its size budget.
+  // The GPU kit (scripts/gpu_kit/main.ts) ships the package's files gzipped, to fit its size budget.
   const from = existsSync(raw) || !existsSync(`${raw}.gz`) ? raw : `${raw}.gz`;
   const sha = createHash('sha256');
   try {

@@ -29,7 +29,7 @@ import { DEFAULT_SEED, TrainConfig } from '../training/config';
 import { RunOptions, runBackend, runLog } from '../training/run_options';
 import { readStageMetrics } from '../training/state';
 import { train, TrainResult } from '../training/train';
-import { writePictures } from './pictures';
+import { writePictures } from './write_pictures';
 import { readReproduceMetrics, ReproduceMetrics, reproduceLayout } from './reproduce';
 
 /** The report's file name, written into `<out>/results/`. */

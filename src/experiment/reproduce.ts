@@ -19,7 +19,7 @@ import { evaluateModel, SCALED_TEST_INTERPOLATION, SCALED_TEST_SEED } from '../e
 import { Accuracies, accuracyTable, AccuracyReport, ModelName, REFERENCE_ACCURACY } from '../evaluation/table';
 import { writeJsonFile } from '../files/atomic';
 import { DEFAULT_SEED, Stage, STAGES, TrainConfig } from '../training/config';
-import { formatDuration } from '../training/progress';
+import { formatDuration } from '../training/epoch_progress';
 import { RunOptions, runBackend, runLog } from '../training/run_options';
 import { EpochRecord, ScaledTestRecord } from '../training/state';
 import { train, TrainResult } from '../training/train';

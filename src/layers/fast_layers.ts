@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from './batch_normalization';
-import { Conv2D } from './conv2d';
+import { Conv2D } from './conv2d_layer';
 
 /**
  * Makes tf.models.modelFromJSON and tf.loadLayersModel build this package's Conv2D and

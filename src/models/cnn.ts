@@ -15,9 +15,9 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { BatchNormalization } from '../layers/batch_normalization';
-import { Conv2D } from '../layers/conv2d';
+import { Conv2D } from '../layers/conv2d_layer';
 import { ConvOffset2D } from '../layers/conv_offset2d';
-import { DeformConv2D } from '../layers/deform_conv2d';
+import { DeformConv2D } from '../layers/deform_conv2d_layer';
 import { useFastLayersWhenLoading } from '../layers/fast_layers';
 import { InvalidInputError } from '../errors';
 import { seedFor } from './seeds';

@@ -9,7 +9,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { deformConv2DFromConv2D } from '../layers/deform_conv2d';
+import { deformConv2DFromConv2D } from '../layers/deform_conv2d_layer';
 import { buildRegularCnn, DEFORMED_CONV_NAMES, DeformType, OFFSET_LAYER_NAMES } from './cnn';
 import { transferWeights } from './transfer';
 

@@ -11,9 +11,9 @@
  * see src/kernels/replica_sums.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import '../kernels/cpu/register_batch_norm';
-import '../kernels/wasm/register_batch_norm';
-import '../kernels/webgpu/register_batch_norm';
+import '../kernels/cpu/register_cpu_batch_norm';
+import '../kernels/wasm/register_wasm_batch_norm';
+import '../kernels/webgpu/register_webgpu_batch_norm';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/kernel_names';
 import { activeReplicaSums } from '../kernels/replica_sums';
 import { InvalidInputError } from '../errors';

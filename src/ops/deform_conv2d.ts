@@ -14,10 +14,10 @@
  * and webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
-import '../kernels/cpu/register_deform';
-import '../kernels/wasm/register_deform';
-import '../kernels/webgl/register_deform';
-import '../kernels/webgpu/register_deform';
+import '../kernels/cpu/register_cpu_deform';
+import '../kernels/wasm/register_wasm_deform';
+import '../kernels/webgl/register_webgl_deform';
+import '../kernels/webgpu/register_webgpu_deform';
 import { hasFusedKernel } from '../kernels/kernel_support';
 import { InvalidInputError } from '../errors';
 import { checkTensor, describe, positivePair } from './arguments';

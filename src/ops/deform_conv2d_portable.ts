@@ -1,7 +1,7 @@
 /**
  * Deformable im2col and col2im composed from standard tf ops (gather-based), for every
  * backend without the fused kernels (tensorflow, tensorflow-gpu, ...). Same semantics as
- * kernels/typed/deform_conv2d.ts: bilinear sampling with zeros outside the image.
+ * kernels/typed/typed_deform_conv2d.ts: bilinear sampling with zeros outside the image.
  * No autodiff runs through these: deformConv2d declares its gradient itself.
  *
  * The sample points (T = kh*kw taps, G = offset groups, Cg = Cin / G channels per group)

@@ -14,8 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError } from '../errors';
 import { ADAM_UPDATE, AdamUpdateAttrs } from '../kernels/kernel_names';
-import '../kernels/wasm/register_adam';
-import '../kernels/webgpu/register_adam';
+import '../kernels/wasm/register_wasm_adam';
+import '../kernels/webgpu/register_webgpu_adam';
 
 /** One of an optimizer's weights, as getWeights() returns them. */
 export type OptimizerWeight = Awaited<ReturnType<tf.Optimizer['getWeights']>>[number];

@@ -3,11 +3,11 @@
  * runs that separate the offsets from BatchNorm re-adapting, and the paper's deformable
  * convolution, DCN and DCNv2, in place of the reference's offset layers), what the control
  * and the DCN rows show, the run configurations, backend and time taken, and the
- * pictures. Pure: it formats a ReportData, which report.ts measures.
+ * pictures. Pure: it formats a ReportData, which experiment/report.ts measures.
  */
 
 import { Accuracies, formatPercent } from '../evaluation/table';
-import { PICTURE_FILES, PictureName } from './pictures';
+import { PICTURE_FILES, PictureName } from './figures';
 
 /** The models of the extended table. */
 export type ReportVariant = 'regular' | 'bn-only' | 'offsets-only' | 'offsets-bn' | 'dcn' | 'dcnv2';

@@ -1,6 +1,6 @@
 /**
  * Small SVG building blocks for the pictures. Every picture is a Figure: an SVG document
- * with its pixel size, rendered to PNG or GIF by render.ts. Coordinates are SVG pixels.
+ * with its pixel size, rendered to PNG or GIF by render_images.ts. Coordinates are SVG pixels.
  */
 
 /** An SVG picture and its size in pixels. */

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError } from '../errors';
 import { ConvOffset2D } from '../layers/conv_offset2d';
-import { DeformConv2D } from '../layers/deform_conv2d';
+import { DeformConv2D } from '../layers/deform_conv2d_layer';
 import { CONV_BLOCKS, DeformType, forward, INPUT_SHAPE } from '../models/cnn';
 import { OffsetField, sameOutputSize, TapOffsetField, TraceLayer } from './tracer';
 

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
-import { DeformConv2D } from '../layers/deform_conv2d';
+import { DeformConv2D } from '../layers/deform_conv2d_layer';
 import { BASE_LAYER_NAMES } from '../models/cnn';
 import { fileError, writeFileSafely } from '../files/atomic';
 import { modelDeformType } from '../tracing/offsets';

@@ -29,7 +29,7 @@ import { resolveConfig, resumeConfig, Stage, STAGE_SPECS, STAGES, StageSpec, Tra
 import { saveOffsetSnapshot } from './offset_snapshots';
 import { trainableVariables } from './parallel/replica';
 import { createStepRunner, StepRunner } from './parallel/step_runner';
-import { EpochProgress, formatDuration } from './progress';
+import { EpochProgress, formatDuration } from './epoch_progress';
 import { RunOptions, runBackend, runLog } from './run_options';
 import { EpochRecord, PartialEpoch, SourceRecord, stageMetrics, TrainingState } from './state';
 

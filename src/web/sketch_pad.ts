@@ -3,7 +3,7 @@
  * with soft round strokes about as wide as MNIST's, clear and undo.
  */
 import { IMAGE_SIZE } from '../data/mnist_split';
-import { drawGray } from './render';
+import { drawGray } from './canvas_drawing';
 
 /** Stroke radius in image pixels: with the soft edge, strokes come out 2 to 3 pixels wide, as in MNIST. */
 const BRUSH_RADIUS = 1.1;

@@ -11,8 +11,8 @@ import {
   DEFORM_SAMPLE_GRAD,
   DeformConvGeometry,
 } from '../kernel_names';
-import { deformCol2im, deformIm2col } from './deform_conv2d';
-import { deformSampleBackward, deformSampleForward, nhwcShape } from './deform_sample';
+import { deformCol2im, deformIm2col } from './typed_deform_conv2d';
+import { deformSampleBackward, deformSampleForward, nhwcShape } from './typed_deform_sample';
 import { TypedKernel } from './typed_kernel';
 
 function shapeOf(info: tf.TensorInfo | undefined): number[] {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { countCorrect } from '../../evaluation/evaluate';
-import { DeformConv2D } from '../../layers/deform_conv2d';
+import { DeformConv2D } from '../../layers/deform_conv2d_layer';
 import { withReplicaSums } from '../../kernels/replica_sums';
 import { forward } from '../../models/cnn';
 import { abortReplicaGroup, REPLICA_TIMEOUT_MS, replicaMember, ReplicaGroupShape } from './replica_group';

@@ -102,7 +102,7 @@ export function scatterPhase(
 
 /**
  * The algorithms winograd_tiles.wat has transforms for, in its table's order (they are
- * scripts/winograd_wat.ts's WINOGRAD_VARIANTS; a test checks): stride, and outputs per tile side.
+ * scripts/winograd/winograd_wat.ts's WINOGRAD_VARIANTS; a test checks): stride, and outputs per tile side.
  */
 export const WINOGRAD_ALGORITHMS: readonly { stride: number; m: number }[] = [
   { stride: 1, m: 4 },

@@ -10,7 +10,7 @@
 ;; float32 error then grows with rows / 64 + 64, not with rows.
 ;;
 ;; The binary the package loads (kernels_binary.ts) is made from this file by
-;; `node dist/scripts/build_simd_kernels.js`; a test checks the two agree.
+;; `npm run build:kernels`; tests/generated_files.test.ts checks the two agree.
 (module
   (import "env" "memory" (memory 0))
 

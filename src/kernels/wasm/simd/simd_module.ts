@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-/** A module's bytes for an ordinary and for a shared memory, in base64 (made by build_simd_kernels). */
+/** A module's bytes for an ordinary and for a shared memory, in base64 (made by `npm run build:kernels`). */
 export interface SimdBinaries {
   plain: string;
   shared: string;

@@ -21,11 +21,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'puppeteer-core';
-import { startStaticServer } from '../src/demo/static_server';
-import { UserError } from '../src/errors';
-import type { BenchItem, Timing } from './web/bench_page';
-import { bundleWebPage } from './web/bundle';
-import { findChromium, launchChromium, openPage } from './web/chromium';
+import { startStaticServer } from '../../src/demo/static_server';
+import { UserError } from '../../src/errors';
+import { packageRoot } from '../../src/version';
+import type { BenchItem, Timing } from './bench_page';
+import { bundleWebPage } from './bundle';
+import { findChromium, launchChromium, openPage } from './chromium';
 
 const GPU_BACKENDS = ['webgl', 'webgpu'];
 const BATCHES = [1, 8, 32];
@@ -210,7 +211,7 @@ async function main(): Promise<void> {
   const server = await startStaticServer({ mounts: [{ prefix: '/', dir }] });
   const browser = await launchChromium(chromium.path);
   try {
-    await bundleWebPage({ entry: path.resolve(__dirname, '..', '..', 'scripts', 'web', 'bench_page.ts'), outDir: dir });
+    await bundleWebPage({ entry: path.join(packageRoot(), 'scripts', 'web', 'bench_page.ts'), outDir: dir });
     const { page } = await openPage(browser, server.url);
     await page.waitForFunction(() => 'deformBench' in globalThis);
     const backends = await page.evaluate((wanted) => (globalThis as unknown as BenchGlobal).deformBench.backends(wanted), options.backends);

@@ -11,8 +11,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../src/version';
-import { bundleWebPage } from './web/bundle';
+import { packageRoot } from '../../src/version';
+import { bundleWebPage } from './bundle';
 
 async function main(): Promise<void> {
   const root = packageRoot();
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   fs.rmSync(staging, { recursive: true, force: true });
   try {
     await bundleWebPage({
-      entry: path.join(root, 'src', 'web', 'main.ts'),
+      entry: path.join(root, 'src', 'web', 'demo_page.ts'),
       html: path.join(root, 'src', 'web', 'index.html'),
       outDir: staging,
       minify: true,

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { DATA_SOURCES, DataSource, DEFAULT_MIRRORS, DOWNLOAD_DEFAULTS, downloadMnist } from '../../data/download';
 import { collect, dataDirOption, positiveFloat, positiveInt } from '../flags';
-import { downloadReporter } from '../progress';
+import { downloadReporter } from '../download_progress';
 
 interface DownloadFlags {
   dataDir: string;

@@ -1,20 +1,22 @@
 /**
- * Assembles this package's SIMD modules into the base64 TypeScript files the package loads
- * (so it needs no assembler at run time), each in two variants, for an ordinary and for a
- * shared memory: src/kernels/wasm/simd/kernels.wat into kernels_binary.ts, and
- * conv_kernels.wat, with the generated winograd_tiles.wat inserted where it says (written
- * first, by scripts/winograd_wat.ts), into conv_kernels_binary.ts.
+ * `npm run build:kernels`: regenerates every generated file under src/ from the sources
+ * committed beside them, so that the package needs no assembler at run time:
+ *   src/kernels/wasm/simd/winograd_tiles.wat  from scripts/winograd/winograd_wat.ts;
+ *   kernels_binary.ts       kernels.wat assembled, as base64;
+ *   conv_kernels_binary.ts  conv_kernels.wat, with winograd_tiles.wat inserted where it
+ *                           says, assembled, as base64;
+ * each binary in two variants, for an ordinary and for a shared memory. The npm script
+ * builds first (this runs from dist/) and again after (the binaries are TypeScript).
  *
- *   npx tsc -p . && node dist/scripts/build_simd_kernels.js && npx tsc -p .
- *
- * Run it after editing a .wat or the generator; tests/wasm_simd_kernels.test.ts fails while
- * the files disagree.
+ * Run it after editing a .wat or the generator; tests/generated_files.test.ts fails while a
+ * committed file and what this makes disagree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import wabtInit from 'wabt';
+import { replaceFileAtomically } from '../src/files/atomic';
 import { packageRoot } from '../src/version';
-import { WINOGRAD_WAT_FILE, winogradWat } from './winograd_wat';
+import { WINOGRAD_WAT_FILE, winogradWat } from './winograd/winograd_wat';
 
 const SIMD_DIR = path.join(packageRoot(), 'src', 'kernels', 'wasm', 'simd');
 
@@ -57,11 +59,11 @@ async function assemble(name: string, text: string): Promise<Uint8Array> {
   }
 }
 
-/** Both variants' bytes of a module (winograd_tiles.wat inserted where it says so). */
-export async function assembleSimdKernels(watFile: string, tilesFile = WINOGRAD_WAT_FILE): Promise<SimdKernelBinaries> {
+/** Both variants' bytes of a module (the text of winograd_tiles.wat, `tiles`, inserted where it says so). */
+export async function assembleSimdKernels(watFile: string, tiles: string): Promise<SimdKernelBinaries> {
   const kernels = fs.readFileSync(watFile, 'utf8');
   if (!kernels.includes(MEMORY_IMPORT)) throw new Error(`${watFile} must import its memory as ${MEMORY_IMPORT}`);
-  const text = WINOGRAD_PLACE.test(kernels) ? kernels.replace(WINOGRAD_PLACE, () => fs.readFileSync(tilesFile, 'utf8')) : kernels;
+  const text = WINOGRAD_PLACE.test(kernels) ? kernels.replace(WINOGRAD_PLACE, () => tiles) : kernels;
   const name = path.basename(watFile);
   return {
     plain: await assemble(name, text),
@@ -73,21 +75,32 @@ export async function assembleSimdKernels(watFile: string, tilesFile = WINOGRAD_
 export function binaryModuleSource(files: SimdModuleFiles, binaries: SimdKernelBinaries): string {
   const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
   return [
-    `// Generated from ${path.basename(files.wat)} by \`node dist/scripts/build_simd_kernels.js\`: do not edit.`,
+    `// Generated from ${path.basename(files.wat)} by \`npm run build:kernels\` (scripts/build_kernels.ts): do not edit.`,
     `export const ${files.constant}_BASE64 =\n  '${base64(binaries.plain)}';`,
     `export const ${files.constant}_SHARED_MEMORY_BASE64 =\n  '${base64(binaries.shared)}';`,
     '',
   ].join('\n');
 }
 
+/** A generated file: its path and the text it should have. */
+export interface GeneratedFile {
+  file: string;
+  text: string;
+}
+
+/** Every generated file, made in memory from the committed sources (the generator, the .wat files). */
+export async function generatedFiles(): Promise<GeneratedFile[]> {
+  const tiles = winogradWat();
+  const binaries = SIMD_MODULES.map(async (files) => ({ file: files.binary, text: binaryModuleSource(files, await assembleSimdKernels(files.wat, tiles)) }));
+  return [{ file: WINOGRAD_WAT_FILE, text: tiles }, ...(await Promise.all(binaries))];
+}
+
+/** Writes each generated file whose text changed (a file is replaced whole, never truncated). */
 async function main(): Promise<void> {
-  fs.writeFileSync(WINOGRAD_WAT_FILE, winogradWat());
-  for (const files of SIMD_MODULES) {
-    const binaries = await assembleSimdKernels(files.wat);
-    const temp = `${files.binary}.tmp`;
-    fs.writeFileSync(temp, binaryModuleSource(files, binaries));
-    fs.renameSync(temp, files.binary);
-    process.stdout.write(`${files.binary}: ${binaries.plain.length} bytes\n`);
+  for (const { file, text } of await generatedFiles()) {
+    const changed = !fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text;
+    if (changed) replaceFileAtomically(file, text);
+    process.stdout.write(`${path.relative(packageRoot(), file)}: ${changed ? 'written' : 'up to date'}\n`);
   }
 }
 

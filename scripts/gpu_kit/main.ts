@@ -4,7 +4,7 @@
  *
  *   run.js          the kit's entry (scripts/gpu_kit/run.ts): bench, short training, one JSON
  *   deformconv.js   the CLI, bundled
- *   bench.js        scripts/bench.ts, bundled
+ *   bench.js        scripts/bench/main.ts, bundled
  *   worker.js       the data-parallel training worker, bundled (found beside the bundles)
  *   *.wasm          tfjs's wasm binaries (its emscripten loader looks beside the bundle)
  *   package.json    deformconv's name and version: packageRoot() looks for it above the bundles
@@ -22,10 +22,10 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import * as esbuild from 'esbuild';
-import { MNIST_FILES } from '../src/data/checksums';
-import { TMP_PREFIX } from '../src/files/atomic';
-import { deformconvVersion, packageRoot } from '../src/version';
-import { wasmBinaries } from './web/bundle';
+import { MNIST_FILES } from '../../src/data/checksums';
+import { TMP_PREFIX } from '../../src/files/atomic';
+import { deformconvVersion, packageRoot } from '../../src/version';
+import { wasmBinaries } from '../web/bundle';
 
 /** The kit must stay under this many bytes (issue 24: under 60 MB). */
 export const KIT_SIZE_LIMIT = 60_000_000;
@@ -38,7 +38,7 @@ const DAWN_PLATFORM = 'linux-x64';
 const BUNDLES: Readonly<Record<string, string>> = {
   run: 'scripts/gpu_kit/run.ts',
   deformconv: 'src/cli/main.ts',
-  bench: 'scripts/bench.ts',
+  bench: 'scripts/bench/main.ts',
   worker: 'src/training/parallel/worker.ts',
 };
 

@@ -1,6 +1,6 @@
 /**
  * The figures of `deformconv visualize` (and of the report), built from models and the
- * test set (browser-safe: experiment/pictures.ts loads the checkpoints and writes them):
+ * test set (browser-safe: experiment/write_pictures.ts loads the checkpoints and writes them):
  *   offsets.png         sampling locations of one conv22 unit, regular vs deformable, plain and scaled digit
  *                       (the reference's offset layers, or DCN / DCNv2's DeformConv2D layers)
  *   offset-field.png    mean offset per pixel of each offset layer, as arrows (the reference's offset layers only)

@@ -6,7 +6,7 @@
  * micro-benchmark (scripts/bench/deform_sample.ts) and DeformConv2D against conv2d
  * (scripts/bench/deform_conv2d.ts). First, a per-kernel profile of a one-thread step of
  * each model (scripts/bench/kernel_profile.ts); last, PyTorch's CPU build on the same
- * models and steps, on this machine in this run (scripts/bench_pytorch.py, when a Python
+ * models and steps, on this machine in this run (scripts/bench/bench_pytorch.py, when a Python
  * with torch is found: scripts/bench/pytorch.ts), and each figure's ratio to it.
  *
  *   npm run bench                 a table, then the profiles
@@ -29,20 +29,20 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import '../src/kernels/wasm/replace_tfjs_kernels';
-import { BackendChoice, formatBackend, parseBackendChoice, useBackend } from '../src/backend/select';
-import { UserError } from '../src/errors';
-import { packageRoot } from '../src/version';
-import { PRESET_SPECS } from '../src/experiment/reproduce';
-import { writeJsonFile } from '../src/files/atomic';
-import { buildDeformCnn, buildRegularCnn } from '../src/models/cnn';
-import { createAdam } from '../src/optimizers/adam';
-import { createStepRunner, StepRunner } from '../src/training/parallel/step_runner';
-import { benchDeformSample, DeformSampleBenchResult } from './bench/deform_sample';
-import { benchDeformConv2d } from './bench/deform_conv2d';
-import { median } from './bench/timing';
-import { benchPytorch, PytorchTimes } from './bench/pytorch';
-import { convNames, formatProfile, profileSteps, StepProfile } from './bench/kernel_profile';
+import '../../src/kernels/wasm/replace_tfjs_kernels';
+import { BackendChoice, formatBackend, parseBackendChoice, useBackend } from '../../src/backend/select';
+import { UserError } from '../../src/errors';
+import { packageRoot } from '../../src/version';
+import { PRESET_SPECS } from '../../src/experiment/reproduce';
+import { writeJsonFile } from '../../src/files/atomic';
+import { buildDeformCnn, buildRegularCnn } from '../../src/models/cnn';
+import { createAdam } from '../../src/optimizers/adam';
+import { createStepRunner, StepRunner } from '../../src/training/parallel/step_runner';
+import { benchDeformSample, DeformSampleBenchResult } from './deform_sample';
+import { benchDeformConv2d } from './deform_conv2d';
+import { median } from './timing';
+import { benchPytorch, PytorchTimes } from './pytorch';
+import { convNames, formatProfile, profileSteps, StepProfile } from './kernel_profile';
 
 /** Training images per epoch (MNIST's train split): turns a step time into an epoch time. */
 const EPOCH_IMAGES = 60_000;
@@ -415,7 +415,7 @@ async function main(): Promise<void> {
   const sample: DeformSampleBenchResult = await benchDeformSample({ timedRuns: options.rounds });
   log('DeformConv2D vs conv2d...');
   const dcn = await benchDeformConv2d({ backend: backend.name, timedRuns: options.rounds });
-  log(`PyTorch on the same models (scripts/bench_pytorch.py, 1 and ${threads} threads)...`);
+  log(`PyTorch on the same models (scripts/bench/bench_pytorch.py, 1 and ${threads} threads)...`);
   const pytorch = benchPytorch([...new Set([1, threads])], options.batch, options.rounds, options.burst);
 
   const result = benchResult({ backend, options, loadBefore, regular, deform, sample, dcn, pytorch, profiles });

@@ -1,7 +1,7 @@
 /**
  * The pictures of `deformconv visualize` and of the report, from checkpoint directories
  * to image files: loads the models, their metrics and per-epoch offset snapshots, builds
- * the figures (reporting/pictures.ts) and renders them with sharp.
+ * the figures (reporting/figures.ts) and renders them with sharp.
  */
 
 import * as path from 'node:path';
@@ -17,8 +17,8 @@ import {
   scaledSamplesFigure,
   trainingCurvesFigure,
   Unit,
-} from '../reporting/pictures';
-import { writeGif, writePng } from '../reporting/render';
+} from '../reporting/figures';
+import { writeGif, writePng } from '../reporting/render_images';
 import { listOffsetSnapshots, loadOffsetSnapshot } from '../training/offset_snapshots';
 import { readStageMetrics } from '../training/state';
 import { loadTrainedModel } from '../training/train';

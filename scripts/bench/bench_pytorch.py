@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's CPU build on the same two models as scripts/bench.ts, for an honest ratio.
+"""PyTorch's CPU build on the same two models as scripts/bench/main.ts, for an honest ratio.
 
 The regular CNN and the deformable CNN of src/models/cnn.ts, layer for layer (3x3
 convolutions with bias, ReLU before BatchNorm with Keras's epsilon 1e-3 and momentum 0.99,
@@ -11,12 +11,12 @@ through autograd. Stride-2 'same' convolutions pad one pixel on each side here (
 pads 0 before and 1 after): the same arithmetic, shifted by a pixel.
 
 Times, in milliseconds (median over rounds of the mean of a burst of consecutive calls, as
-scripts/bench.ts takes them), batch 32 unless said, with torch.set_num_threads(n) for each n:
+scripts/bench/main.ts takes them), batch 32 unless said, with torch.set_num_threads(n) for each n:
 the regular training step, the deformable fine-tune step (conv11, conv12, conv21, conv22 and
 fc1 frozen; offsets and BatchNorm learn), the two models' forward passes (inference, no
 gradients) at batch 32, and the deformable forward at batch 1. One JSON object on stdout.
 
-    python3 scripts/bench_pytorch.py --threads 1,2 --rounds 5 --burst 3
+    python3 scripts/bench/bench_pytorch.py --threads 1,2 --rounds 5 --burst 3
 """
 import argparse
 import json

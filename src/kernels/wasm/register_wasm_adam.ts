@@ -1,4 +1,4 @@
-/** Registers the fused Adam step for tfjs's 'wasm' backend, by name (see register_deform.ts). */
+/** Registers the fused Adam step for tfjs's 'wasm' backend, by name (see register_wasm_deform.ts). */
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateConfig } from './adam_update';
 

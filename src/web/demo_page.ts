@@ -14,13 +14,13 @@ import { Interpolation, sampleZoomShift, zoomShift, ZoomShiftParams } from '../a
 import { imagesAsFloat, IMAGE_SIZE, MnistSplit } from '../data/mnist_split';
 import { SCALED_TEST_INTERPOLATION, scaledTestParams } from '../evaluation/evaluate';
 import { forward } from '../models/cnn';
-import { nearestUnit, Unit } from '../reporting/pictures';
+import { nearestUnit, Unit } from '../reporting/figures';
 import { COLORS } from '../reporting/svg';
 import { cnnTraceLayers, readOffsetsAsync } from '../tracing/offsets';
 import { SamplingTrace, traceSamplingLocations } from '../tracing/tracer';
 import { DemoModel, loadDemoModel, loadTestDigits, ModelRole } from './assets';
 import { finetuneInPage } from './finetune';
-import { drawGray, drawLossCurve, drawOffsetArrows, drawTrace, renderBars } from './render';
+import { drawGray, drawLossCurve, drawOffsetArrows, drawTrace, renderBars } from './canvas_drawing';
 import { SketchPad } from './sketch_pad';
 
 setWasmPaths('./');

@@ -4,7 +4,7 @@ import { Preset, PRESET_SPECS, PRESETS, reproduce, ReproduceResult } from '../..
 import { startBackend } from '../backend';
 import { dataDirOption, intInRange, nonNegativeInt, positiveInt } from '../flags';
 import { runInterruptible } from '../interrupt';
-import { downloadReporter } from '../progress';
+import { downloadReporter } from '../download_progress';
 import { resumeCommand } from '../training';
 
 interface ReproduceFlags {
