@@ -79,7 +79,7 @@ const fusedColumns: ColumnOps = {
 const portableColumns: ColumnOps = { im2col: deformIm2colPortable, col2im: deformCol2imPortable };
 
 function describe(value: unknown): string {
-  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : value === undefined ? 'undefined' : typeof value;
+  return value instanceof tf.Tensor ? `shape [${(value as tf.Tensor).shape.join(', ')}]` : value === undefined ? 'undefined' : typeof value;
 }
 
 function checkTensor(name: string, value: unknown, rank: number): asserts value is tf.Tensor {
@@ -277,7 +277,7 @@ function run(
         const dMasks: tf.Tensor[] = [];
         for (const chunk of chunks) {
           // One chunk's columns and their gradient live only inside this scope.
-          const [dKernelChunk, ...inputGrads] = tf.tidy(() => {
+          const [dKernelChunk, ...inputGrads] = tf.tidy((): tf.Tensor[] => {
             const columns = savedColumns ?? chunkColumns(chunk, sx, so, sm);
             const dOut = tf.reshape(images(dy, chunk), [-1, outChannels]);
             const dColumns = tf.matMul(dOut, kernelT) as tf.Tensor2D;

@@ -15,7 +15,7 @@ import { deformSamplePortable } from './deform_sample_portable';
 import { DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD } from '../kernels/kernel_names';
 
 function describe(value: unknown): string {
-  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
+  return value instanceof tf.Tensor ? `shape [${(value as tf.Tensor).shape.join(', ')}]` : typeof value;
 }
 
 function checkArguments(x: unknown, offsets: unknown): void {
