@@ -20,7 +20,7 @@
  * when up to date. Exit status 1 on a type error or a failed step.
  */
 'use strict';
-const crypto = require('node:crypto');
+const { createHash, randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -51,7 +51,7 @@ function walk(dir, out = []) {
 /** sha256 over the inputs' paths and contents, in a fixed order. */
 function inputsHash() {
   const files = [...INPUT_DIRS.flatMap((d) => walk(path.join(ROOT, d))), ...INPUT_FILES.map((f) => path.join(ROOT, f)).filter((f) => fs.existsSync(f))];
-  const hash = crypto.createHash('sha256');
+  const hash = createHash('sha256');
   hash.update(fs.readFileSync(__filename)); // this script's own rules
   for (const file of files.map(rel).sort()) {
     hash.update(`${file}\0`);
@@ -94,7 +94,7 @@ function writeAtomic(file, data) {
     // not there yet
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   fs.writeFileSync(tmp, buffer);
   fs.renameSync(tmp, file);
 }

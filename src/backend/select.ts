@@ -197,10 +197,10 @@ async function activate(name: BackendName, explicit: boolean): Promise<BackendDe
  * others (tfjs-node) to the runtime, where they fail to load as in an install without them.
  */
 const PACKAGE_LOADERS: Readonly<Record<string, { module(): unknown; packageJson(): unknown }>> = {
-  '@tensorflow/tfjs-node-gpu': { module: () => require('@tensorflow/tfjs-node-gpu'), packageJson: () => require('@tensorflow/tfjs-node-gpu/package.json') },
-  '@tensorflow/tfjs-node': { module: () => require('@tensorflow/tfjs-node'), packageJson: () => require('@tensorflow/tfjs-node/package.json') },
-  '@tensorflow/tfjs-backend-wasm': { module: () => require('@tensorflow/tfjs-backend-wasm'), packageJson: () => require('@tensorflow/tfjs-backend-wasm/package.json') },
-  '@tensorflow/tfjs-backend-webgpu': { module: () => require('@tensorflow/tfjs-backend-webgpu'), packageJson: () => require('@tensorflow/tfjs-backend-webgpu/package.json') },
+  '@tensorflow/tfjs-node-gpu': { module: (): unknown => require('@tensorflow/tfjs-node-gpu'), packageJson: (): unknown => require('@tensorflow/tfjs-node-gpu/package.json') },
+  '@tensorflow/tfjs-node': { module: (): unknown => require('@tensorflow/tfjs-node'), packageJson: (): unknown => require('@tensorflow/tfjs-node/package.json') },
+  '@tensorflow/tfjs-backend-wasm': { module: (): unknown => require('@tensorflow/tfjs-backend-wasm'), packageJson: (): unknown => require('@tensorflow/tfjs-backend-wasm/package.json') },
+  '@tensorflow/tfjs-backend-webgpu': { module: (): unknown => require('@tensorflow/tfjs-backend-webgpu'), packageJson: (): unknown => require('@tensorflow/tfjs-backend-webgpu/package.json') },
 };
 
 function requireBackendPackage(name: BackendName, pkg: string): unknown {

@@ -315,6 +315,7 @@ async function loadModule(specifier: string): Promise<unknown> {
     return require(specifier);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw err;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real import(), which tsc's CommonJS output would rewrite
     return (new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>)(specifier);
   }
 }

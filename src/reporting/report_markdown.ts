@@ -272,7 +272,7 @@ export function dcnFindings(data: ReportData): string[] {
 function configRow(variant: ReportVariant, runs: readonly RunResult[]): string {
   if (runs.length === 0) return `| ${VARIANT_LABELS[variant]} | - | - | - | - | - | - | - | - |`;
   const c = runs[0].config;
-  const value = (key: string): string => (c[key] === null || c[key] === undefined ? 'all' : String(c[key]));
+  const value = (key: string): string => String((c[key] as string | number | null | undefined) ?? 'all');
   const seeds = runs.map((r) => r.seed).join(', ');
   const train = summarize(runs.map((r) => r.trainingSeconds)).mean;
   const evals = runs.map((r) => r.evaluationSeconds).filter((s): s is number => s !== undefined);

@@ -52,7 +52,7 @@ export async function loadDemoModel(role: ModelRole): Promise<DemoModel> {
   try {
     model = await tf.loadLayersModel(`${base}model.json`);
   } catch (err) {
-    throw new Error(`the ${role} model in ${base} does not load (${(err as Error).message}); retrain it (${TRAIN_HINT})`);
+    throw new Error(`the ${role} model in ${base} does not load (${(err as Error).message}); retrain it (${TRAIN_HINT})`, { cause: err });
   }
   const deformType = modelDeformType(model);
   if ((role === 'regular') !== (deformType === null)) {

@@ -66,11 +66,11 @@ class DemoPage {
     element('undo').addEventListener('click', () => this.pad.undo());
     element('digit-show').addEventListener('click', () => this.showTestDigit(Number(element<HTMLInputElement>('digit-index').value), false));
     element('digit-random').addEventListener('click', () => this.showTestDigit(Math.floor(Math.random() * (this.test?.count ?? 1)), false));
-    element('scale-random').addEventListener('click', () => this.setScaling(sampleZoomShift(1, new Rng(Math.floor(Math.random() * 2 ** 31)))[0]));
-    element('scale-reset').addEventListener('click', () => this.setScaling(NO_SCALING));
+    element('scale-random').addEventListener('click', () => void this.setScaling(sampleZoomShift(1, new Rng(Math.floor(Math.random() * 2 ** 31)))[0]));
+    element('scale-reset').addEventListener('click', () => void this.setScaling(NO_SCALING));
     element<HTMLSelectElement>('interpolation').addEventListener('change', (e) => {
       this.interpolation = (e.target as HTMLSelectElement).value as Interpolation;
-      this.refresh();
+      void this.refresh();
     });
     for (const id of Object.keys(SLIDERS) as (keyof typeof SLIDERS)[]) {
       element<HTMLInputElement>(id).addEventListener('input', () => this.readSliders());

@@ -113,7 +113,7 @@ export async function packRepo(dir: string): Promise<Tarball> {
 /** One file of a .tgz, as text. */
 function tarEntry(tarball: string, entry: string): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile('tar', ['-xOzf', tarball, entry], { maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile('tar', ['-xOzf', tarball, entry], { maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err as Error) : resolve(stdout))),
   );
 }
 

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const grads = new Float32Array(init.results, 0, gradLayout.total);
   const state = new Float32Array(init.results, gradLayout.total * 4, stateLayout.total);
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler replies with its own errors
   port?.on('message', async (message: ToWorker) => {
     if (message.type === 'close') {
       model.dispose();

@@ -22,7 +22,7 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 /** The exports of `binaries` instantiated on `backend`'s memory. */
 export function simdExports<T>(backend: BackendWasm, binaries: SimdBinaries): T {
   let modules = instances.get(backend);
-  if (modules === undefined) instances.set(backend, (modules = new Map()));
+  if (modules === undefined) instances.set(backend, (modules = new Map<SimdBinaries, unknown>()));
   let kernels = modules.get(binaries) as T | undefined;
   if (kernels === undefined) {
     // The single-threaded builds export their memory (asm.memory); the threaded one imports a shared one (wasmMemory).
@@ -34,7 +34,7 @@ export function simdExports<T>(backend: BackendWasm, binaries: SimdBinaries): T 
     try {
       compiled = new WebAssembly.Module(decodeBase64(shared ? binaries.shared : binaries.plain));
     } catch (err) {
-      throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`);
+      throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`, { cause: err });
     }
     kernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as T;
     modules.set(binaries, kernels);
