@@ -7,7 +7,7 @@ import { InvalidInputError } from '../errors';
 
 /** A value as an error message names it: a tensor by its shape, anything else by its type. */
 export function describe(value: unknown): string {
-  return value instanceof tf.Tensor ? `shape [${value.shape.join(', ')}]` : typeof value;
+  return value instanceof tf.Tensor ? `shape [${(value as tf.Tensor).shape.join(', ')}]` : typeof value;
 }
 
 /** Throws InvalidInputError, prefixed `${op}: `, unless `value` is a float32 tensor of rank `rank`. */

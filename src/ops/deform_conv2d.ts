@@ -282,7 +282,7 @@ function convolveGradients(
   const dMasks: tf.Tensor[] = [];
   for (const chunk of pass.chunks) {
     // One chunk's columns and their gradient live only inside this scope.
-    const [dKernelChunk, ...inputGrads] = tf.tidy(() => {
+    const [dKernelChunk, ...inputGrads] = tf.tidy((): tf.Tensor[] => {
       const columns = savedColumns ?? chunkColumns(pass, chunk, x, offsets, mask);
       const dOut = tf.reshape(images(dy, chunk), [-1, outChannels]);
       const dColumns = tf.matMul(dOut, kernelT) as tf.Tensor2D;

@@ -18,7 +18,7 @@ export const ENTRIES = Object.values(ENTRY_SOURCES);
 
 export function loadProgram(): ts.Program {
   const configPath = path.join(ROOT, 'tsconfig.json');
-  const read = ts.readConfigFile(configPath, ts.sys.readFile);
+  const read = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file));
   if (read.error) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'));
   const parsed = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT);
   // Only the entries as roots: the checker pulls in what they import.
