@@ -1,4 +1,6 @@
+import * as os from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { SlowestFirst } from './tests/setup/slowest_first';
 
 export default defineConfig({
   test: {
@@ -7,6 +9,9 @@ export default defineConfig({
     globalSetup: ['tests/setup/chromium.ts'],
     // Each file gets its own process: tfjs keeps global backend/kernel registries.
     pool: 'forks',
+    // One file per core (vitest's default leaves one core to itself, which here only waits).
+    maxWorkers: os.availableParallelism(),
+    sequence: { sequencer: SlowestFirst },
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

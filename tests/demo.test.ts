@@ -32,9 +32,13 @@ const sources: DemoSources = {
 const dcnv2 = path.join(tmp, 'checkpoints', 'dcnv2');
 const SAME_DIGITS = 20;
 
-/** Smoke-sized models (seconds to train), and a DCNv2 fine-tune of the same regular CNN. */
+/**
+ * Smoke-sized models (seconds to train), and a DCNv2 fine-tune of the same regular CNN.
+ * Validation and the final test on 20 images: they leave the weights as the preset's sizes do.
+ */
 beforeAll(async () => {
-  const reproduce = await runCli(['--backend', 'wasm', 'reproduce', '--preset', 'smoke', '--out', tmp, '--data-dir', dataDir]);
+  const sizes = ['--val-limit', '20', '--test-limit', '20'];
+  const reproduce = await runCli(['--backend', 'wasm', 'reproduce', '--preset', 'smoke', ...sizes, '--out', tmp, '--data-dir', dataDir]);
   expect(reproduce.code, reproduce.stderr).toBe(0);
   const args = ['--backend', 'wasm', 'finetune-deform', '--deform-type', 'dcnv2', '--from', sources.regular, '--out', dcnv2];
   const finetune = await runCli([...args, '--epochs', '1', '--limit', '64', '--val-limit', '50', '--data-dir', dataDir]);
