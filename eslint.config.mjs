@@ -7,7 +7,19 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'checkpoints/', 'results/', '.tmp/', 'gpu-kit/', 'gpu-kit-work/', 'src/kernels/wasm/simd/*_binary.ts'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'data/',
+      'checkpoints/',
+      'results/',
+      '.tmp/',
+      'gpu-kit/',
+      'gpu-kit-work/',
+      'src/kernels/wasm/simd/*_binary.ts',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
@@ -27,7 +39,10 @@ export default tseslint.config(
       // `tf.randomNormal(shape) as tf.Tensor4D` is the house idiom; the rule would want tf.randomNormal<tf.Rank.R4>(shape).
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // Messages print shapes as [1,28,28,1] through the template literal.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowArray: true, allowNullish: true, allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowArray: true, allowNullish: true, allowNumber: true, allowBoolean: true },
+      ],
       // `const { a: _a, ...rest } = x` omits keys, as tsc's noUnusedLocals allows.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
     },

@@ -50,7 +50,10 @@ function walk(dir, out = []) {
 
 /** sha256 over the inputs' paths and contents, in a fixed order. */
 function inputsHash() {
-  const files = [...INPUT_DIRS.flatMap((d) => walk(path.join(ROOT, d))), ...INPUT_FILES.map((f) => path.join(ROOT, f)).filter((f) => fs.existsSync(f))];
+  const files = [
+    ...INPUT_DIRS.flatMap((d) => walk(path.join(ROOT, d))),
+    ...INPUT_FILES.map((f) => path.join(ROOT, f)).filter((f) => fs.existsSync(f)),
+  ];
   const hash = createHash('sha256');
   hash.update(fs.readFileSync(__filename)); // this script's own rules
   for (const file of files.map(rel).sort()) {
@@ -102,7 +105,11 @@ function writeAtomic(file, data) {
 /** Type-checks one tsconfig project and emits it through writeAtomic; the files it emitted (absolute). */
 function compile(ts, project) {
   const configPath = path.join(ROOT, project);
-  const parsed = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail([d], ts) });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail([d], ts) },
+  );
   if (parsed.errors.length) fail(parsed.errors, ts);
   const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options, projectReferences: parsed.projectReferences });
   const diagnostics = ts.getPreEmitDiagnostics(program);
@@ -138,7 +145,11 @@ function main() {
   for (const project of PROJECTS) for (const file of compile(ts, project)) outputs.add(file);
 
   // The demo page: scripts/web/build_web.ts, compiled just now, stages it and renames it into dist/web.
-  const web = spawnSync(process.execPath, [path.join(DIST, 'scripts', 'web', 'build_web.js')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const web = spawnSync(process.execPath, [path.join(DIST, 'scripts', 'web', 'build_web.js')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   if (web.status !== 0) {
     process.stderr.write(`build: node dist/scripts/web/build_web.js exited ${web.status ?? web.signal}\n`);
     process.exit(1);

@@ -91,7 +91,10 @@ export interface GeneratedFile {
 /** Every generated file, made in memory from the committed sources (the generator, the .wat files). */
 export async function generatedFiles(): Promise<GeneratedFile[]> {
   const tiles = winogradWat();
-  const binaries = SIMD_MODULES.map(async (files) => ({ file: files.binary, text: binaryModuleSource(files, await assembleSimdKernels(files.wat, tiles)) }));
+  const binaries = SIMD_MODULES.map(async (files) => ({
+    file: files.binary,
+    text: binaryModuleSource(files, await assembleSimdKernels(files.wat, tiles)),
+  }));
   return [{ file: WINOGRAD_WAT_FILE, text: tiles }, ...(await Promise.all(binaries))];
 }
 

@@ -18,18 +18,24 @@ import { launchChromium } from './web/chromium';
 
 /** A hand-drawn 7, in pad pixels (of 28): a top bar, then the downstroke. */
 const SEVEN: [number, number][][] = [
-  [[7, 8], [7, 19]],
-  [[7, 19], [14, 15], [22, 11]],
+  [
+    [7, 8],
+    [7, 19],
+  ],
+  [
+    [7, 19],
+    [14, 15],
+    [22, 11],
+  ],
 ];
 
-type Demo = { page: { settled(): Promise<{ milliseconds: Record<string, number> }> } & Record<string, (...args: never[]) => unknown>; ready: Promise<void> };
+type Demo = {
+  page: { settled(): Promise<{ milliseconds: Record<string, number> }> } & Record<string, (...args: never[]) => unknown>;
+  ready: Promise<void>;
+};
 
 async function call(page: Page, method: string, ...args: unknown[]): Promise<void> {
-  await page.evaluate(
-    (m, a) => (globalThis as unknown as { deformDemo: Demo }).deformDemo.page[m](...(a as never[])),
-    method,
-    args,
-  );
+  await page.evaluate((m, a) => (globalThis as unknown as { deformDemo: Demo }).deformDemo.page[m](...(a as never[])), method, args);
   await page.evaluate(() => (globalThis as unknown as { deformDemo: Demo }).deformDemo.page.settled());
 }
 
@@ -61,9 +67,18 @@ async function updateTimes(page: Page, backend: string): Promise<Record<string, 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { regular: { type: 'string' }, deform: { type: 'string' }, 'data-dir': { type: 'string', default: 'data' }, out: { type: 'string', default: 'docs' } } });
+  const { values } = parseArgs({
+    options: {
+      regular: { type: 'string' },
+      deform: { type: 'string' },
+      'data-dir': { type: 'string', default: 'data' },
+      out: { type: 'string', default: 'docs' },
+    },
+  });
   if (!values.regular || !values.deform) throw new Error('--regular and --deform are required');
-  const server = await startStaticServer({ mounts: demoMounts({ regular: values.regular, deform: values.deform, dataDir: values['data-dir'] as string }) });
+  const server = await startStaticServer({
+    mounts: demoMounts({ regular: values.regular, deform: values.deform, dataDir: values['data-dir'] as string }),
+  });
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
@@ -93,7 +108,11 @@ async function main(): Promise<void> {
     const offered = await page.$$eval('#backend option', (options) => options.map((o) => (o as unknown as { value: string }).value));
     for (const backend of offered) {
       const times = await updateTimes(page, backend);
-      process.stdout.write(`${backend}: ${Object.entries(times).map(([role, ms]) => `${role} ${ms.toFixed(1)} ms`).join(', ')} per update (SwiftShader)\n`);
+      process.stdout.write(
+        `${backend}: ${Object.entries(times)
+          .map(([role, ms]) => `${role} ${ms.toFixed(1)} ms`)
+          .join(', ')} per update (SwiftShader)\n`,
+      );
     }
   } finally {
     await browser.close();

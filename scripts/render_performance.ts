@@ -145,15 +145,24 @@ function figuresTable(runs: RunFile[]): string {
     {
       label: 'deformable fine-tune step, 1 thread, vs PyTorch (1 thread)',
       target: `<= ${PYTORCH_TARGETS.deform} x`,
-      value: (r) => vs(r, r.deform_finetune_ms_1thread, 1, 'deform_finetune_ms', r.deform_finetune_vs_pytorch_1thread, PYTORCH_TARGETS.deform),
+      value: (r) =>
+        vs(r, r.deform_finetune_ms_1thread, 1, 'deform_finetune_ms', r.deform_finetune_vs_pytorch_1thread, PYTORCH_TARGETS.deform),
     },
     {
       label: 'deformable fine-tune step, all threads, vs PyTorch (as many threads)',
       target: `<= ${PYTORCH_TARGETS.deform} x`,
       value: (r) => vs(r, r.deform_finetune_ms, n(r), 'deform_finetune_ms', r.deform_finetune_vs_pytorch, PYTORCH_TARGETS.deform),
     },
-    { label: 'regular CNN forward (inference) vs PyTorch', target: '', value: (r) => vs(r, r.regular_forward_ms, 1, 'regular_forward_ms', r.regular_forward_vs_pytorch) },
-    { label: 'deformable CNN forward vs PyTorch', target: '', value: (r) => vs(r, r.deform_forward_ms, 1, 'deform_forward_ms', r.deform_forward_vs_pytorch) },
+    {
+      label: 'regular CNN forward (inference) vs PyTorch',
+      target: '',
+      value: (r) => vs(r, r.regular_forward_ms, 1, 'regular_forward_ms', r.regular_forward_vs_pytorch),
+    },
+    {
+      label: 'deformable CNN forward vs PyTorch',
+      target: '',
+      value: (r) => vs(r, r.deform_forward_ms, 1, 'deform_forward_ms', r.deform_forward_vs_pytorch),
+    },
     {
       label: 'deformable CNN forward, batch 1, vs PyTorch',
       target: '',
@@ -172,7 +181,8 @@ function figuresTable(runs: RunFile[]): string {
     {
       label: '`deformSample` fwd+bwd vs its 3x3 128->256 offset conv (14x14x128)',
       target: `<= ${runs[runs.length - 1]?.run.deform_sample_to_conv_target ?? ''}`,
-      value: (r) => `${r.deform_sample_to_conv} (${r.deform_sample_ms} vs ${r.deform_sample_conv_ms} ms), ${met(r.deform_sample_to_conv, r.deform_sample_to_conv_target)}`,
+      value: (r) =>
+        `${r.deform_sample_to_conv} (${r.deform_sample_ms} vs ${r.deform_sample_conv_ms} ms), ${met(r.deform_sample_to_conv, r.deform_sample_to_conv_target)}`,
     },
     {
       label: '`DeformConv2D` vs `conv2d` (14x14, 64->128), forward / forward + backward',
@@ -195,7 +205,10 @@ function epochsTable(runs: RunFile[]): string {
     [
       ['regular CNN, all threads (synchronous BatchNorm)', ...runs.map(({ run }) => `${run.regular_epoch_s} s (${run.threads} threads)`)],
       ['regular CNN, 1 thread', ...runs.map(({ run }) => epoch(run, run.regular_train_ms_1thread))],
-      ['deformable fine-tune, all threads, augmentation not included', ...runs.map(({ run }) => `${run.deform_epoch_s} s (${run.threads} threads)`)],
+      [
+        'deformable fine-tune, all threads, augmentation not included',
+        ...runs.map(({ run }) => `${run.deform_epoch_s} s (${run.threads} threads)`),
+      ],
       ['deformable fine-tune, 1 thread, augmentation not included', ...runs.map(({ run }) => epoch(run, run.deform_finetune_ms_1thread))],
     ],
   );
@@ -249,8 +262,10 @@ export function renderPage(page: string, runs: RunFile[]): string {
   const tables = renderTables(runs);
   const opened = [...page.matchAll(/<!-- bench:(\w+) -->/g)].map((m) => m[1]);
   for (const name of opened) {
-    if (!(name in tables)) throw new Error(`docs/PERFORMANCE.md: unknown table <!-- bench:${name} --> (known: ${Object.keys(tables).join(', ')})`);
-    if (!page.includes(`<!-- /bench:${name} -->`)) throw new Error(`docs/PERFORMANCE.md: <!-- bench:${name} --> is not closed by <!-- /bench:${name} -->`);
+    if (!(name in tables))
+      throw new Error(`docs/PERFORMANCE.md: unknown table <!-- bench:${name} --> (known: ${Object.keys(tables).join(', ')})`);
+    if (!page.includes(`<!-- /bench:${name} -->`))
+      throw new Error(`docs/PERFORMANCE.md: <!-- bench:${name} --> is not closed by <!-- /bench:${name} -->`);
   }
   return page.replace(/<!-- bench:(\w+) -->[\s\S]*?<!-- \/bench:\1 -->/g, (_, name: string) => {
     return `<!-- bench:${name} -->\n<!-- rendered from docs/bench/*.json by npm run docs:performance; do not edit -->\n\n${tables[name]}\n\n<!-- /bench:${name} -->`;

@@ -45,15 +45,28 @@ function countTraffic(backend: tf.KernelBackend): Counted {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { batch: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, 'tfjs-compositions': { type: 'boolean', default: false } },
+    options: {
+      batch: { type: 'string', default: '2' },
+      steps: { type: 'string', default: '3' },
+      'tfjs-compositions': { type: 'boolean', default: false },
+    },
   });
   const batch = Number(values.batch);
   console.log(formatBackend(await useBackend('webgpu')));
-  if (values['tfjs-compositions']) for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAM_UPDATE]) tf.unregisterKernel(name, 'webgpu');
+  if (values['tfjs-compositions'])
+    for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAM_UPDATE]) tf.unregisterKernel(name, 'webgpu');
   const counted = countTraffic(tf.backend());
   const runner = await createStepRunner({ model: buildRegularCnn({ seed: 1 }), optimizer: createAdam(1e-3), threads: 1 });
   const xs = tf.randomNormal([batch, 28, 28, 1]);
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10).toFloat();
+  const ys = tf
+    .oneHot(
+      tf.tensor1d(
+        Array.from({ length: batch }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    )
+    .toFloat();
   for (let step = 1; step <= Number(values.steps); step++) {
     Object.assign(counted, { uploads: 0, reads: 0 });
     const start = performance.now();
@@ -61,7 +74,9 @@ async function main(): Promise<void> {
       await runner.step(xs, ys);
     });
     const ms = Math.round(performance.now() - start);
-    console.log(`step ${step} (batch ${batch}): ${profile.kernels.length} kernels, ${counted.uploads} uploads, ${counted.reads} reads, ${ms} ms profiled`);
+    console.log(
+      `step ${step} (batch ${batch}): ${profile.kernels.length} kernels, ${counted.uploads} uploads, ${counted.reads} reads, ${ms} ms profiled`,
+    );
   }
   await runner.dispose();
   process.exit(0);

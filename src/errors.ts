@@ -18,7 +18,10 @@ export class InvalidInputError extends Error {
 
 /** Base of the command line's errors: one line on stderr and this exit code. */
 export class DeformconvError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
     this.name = new.target.name;
   }
@@ -40,5 +43,10 @@ export class EnvironmentError extends DeformconvError {
 
 /** A message's first non-blank line: what a one-line error quotes of a cause. */
 export function firstLine(text: string): string {
-  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
+  return (
+    text
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim() ?? text
+  );
 }

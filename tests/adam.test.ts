@@ -10,7 +10,10 @@ import { mulberry32 } from './helpers/random';
 
 function values(seed: number, shape: number[]): tf.Tensor {
   const next = mulberry32(seed);
-  return tf.tensor(Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => next() * 2 - 1), shape);
+  return tf.tensor(
+    Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => next() * 2 - 1),
+    shape,
+  );
 }
 
 /** Three steps of `optimizer` on fresh variables (sizes with and without a remainder of 4); their values and the optimizer's weights. */

@@ -44,7 +44,9 @@ describe('useBackend', () => {
   });
 
   test.skipIf(hasTfjsNodeGpu)('explicit tensorflow-gpu without @tensorflow/tfjs-node-gpu fails naming it', async () => {
-    await expect(useBackend('tensorflow-gpu')).rejects.toThrow(/needs @tensorflow\/tfjs-node-gpu, which is not installed: run npm install @tensorflow\/tfjs-node-gpu$/);
+    await expect(useBackend('tensorflow-gpu')).rejects.toThrow(
+      /needs @tensorflow\/tfjs-node-gpu, which is not installed: run npm install @tensorflow\/tfjs-node-gpu$/,
+    );
   });
 
   test(`auto picks ${hasTfjsNodeGpu || hasTfjsNode ? 'a tensorflow backend' : 'wasm'} here`, async () => {
@@ -59,7 +61,9 @@ describe('useBackend', () => {
     expect((await useBackend()).name).toBe('cpu');
     process.env[BACKEND_ENV_VAR] = 'gpu';
     await expect(useBackend()).rejects.toThrow(UserError);
-    await expect(useBackend()).rejects.toThrow(`${BACKEND_ENV_VAR} is 'gpu'; expected one of auto, webgpu, tensorflow-gpu, tensorflow, wasm, cpu`);
+    await expect(useBackend()).rejects.toThrow(
+      `${BACKEND_ENV_VAR} is 'gpu'; expected one of auto, webgpu, tensorflow-gpu, tensorflow, wasm, cpu`,
+    );
   });
 });
 
@@ -68,7 +72,9 @@ describe('reporting the backend', () => {
 
   test('one line for the start of a command', () => {
     expect(formatBackend(wasm)).toBe('backend: wasm (@tensorflow/tfjs-backend-wasm 4.22.0, SIMD on, 1 thread)');
-    expect(formatBackend({ name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: '4.22.0' })).toBe('backend: cpu (@tensorflow/tfjs-backend-cpu 4.22.0)');
+    expect(formatBackend({ name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', version: '4.22.0' })).toBe(
+      'backend: cpu (@tensorflow/tfjs-backend-cpu 4.22.0)',
+    );
   });
 
   test('a plain JSON object for metrics files', () => {
@@ -108,8 +114,11 @@ describe('tensorflow backends, with stand-in packages', () => {
   function info(dir: string): Promise<{ autoPicks: string; backends: BackendProbe[] }> {
     const nodePath = [path.join(scratch, dir, 'node_modules'), path.resolve(__dirname, '..', 'node_modules')].join(path.delimiter);
     return new Promise((resolve, reject) => {
-      execFile(process.execPath, [CLI, 'info', '--json', '--data-dir', scratch], { env: { ...process.env, NODE_PATH: nodePath } }, (error, stdout, stderr) =>
-        error === null ? resolve(JSON.parse(stdout)) : reject(new Error(stderr)),
+      execFile(
+        process.execPath,
+        [CLI, 'info', '--json', '--data-dir', scratch],
+        { env: { ...process.env, NODE_PATH: nodePath } },
+        (error, stdout, stderr) => (error === null ? resolve(JSON.parse(stdout)) : reject(new Error(stderr))),
       );
     });
   }
@@ -119,20 +128,30 @@ describe('tensorflow backends, with stand-in packages', () => {
     standIn('gpu', '@tensorflow/tfjs-node-gpu', registerTensorflow(true));
     const result = await info('gpu');
     expect(result.autoPicks).toBe('tensorflow-gpu');
-    expect(byName(result.backends)['tensorflow-gpu'].description).toEqual({ name: 'tensorflow-gpu', package: '@tensorflow/tfjs-node-gpu', version: '0.0.0-stand-in' });
+    expect(byName(result.backends)['tensorflow-gpu'].description).toEqual({
+      name: 'tensorflow-gpu',
+      package: '@tensorflow/tfjs-node-gpu',
+      version: '0.0.0-stand-in',
+    });
   });
 
   test.skipIf(hasTfjsNode || hasTfjsNodeGpu)('without a GPU, tfjs-node-gpu still serves the tensorflow backend', async () => {
     standIn('nogpu', '@tensorflow/tfjs-node-gpu', registerTensorflow(false));
     const result = await info('nogpu');
     const probes = byName(result.backends);
-    expect(probes['tensorflow-gpu'].problem).toBe("backend 'tensorflow-gpu': @tensorflow/tfjs-node-gpu loaded but TensorFlow sees no GPU (check the NVIDIA driver, CUDA and cuDNN)");
+    expect(probes['tensorflow-gpu'].problem).toBe(
+      "backend 'tensorflow-gpu': @tensorflow/tfjs-node-gpu loaded but TensorFlow sees no GPU (check the NVIDIA driver, CUDA and cuDNN)",
+    );
     expect(probes.tensorflow.description?.package).toBe('@tensorflow/tfjs-node-gpu');
     expect(result.autoPicks).toBe('tensorflow');
   });
 
   test.skipIf(hasTfjsNode || hasTfjsNodeGpu)('an installed but broken tfjs-node: one line saying so', async () => {
-    standIn('broken', '@tensorflow/tfjs-node', "throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found\\nat path: /x');");
+    standIn(
+      'broken',
+      '@tensorflow/tfjs-node',
+      "throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found\\nat path: /x');",
+    );
     const probes = byName((await info('broken')).backends);
     expect(probes.tensorflow.problem).toBe(
       "backend 'tensorflow': @tensorflow/tfjs-node is installed but failed to load (The Node.js native addon module (tfjs_binding.node) can not be found); try npm install @tensorflow/tfjs-node again",

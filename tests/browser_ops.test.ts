@@ -22,16 +22,56 @@ const CASES: Record<string, OpCase> = {
   'deformSample, conv21_offset shape [2, 14, 14, 64]': { op: 'deformSample', x: [2, 14, 14, 64], spread: 3 },
   'deformSample, small [1, 5, 7, 3], far offsets': { op: 'deformSample', x: [1, 5, 7, 3], spread: 8 },
   'deformConv2d, conv12 as DCN: [2, 28, 28, 32] -> 64, stride 2, same': {
-    op: 'deformConv2d', x: [2, 28, 28, 32], kernel: [3, 3], filters: 64, strides: 2, padding: 'same', dilations: 1, offsetGroups: 1, mask: false, bias: false, spread: 2,
+    op: 'deformConv2d',
+    x: [2, 28, 28, 32],
+    kernel: [3, 3],
+    filters: 64,
+    strides: 2,
+    padding: 'same',
+    dilations: 1,
+    offsetGroups: 1,
+    mask: false,
+    bias: false,
+    spread: 2,
   },
   'deformConv2d, conv21 as DCNv2: [2, 14, 14, 64] -> 128, mask and bias': {
-    op: 'deformConv2d', x: [2, 14, 14, 64], kernel: [3, 3], filters: 128, strides: 1, padding: 'same', dilations: 1, offsetGroups: 1, mask: true, bias: true, spread: 2,
+    op: 'deformConv2d',
+    x: [2, 14, 14, 64],
+    kernel: [3, 3],
+    filters: 128,
+    strides: 1,
+    padding: 'same',
+    dilations: 1,
+    offsetGroups: 1,
+    mask: true,
+    bias: true,
+    spread: 2,
   },
   'deformConv2d, dilation 2, 2 offset groups, valid, 3x2 kernel': {
-    op: 'deformConv2d', x: [2, 9, 8, 4], kernel: [3, 2], filters: 5, strides: 1, padding: 'valid', dilations: 2, offsetGroups: 2, mask: true, bias: false, spread: 3,
+    op: 'deformConv2d',
+    x: [2, 9, 8, 4],
+    kernel: [3, 2],
+    filters: 5,
+    strides: 1,
+    padding: 'valid',
+    dilations: 2,
+    offsetGroups: 2,
+    mask: true,
+    bias: false,
+    spread: 3,
   },
   'deformConv2d, conv22 as DCN: [2, 14, 14, 128] -> 128, stride 2, 4 offset groups': {
-    op: 'deformConv2d', x: [2, 14, 14, 128], kernel: [3, 3], filters: 128, strides: 2, padding: 'same', dilations: 1, offsetGroups: 4, mask: false, bias: true, spread: 4,
+    op: 'deformConv2d',
+    x: [2, 14, 14, 128],
+    kernel: [3, 3],
+    filters: 128,
+    strides: 2,
+    padding: 'same',
+    dilations: 1,
+    offsetGroups: 4,
+    mask: false,
+    bias: true,
+    spread: 4,
   },
 };
 
@@ -39,7 +79,18 @@ const CASES: Record<string, OpCase> = {
 const PORTABLE_CASES: Record<string, OpCase> = {
   'portable deformSample, [1, 5, 7, 3], far offsets': { op: 'deformSample', path: 'portable', x: [1, 5, 7, 3], spread: 8 },
   'portable deformConv2d, stride 2, dilation 2, 2 offset groups, mask and bias': {
-    op: 'deformConv2d', path: 'portable', x: [2, 9, 8, 4], kernel: [3, 2], filters: 5, strides: 2, padding: 'same', dilations: 2, offsetGroups: 2, mask: true, bias: true, spread: 3,
+    op: 'deformConv2d',
+    path: 'portable',
+    x: [2, 9, 8, 4],
+    kernel: [3, 2],
+    filters: 5,
+    strides: 2,
+    padding: 'same',
+    dilations: 2,
+    offsetGroups: 2,
+    mask: true,
+    bias: true,
+    spread: 3,
   },
 };
 
@@ -94,7 +145,9 @@ async function expectMatchesCpu(backend: string, c: OpCase): Promise<RunResult> 
   cpu.outputs.forEach((e, i) => {
     const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     const { error } = worstError(Float32Array.from(actual.outputs[i]), Float32Array.from(e));
-    expect(error, `${backend} output ${i} (0: forward, then the inputs' gradients), largest value ${scale}`).toBeLessThanOrEqual(TOLERANCE * Math.max(scale, 1e-6));
+    expect(error, `${backend} output ${i} (0: forward, then the inputs' gradients), largest value ${scale}`).toBeLessThanOrEqual(
+      TOLERANCE * Math.max(scale, 1e-6),
+    );
   });
   expect(errors).toEqual([]);
   return actual;

@@ -30,7 +30,9 @@ describe.concurrent('help', () => {
     const help = run.stdout.replace(/\s+/g, ' ');
     expect(help).toContain('--data-dir <dir> data directory; MNIST lives in <dir>/mnist/ (default: "data")');
     expect(help).toMatch(/--source <source> .* \(choices: "auto", "package", "mirror", default: "auto"\)/);
-    expect(help).toContain('(default: https://storage.googleapis.com/cvdf-datasets/mnist/ https://ossci-datasets.s3.amazonaws.com/mnist/ http://yann.lecun.com/exdb/mnist/)');
+    expect(help).toContain(
+      '(default: https://storage.googleapis.com/cvdf-datasets/mnist/ https://ossci-datasets.s3.amazonaws.com/mnist/ http://yann.lecun.com/exdb/mnist/)',
+    );
     expect(help).toMatch(/--attempts <n> .* \(default: 3\)/);
     expect(help).toMatch(/--backoff <seconds> .* \(default: 1\)/);
     expect(help).toMatch(/--stall-timeout <seconds> .* \(default: 30\)/);
@@ -41,7 +43,8 @@ describe.concurrent('help', () => {
 describe.concurrent('bad input: one line, exit 1', () => {
   test('unknown flag', async () => expectOneLineError(await cli(['info', '--frobnicate']), 1, /unknown option '--frobnicate'/));
   test('unknown subcommand', async () => expectOneLineError(await cli(['trian-regular']), 1, /unknown command 'trian-regular'/));
-  test('unknown backend', async () => expectOneLineError(await cli(['--backend', 'gpu', 'info']), 1, /--backend <name>' argument 'gpu' is invalid/));
+  test('unknown backend', async () =>
+    expectOneLineError(await cli(['--backend', 'gpu', 'info']), 1, /--backend <name>' argument 'gpu' is invalid/));
   test('unknown backend from the environment', async () =>
     expectOneLineError(await cli(['info'], { DEFORMCONV_BACKEND: 'gpu' }), 1, /value 'gpu' from env 'DEFORMCONV_BACKEND' is invalid/));
   test.each([
@@ -51,11 +54,21 @@ describe.concurrent('bad input: one line, exit 1', () => {
     ['1.5', /Expected an integer/],
     ['99999999999', /Must be at most 2147483647/],
   ])('--attempts %s', async (value, pattern) =>
-    expectOneLineError(await cli(['download', '--attempts', value]), 1, new RegExp(`option '--attempts <n>' argument '${value}' is invalid. ${pattern.source}`)));
+    expectOneLineError(
+      await cli(['download', '--attempts', value]),
+      1,
+      new RegExp(`option '--attempts <n>' argument '${value}' is invalid. ${pattern.source}`),
+    ),
+  );
   test.each(['NaN', '0', '-1', '1e400', ''])('--stall-timeout %j', async (value) =>
-    expectOneLineError(await cli(['download', '--stall-timeout', value]), 1, /option '--stall-timeout <seconds>' argument '.*' is invalid/));
+    expectOneLineError(await cli(['download', '--stall-timeout', value]), 1, /option '--stall-timeout <seconds>' argument '.*' is invalid/),
+  );
   test('a mirror that is not http(s)', async () =>
-    expectOneLineError(await cli(['download', '--source', 'mirror', '--mirror', 'ftp://example.org/']), 1, /mirror 'ftp:\/\/example.org\/' is not an http\(s\) URL/));
+    expectOneLineError(
+      await cli(['download', '--source', 'mirror', '--mirror', 'ftp://example.org/']),
+      1,
+      /mirror 'ftp:\/\/example.org\/' is not an http\(s\) URL/,
+    ));
   test('a data dir that cannot be created', async () => {
     writeFileSync(path.join(scratch, 'a-file'), '');
     expectOneLineError(await cli(['download', '--data-dir', 'a-file/x']), 1, /cannot create a-file\/x\/mnist \(ENOTDIR\)/);
@@ -64,12 +77,31 @@ describe.concurrent('bad input: one line, exit 1', () => {
 
 describe.concurrent('environment problems: one line, exit 2', () => {
   test.skipIf(installed('@tensorflow/tfjs-node'))('--backend tensorflow without @tensorflow/tfjs-node', async () =>
-    expectOneLineError(await cli(['--backend', 'tensorflow', 'train-regular']), 2, /needs @tensorflow\/tfjs-node, which is not installed: run npm install @tensorflow\/tfjs-node$/));
+    expectOneLineError(
+      await cli(['--backend', 'tensorflow', 'train-regular']),
+      2,
+      /needs @tensorflow\/tfjs-node, which is not installed: run npm install @tensorflow\/tfjs-node$/,
+    ),
+  );
 
   test('unreachable mirrors: the error names the file and the source', async () => {
     const port = await closedPort();
-    const run = await cli(['download', '--source', 'mirror', '--mirror', `http://127.0.0.1:${port}/m/`, '--attempts', '1', '--data-dir', 'unreachable']);
-    expectOneLineError(run, 2, new RegExp(`could not download train-images-idx3-ubyte: http://127.0.0.1:${port}/m/train-images-idx3-ubyte.gz: connection failed`));
+    const run = await cli([
+      'download',
+      '--source',
+      'mirror',
+      '--mirror',
+      `http://127.0.0.1:${port}/m/`,
+      '--attempts',
+      '1',
+      '--data-dir',
+      'unreachable',
+    ]);
+    expectOneLineError(
+      run,
+      2,
+      new RegExp(`could not download train-images-idx3-ubyte: http://127.0.0.1:${port}/m/train-images-idx3-ubyte.gz: connection failed`),
+    );
   });
 
   test('--verbose and DEBUG=deformconv show the stack trace', async () => {

@@ -70,7 +70,10 @@ function touched(before: Map<string, string>, after: Map<string, string>): strin
 const ok = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
 describe('the build script', () => {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+    bin: Record<string, string>;
+  };
 
   beforeAll(async () => {
     // Brings dist/ up to date first (a no-op after npm ci), so what follows measures the no-op.
@@ -123,7 +126,13 @@ describe('the build script', () => {
 describe('npx deformconv in this clone', () => {
   // A fresh npm cache: the first npx links the clone into it and runs `prepare`, as on a new machine.
   const cache = mkdtempSync(path.join(tmpdir(), 'deformconv-npx-cache-'));
-  const env = cleanEnv({ npm_config_cache: cache, npm_config_offline: 'true', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' });
+  const env = cleanEnv({
+    npm_config_cache: cache,
+    npm_config_offline: 'true',
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
+  });
   afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
   it(`--help, first and second call: the help, dist/ untouched, each under ${FAST_S} s`, async () => {

@@ -9,7 +9,10 @@ import { mulberry32 } from './helpers/random';
 
 function random(shape: number[], seed: number): tf.Tensor {
   const next = mulberry32(seed);
-  return tf.tensor(Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => next() * 2 - 1), shape);
+  return tf.tensor(
+    Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => next() * 2 - 1),
+    shape,
+  );
 }
 
 const ARGS = { filters: 4, kernelSize: 3, strides: 2, padding: 'same' as const, activation: 'linear' as const, useBias: true };

@@ -13,7 +13,6 @@ import { saveAndLoad } from './helpers/models';
 type Op = typeof deformConv2d;
 type Shape4 = [number, number, number, number];
 
-
 function uniform(length: number, random: () => number, low = -1, high = 1): Float32Array {
   return Float32Array.from({ length }, () => low + (high - low) * random());
 }
@@ -118,9 +117,7 @@ function bilinearZero(x: ArrayLike<number>, shape: Shape4, b: number, ch: number
     r >= 0 && r < height && col >= 0 && col < width ? x[((b * height + r) * width + col) * channels + ch] : 0;
   const ly = y - y0;
   const lx = xx - x0;
-  return (
-    (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x0 + 1) + ly * (1 - lx) * at(y0 + 1, x0) + ly * lx * at(y0 + 1, x0 + 1)
-  );
+  return (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x0 + 1) + ly * (1 - lx) * at(y0 + 1, x0) + ly * lx * at(y0 + 1, x0 + 1);
 }
 
 /** The definition in plain loops and float64: the independent reference. */
@@ -271,7 +268,17 @@ describe('deformConv2d: against the loop reference, values and finite-difference
   const cases: Array<[string, Case]> = [
     [
       'DCNv2, 3x3 same, 2 offset groups, bias',
-      { x: [2, 5, 6, 4], kernel: [3, 3], outChannels: 3, strides: [1, 1], dilations: [1, 1], padding: 'same', groups: 2, masked: true, biased: true },
+      {
+        x: [2, 5, 6, 4],
+        kernel: [3, 3],
+        outChannels: 3,
+        strides: [1, 1],
+        dilations: [1, 1],
+        padding: 'same',
+        groups: 2,
+        masked: true,
+        biased: true,
+      },
     ],
     [
       'DCN, 2x3, strides [2, 1], dilations [1, 2], explicit padding',
@@ -281,7 +288,12 @@ describe('deformConv2d: against the loop reference, values and finite-difference
         outChannels: 2,
         strides: [2, 1],
         dilations: [1, 2],
-        padding: [[0, 0], [1, 0], [0, 2], [0, 0]],
+        padding: [
+          [0, 0],
+          [1, 0],
+          [0, 2],
+          [0, 0],
+        ],
         groups: 1,
         masked: false,
         biased: false,
@@ -316,11 +328,31 @@ describe('deformConv2d: zero offsets and no mask is tf.conv2d', () => {
     ['dilation 2, same', { dilations: [2, 2], padding: 'same' }],
     ['dilations [2, 1], valid', { dilations: [2, 1], padding: 'valid' }],
     ['padding 1', { padding: 1 }],
-    ['explicit padding', { padding: [[0, 0], [2, 0], [1, 3], [0, 0]] }],
+    [
+      'explicit padding',
+      {
+        padding: [
+          [0, 0],
+          [2, 0],
+          [1, 3],
+          [0, 0],
+        ],
+      },
+    ],
     ['2x4 kernel, stride 2, same', { kernel: [2, 4], strides: [2, 2], padding: 'same' }],
     ['1x1 kernel, stride 2', { kernel: [1, 1], strides: [2, 2], padding: 'valid' }],
   ];
-  const base: Case = { x: [2, 7, 6, 3], kernel: [3, 3], outChannels: 4, strides: [1, 1], dilations: [1, 1], padding: 'valid', groups: 1, masked: false, biased: false };
+  const base: Case = {
+    x: [2, 7, 6, 3],
+    kernel: [3, 3],
+    outChannels: 4,
+    strides: [1, 1],
+    dilations: [1, 1],
+    padding: 'valid',
+    groups: 1,
+    masked: false,
+    biased: false,
+  };
 
   it.each(['cpu', 'wasm'])('on %s: values for every stride/padding/dilation, and tf.conv2d gradients without dilation', async (backend) => {
     await tf.setBackend(backend);
@@ -356,7 +388,17 @@ describe('deformConv2d: zero offsets and no mask is tf.conv2d', () => {
 });
 
 describe('deformConv2d: fused cpu, fused wasm and portable agree to 1e-5', () => {
-  const c: Case = { x: [3, 8, 7, 6], kernel: [3, 3], outChannels: 5, strides: [2, 2], dilations: [1, 1], padding: 'same', groups: 3, masked: true, biased: true };
+  const c: Case = {
+    x: [3, 8, 7, 6],
+    kernel: [3, 3],
+    outChannels: 5,
+    strides: [2, 2],
+    dilations: [1, 1],
+    padding: 'same',
+    groups: 3,
+    masked: true,
+    biased: true,
+  };
   const inputs = randomInputs(c, 99);
   let portable: Run;
 
@@ -404,9 +446,9 @@ interface TorchvisionCase {
 }
 
 describe('deformConv2d: parity with torchvision.ops.deform_conv2d (tests/fixtures/deform_conv2d_torchvision.json)', () => {
-  const fixture = JSON.parse(
-    fs.readFileSync(path.join(__dirname, 'fixtures', 'deform_conv2d_torchvision.json'), 'utf8'),
-  ) as { cases: TorchvisionCase[] };
+  const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'deform_conv2d_torchvision.json'), 'utf8')) as {
+    cases: TorchvisionCase[];
+  };
   const cases = fixture.cases.map((t) => [t.name, t] as [string, TorchvisionCase]);
 
   describe.each(cases)('%s', (_name, t) => {
@@ -431,7 +473,7 @@ describe('deformConv2d: parity with torchvision.ops.deform_conv2d (tests/fixture
       upstream: Float32Array.from(t.upstream),
     };
 
-    it('the fixture matches this test\'s loop reference (same conventions)', () => {
+    it("the fixture matches this test's loop reference (same conventions)", () => {
       expectClose(referenceForward(c, inputs), t.out, 1e-5, 'values');
     });
 
@@ -490,10 +532,22 @@ describe('deformConv2d: argument checks name the shapes', () => {
       () => [x(), tf.zeros([2, 3, 3, 18]), w(), { mask: tf.zeros([2, 3, 3, 18]) as tf.Tensor4D }],
       /mask must have shape \[B, Ho, Wo, G\*kh\*kw\] = \[2, 3, 3, 9\], got shape \[2, 3, 3, 18\]/,
     ],
-    ['a bias of the wrong size', () => [x(), tf.zeros([2, 3, 3, 18]), w(), { bias: tf.zeros([4]) as tf.Tensor1D }], /bias must have shape \[Cout\] = \[6\], got shape \[4\]/],
-    ['a kernel larger than the input', () => [x(), tf.zeros([2, 1, 1, 72]), tf.zeros([6, 6, 4, 1])], /no output positions for x of shape \[2, 5, 5, 4\] and a 6x6 kernel/],
+    [
+      'a bias of the wrong size',
+      () => [x(), tf.zeros([2, 3, 3, 18]), w(), { bias: tf.zeros([4]) as tf.Tensor1D }],
+      /bias must have shape \[Cout\] = \[6\], got shape \[4\]/,
+    ],
+    [
+      'a kernel larger than the input',
+      () => [x(), tf.zeros([2, 1, 1, 72]), tf.zeros([6, 6, 4, 1])],
+      /no output positions for x of shape \[2, 5, 5, 4\] and a 6x6 kernel/,
+    ],
     ['stride 0', () => [x(), tf.zeros([2, 3, 3, 18]), w(), { strides: 0 }], /strides must be a positive integer or a pair of them, got 0/],
-    ['a negative padding', () => [x(), tf.zeros([2, 3, 3, 18]), w(), { padding: -1 }], /padding must be 'valid', 'same', a non-negative integer/],
+    [
+      'a negative padding',
+      () => [x(), tf.zeros([2, 3, 3, 18]), w(), { padding: -1 }],
+      /padding must be 'valid', 'same', a non-negative integer/,
+    ],
   ];
 
   it.each(cases)('rejects %s', (_name, makeArgs, message) => {
@@ -508,10 +562,26 @@ describe('deformConv2d: argument checks name the shapes', () => {
 describe.each(['cpu', 'wasm'])('deformConv2d on %s: memory', (backend) => {
   it('leaks no tensors, forward or backward, chunked or not', async () => {
     await tf.setBackend(backend);
-    const c: Case = { x: [3, 5, 5, 2], kernel: [3, 3], outChannels: 2, strides: [1, 1], dilations: [1, 1], padding: 'same', groups: 1, masked: true, biased: true };
+    const c: Case = {
+      x: [3, 5, 5, 2],
+      kernel: [3, 3],
+      outChannels: 2,
+      strides: [1, 1],
+      dilations: [1, 1],
+      padding: 'same',
+      groups: 1,
+      masked: true,
+      biased: true,
+    };
     const v = randomInputs(c, 5);
     const s = shapes(c);
-    const inputs = [tf.tensor4d(v.x, s.x), tf.tensor4d(v.offsets, s.offsets), tf.tensor4d(v.weights, s.weights), tf.tensor4d(v.mask as Float32Array, s.mask), tf.tensor1d(v.bias as Float32Array)];
+    const inputs = [
+      tf.tensor4d(v.x, s.x),
+      tf.tensor4d(v.offsets, s.offsets),
+      tf.tensor4d(v.weights, s.weights),
+      tf.tensor4d(v.mask as Float32Array, s.mask),
+      tf.tensor1d(v.bias as Float32Array),
+    ];
     for (const maxColumnBytes of [undefined, 1]) {
       const op = (x: tf.Tensor, offsets: tf.Tensor, weights: tf.Tensor, mask: tf.Tensor, bias: tf.Tensor) =>
         deformConv2d(x as tf.Tensor4D, offsets as tf.Tensor4D, weights as tf.Tensor4D, {
@@ -562,7 +632,15 @@ describe('DeformConv2D layer', () => {
     layer.weights.find((w) => w.originalName === `${layer.name}/${name}`)?.read() as tf.Tensor;
 
   it('has the output shape and weights of its config', () => {
-    const layer = new DeformConv2D({ name: 'dcn', filters: 7, kernelSize: [3, 2], strides: 2, padding: 'same', offsetGroups: 2, modulated: true });
+    const layer = new DeformConv2D({
+      name: 'dcn',
+      filters: 7,
+      kernelSize: [3, 2],
+      strides: 2,
+      padding: 'same',
+      offsetGroups: 2,
+      modulated: true,
+    });
     const m = model(layer, false);
     expect(layer.outputShape).toEqual([null, 3, 3, 7]);
     expect(layer.weights.map((w) => [w.originalName, w.shape])).toEqual([
@@ -633,14 +711,24 @@ describe('DeformConv2D layer', () => {
       const moved = layer.getWeights().map((w, k) => w.dataSync().some((v, i) => v !== before[k][i]));
       const movedNames = names.filter((_, k) => moved[k]).sort();
       const offsetWeights = ['dcn/offset_bias', 'dcn/offset_kernel'];
-      expect(movedNames, `kernelTrainable ${kernelTrainable}`).toEqual(kernelTrainable ? ['dcn/bias', 'dcn/kernel', ...offsetWeights] : offsetWeights);
+      expect(movedNames, `kernelTrainable ${kernelTrainable}`).toEqual(
+        kernelTrainable ? ['dcn/bias', 'dcn/kernel', ...offsetWeights] : offsetWeights,
+      );
       tf.dispose([xs, ys]);
       m.dispose();
     }
   });
 
   it('deformConv2DFromConv2D starts as exactly the trained convolution (DCN and compensated DCNv2)', () => {
-    const conv = tf.layers.conv2d({ name: 'conv21', filters: 5, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }), biasInitializer: 'ones' });
+    const conv = tf.layers.conv2d({
+      name: 'conv21',
+      filters: 5,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+      biasInitializer: 'ones',
+    });
     const source = tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: INPUT }), conv] });
     const x = tf.randomUniform([2, ...INPUT], -1, 1, 'float32', 9) as tf.Tensor4D;
     const expected = (source.predict(x) as tf.Tensor).dataSync();
@@ -648,7 +736,12 @@ describe('DeformConv2D layer', () => {
       const layer = deformConv2DFromConv2D(conv, { modulated });
       const target = tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: INPUT }), layer] });
       expect(layer.name).toBe('conv21');
-      expect(layer.weights.map((w) => w.originalName).sort()).toEqual(['conv21/bias', 'conv21/kernel', 'conv21/offset_bias', 'conv21/offset_kernel']);
+      expect(layer.weights.map((w) => w.originalName).sort()).toEqual([
+        'conv21/bias',
+        'conv21/kernel',
+        'conv21/offset_bias',
+        'conv21/offset_kernel',
+      ]);
       expect(layer.trainableWeights.map((w) => w.originalName)).toEqual(['conv21/offset_kernel', 'conv21/offset_bias']);
       expectClose((target.predict(x) as tf.Tensor).dataSync(), expected, 1e-5, `modulated ${modulated}`);
       target.dispose();
@@ -658,8 +751,12 @@ describe('DeformConv2D layer', () => {
   });
 
   it('rejects a bad config with a message naming it', () => {
-    expect(() => new DeformConv2D({ name: 'd', filters: 0, kernelSize: 3 })).toThrow(/DeformConv2D 'd': filters must be a positive integer, got 0/);
-    expect(() => new DeformConv2D({ name: 'd', filters: 2, kernelSize: 3, padding: 'full' as 'same' })).toThrow(/padding must be 'valid' or 'same'/);
+    expect(() => new DeformConv2D({ name: 'd', filters: 0, kernelSize: 3 })).toThrow(
+      /DeformConv2D 'd': filters must be a positive integer, got 0/,
+    );
+    expect(() => new DeformConv2D({ name: 'd', filters: 2, kernelSize: 3, padding: 'full' as 'same' })).toThrow(
+      /padding must be 'valid' or 'same'/,
+    );
     const layer = new DeformConv2D({ name: 'd', filters: 2, kernelSize: 3, offsetGroups: 3 });
     expect(() => layer.apply(tf.input({ shape: INPUT }))).toThrow(/divisible by offsetGroups = 3, got \[null, 6, 5, 4\]/);
   });

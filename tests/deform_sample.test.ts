@@ -12,7 +12,6 @@ import { worstError } from './helpers/close';
 type Shape = [number, number, number, number];
 type Sampler = (x: tf.Tensor4D, offsets: tf.Tensor4D) => tf.Tensor4D;
 
-
 function randomImage(shape: Shape, random: () => number): Float32Array {
   const [b, h, w, c] = shape;
   return Float32Array.from({ length: b * h * w * c }, () => random() * 2 - 1);
@@ -78,12 +77,7 @@ function referenceLoss(x: ArrayLike<number>, offsets: ArrayLike<number>, weights
  * Finite differences of the reference loss with respect to every element of `target`
  * (x or offsets). `step` > 0 with `central` false gives the one-sided right derivative.
  */
-function numericGradient(
-  loss: (values: Float64Array) => number,
-  target: ArrayLike<number>,
-  step: number,
-  central: boolean,
-): Float64Array {
+function numericGradient(loss: (values: Float64Array) => number, target: ArrayLike<number>, step: number, central: boolean): Float64Array {
   const values = Float64Array.from(target);
   const grad = new Float64Array(values.length);
   for (let k = 0; k < values.length; k++) {
@@ -112,9 +106,10 @@ function run(sampler: Sampler, shape: Shape, x: Float32Array, offsets: Float32Ar
     const ot = tf.tensor4d(offsets, [b, h, w, 2 * c]);
     const wt = tf.tensor4d(weights, shape);
     const out = sampler(xt, ot).dataSync() as Float32Array;
-    const [dx, dOffsets] = tf.grads((a: tf.Tensor, o: tf.Tensor) =>
-      tf.sum(tf.mul(sampler(a as tf.Tensor4D, o as tf.Tensor4D), wt)),
-    )([xt, ot]);
+    const [dx, dOffsets] = tf.grads((a: tf.Tensor, o: tf.Tensor) => tf.sum(tf.mul(sampler(a as tf.Tensor4D, o as tf.Tensor4D), wt)))([
+      xt,
+      ot,
+    ]);
     return { out, dx: dx.dataSync() as Float32Array, dOffsets: dOffsets.dataSync() as Float32Array };
   });
 }
@@ -250,9 +245,7 @@ describe.each(PATHS)('deformSample on %s, %s path', (backend, _path, sampler) =>
   it('returns x exactly for zero offsets', () => {
     const shape: Shape = [2, 5, 3, 4];
     const x = randomImage(shape, rng(5));
-    const out = tf.tidy(() =>
-      sampler(tf.tensor4d(x, shape), tf.zeros([2, 5, 3, 8]) as tf.Tensor4D).dataSync(),
-    );
+    const out = tf.tidy(() => sampler(tf.tensor4d(x, shape), tf.zeros([2, 5, 3, 8]) as tf.Tensor4D).dataSync());
     expect(Array.from(out)).toEqual(Array.from(x));
   });
 
@@ -263,10 +256,7 @@ describe.each(PATHS)('deformSample on %s, %s path', (backend, _path, sampler) =>
     const offsets = tf.tensor4d(randomOffsets(shape, random, false), [1, 4, 4, 4]);
     const before = tf.memory().numTensors;
     const out = sampler(x, offsets);
-    const grads = tf.grads((a: tf.Tensor, o: tf.Tensor) => tf.sum(sampler(a as tf.Tensor4D, o as tf.Tensor4D)))([
-      x,
-      offsets,
-    ]);
+    const grads = tf.grads((a: tf.Tensor, o: tf.Tensor) => tf.sum(sampler(a as tf.Tensor4D, o as tf.Tensor4D)))([x, offsets]);
     expect(tf.memory().numTensors).toBe(before + 3);
     tf.dispose([out, ...grads, x, offsets]);
   });
@@ -312,10 +302,7 @@ describe("the shared bilinear core in 'zero' border mode (torchvision's semantic
     const ly = y - y0;
     const lx = x - x0;
     return (
-      (1 - ly) * (1 - lx) * at(y0, x0) +
-      (1 - ly) * lx * at(y0, x0 + 1) +
-      ly * (1 - lx) * at(y0 + 1, x0) +
-      ly * lx * at(y0 + 1, x0 + 1)
+      (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x0 + 1) + ly * (1 - lx) * at(y0 + 1, x0) + ly * lx * at(y0 + 1, x0 + 1)
     );
   }
 

@@ -22,16 +22,25 @@ import { batch, snapshot } from './helpers/models';
 const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 const LAYERS = [
-  'conv11', 'conv11_relu', 'conv11_bn',
-  'conv12', 'conv12_relu', 'conv12_bn',
-  'conv21', 'conv21_relu', 'conv21_bn',
-  'conv22', 'conv22_relu', 'conv22_bn',
-  'avg_pool', 'fc1', 'out',
+  'conv11',
+  'conv11_relu',
+  'conv11_bn',
+  'conv12',
+  'conv12_relu',
+  'conv12_bn',
+  'conv21',
+  'conv21_relu',
+  'conv21_bn',
+  'conv22',
+  'conv22_relu',
+  'conv22_bn',
+  'avg_pool',
+  'fc1',
+  'out',
 ];
 
 const BN_WEIGHTS = ['conv11_bn', 'conv12_bn', 'conv21_bn', 'conv22_bn'].flatMap((l) => [`${l}/gamma`, `${l}/beta`]);
 const OFFSET_WEIGHTS = DEFORMED_CONV_NAMES.flatMap((l) => [`${l}/offset_kernel`, `${l}/offset_bias`]);
-
 
 /** A deformable model of `deformType` for the fine-tune, started from a seeded regular CNN. */
 function fineTuneModel(deformType: 'dcn' | 'dcnv2', freezeBn = false): { model: tf.LayersModel; regular: tf.LayersModel } {
@@ -47,7 +56,10 @@ beforeAll(async () => {
 
 describe('buildDeformCnn with deformType dcn / dcnv2', () => {
   it('makes conv12, conv21, conv22 DeformConv2D layers under the same names, with nothing in front', () => {
-    for (const [deformType, offsetChannels] of [['dcn', 18], ['dcnv2', 27]] as const) {
+    for (const [deformType, offsetChannels] of [
+      ['dcn', 18],
+      ['dcnv2', 27],
+    ] as const) {
       const model = buildDeformCnn({ seed: 1, deformType });
       expect(model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name)).toEqual(LAYERS);
       const classes = Object.fromEntries(model.layers.map((l) => [l.name, l.getClassName()]));

@@ -48,7 +48,11 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** A GET (or another method) sent as is: no client-side normalisation of the path. */
-function request(server: StaticServer, rawPath: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function request(
+  server: StaticServer,
+  rawPath: string,
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const { hostname, port } = new URL(server.url);
   return new Promise((resolve, reject) => {
     const req = http.request({ hostname, port, path: rawPath, method }, (res) => {
@@ -153,7 +157,11 @@ describe('deformconv demo (CLI)', () => {
   it('without checkpoints, says in one line which command makes them', async () => {
     const empty = path.join(tmp, 'nothing');
     const run = await runCli(['demo', '--regular', empty, '--deform', empty, '--port', '0']);
-    expectOneLineError(run, 1, /^error: no trained checkpoint in \S+ and \S+: `deformconv reproduce --preset smoke` makes demo models in about a minute/);
+    expectOneLineError(
+      run,
+      1,
+      /^error: no trained checkpoint in \S+ and \S+: `deformconv reproduce --preset smoke` makes demo models in about a minute/,
+    );
   });
 
   it('serves the page and the models, and stops on Ctrl-C', async () => {
@@ -161,7 +169,14 @@ describe('deformconv demo (CLI)', () => {
     await live.waitFor(/^http:\/\/127\.0\.0\.1:\d+\/$/m);
     const url = live.stdout.trim();
     const server = { url, close: async () => undefined };
-    for (const file of ['', 'page.js', 'tfjs-backend-wasm-simd.wasm', 'models/regular/model.json', 'models/deform/weights.bin', 'data/t10k-labels-idx1-ubyte']) {
+    for (const file of [
+      '',
+      'page.js',
+      'tfjs-backend-wasm-simd.wasm',
+      'models/regular/model.json',
+      'models/deform/weights.bin',
+      'data/t10k-labels-idx1-ubyte',
+    ]) {
       expect((await request(server, `/${file}`)).status, file).toBe(200);
     }
     expect((await request(server, '/models/regular/../../../package.json')).status).toBe(404);
@@ -173,10 +188,22 @@ describe('deformconv demo (CLI)', () => {
     const target = path.join(tmp, 'built');
     const run = await runCli(['demo', '--build', target, '--regular', sources.regular, '--deform', sources.deform, '--data-dir', dataDir]);
     expect(run.code, run.stderr).toBe(0);
-    for (const file of ['index.html', 'page.js', 'tfjs-backend-wasm.wasm', 'models/deform/model.json', 'models/deform/weights.bin', 'models/regular/state.json', 'data/t10k-images-idx3-ubyte']) {
+    for (const file of [
+      'index.html',
+      'page.js',
+      'tfjs-backend-wasm.wasm',
+      'models/deform/model.json',
+      'models/deform/weights.bin',
+      'models/regular/state.json',
+      'data/t10k-images-idx3-ubyte',
+    ]) {
       expect(fs.existsSync(path.join(target, file)), file).toBe(true);
     }
-    expectOneLineError(await runCli(['demo', '--build', target, '--regular', sources.regular, '--deform', sources.deform]), 1, /already exists/);
+    expectOneLineError(
+      await runCli(['demo', '--build', target, '--regular', sources.regular, '--deform', sources.deform]),
+      1,
+      /already exists/,
+    );
     expect(fs.readdirSync(tmp).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
   });
 });
@@ -236,7 +263,9 @@ describe('the demo page in headless Chromium', () => {
     for (const role of ['regular', 'deform'] as const) {
       const { model } = loadTrainedModel(sources[role]);
       const probabilities = (variant: 'plain' | 'scaled'): Float32Array[] =>
-        tf.tidy(() => forward(model, evalImages(evalSet(test, variant, SAME_DIGITS), 0, SAME_DIGITS), false).arraySync() as number[][]).map((row) => Float32Array.from(row));
+        tf
+          .tidy(() => forward(model, evalImages(evalSet(test, variant, SAME_DIGITS), 0, SAME_DIGITS), false).arraySync() as number[][])
+          .map((row) => Float32Array.from(row));
       expected[role] = { plain: probabilities('plain'), scaled: probabilities('scaled') };
       model.dispose();
     }
@@ -279,7 +308,11 @@ describe('the demo page in headless Chromium', () => {
   }
 
   for (const backend of ['webgl', 'wasm', 'cpu']) {
-    it(`predicts the first ${SAME_DIGITS} test digits, plain and scaled, as deformconv eval does: ${backend}`, () => expectSamePredictions(backend), 300_000);
+    it(
+      `predicts the first ${SAME_DIGITS} test digits, plain and scaled, as deformconv eval does: ${backend}`,
+      () => expectSamePredictions(backend),
+      300_000,
+    );
   }
 
   // Nearest resampling (the reference's, and the scaled test set's) copies pixels: exact on every backend. Bilinear
@@ -293,7 +326,11 @@ describe('the demo page in headless Chromium', () => {
       [{ zoomRow: 1.7, zoomCol: 2.5, shiftRow: -5.6, shiftCol: 2.2 }, 'bilinear'],
     ];
     for (const [params, interpolation] of cases) {
-      await page.evaluate((p, i) => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.setScaling(p, i), params as unknown as Record<string, number>, interpolation);
+      await page.evaluate(
+        (p, i) => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.setScaling(p, i),
+        params as unknown as Record<string, number>,
+        interpolation,
+      );
       const { seen } = await settled(page);
       const want = tf.tidy(() => zoomShift(evalImages(evalSet(test, 'plain', 8), 7, 8), [params], { interpolation }).dataSync());
       if (interpolation === 'nearest') expect(seen).toEqual(Array.from(want));
@@ -346,9 +383,13 @@ describe('the demo page in headless Chromium', () => {
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(after.probabilities.deform).not.toEqual(before.probabilities.deform);
     expect(after.probabilities.regular).toEqual(before.probabilities.regular);
-    expect(await page.$eval('#ft-status', (e) => e.textContent)).toMatch(/^epoch 1, step 8 of 8: loss \d+\.\d{3}, [\d.]+ s a step on wasm$/);
+    expect(await page.$eval('#ft-status', (e) => e.textContent)).toMatch(
+      /^epoch 1, step 8 of 8: loss \d+\.\d{3}, [\d.]+ s a step on wasm$/,
+    );
     expect(await page.$eval('#message', (e) => e.className)).toBe('');
-    await page.evaluate(() => (window as unknown as { deformDemo: { page: { reloadDeform(): Promise<void> } } }).deformDemo.page.reloadDeform());
+    await page.evaluate(() =>
+      (window as unknown as { deformDemo: { page: { reloadDeform(): Promise<void> } } }).deformDemo.page.reloadDeform(),
+    );
     expect((await settled(page)).probabilities.deform).toEqual(before.probabilities.deform);
   });
 
@@ -364,7 +405,10 @@ describe('the demo page in headless Chromium', () => {
         await dcn.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
         const update = await settled(dcn.page);
         expect(update.traces.deform, backend).toEqual([9, 81, 729]);
-        expect(update.probabilities.deform.reduce((a, b) => a + b, 0), backend).toBeCloseTo(1, 4);
+        expect(
+          update.probabilities.deform.reduce((a, b) => a + b, 0),
+          backend,
+        ).toBeCloseTo(1, 4);
       }
       expect(dcn.errors).toEqual([]);
     } finally {
@@ -381,7 +425,9 @@ describe('the demo page in headless Chromium', () => {
       const layout = await phone.page.evaluate(() => ({
         pageWidth: document.documentElement.scrollWidth,
         widest: Math.max(...Array.from(document.querySelectorAll('main *'), (e) => e.getBoundingClientRect().right)),
-        controls: Array.from(document.querySelectorAll('button, input, select, canvas'), (e) => e.getBoundingClientRect().width).filter((w) => w === 0).length,
+        controls: Array.from(document.querySelectorAll('button, input, select, canvas'), (e) => e.getBoundingClientRect().width).filter(
+          (w) => w === 0,
+        ).length,
       }));
       expect(layout.pageWidth).toBeLessThanOrEqual(375);
       expect(layout.widest).toBeLessThanOrEqual(375);
@@ -398,7 +444,10 @@ describe('the demo page in headless Chromium', () => {
     const latest = (JSON.parse(fs.readFileSync(path.join(broken, 'checkpoint.json'), 'utf8')) as { latest: string }).latest;
     fs.writeFileSync(path.join(broken, latest, 'model.json'), '{"modelTopology": {"class_name": "Nonsense"}');
     for (const [deform, pattern] of [
-      [path.join(tmp, 'nothing'), /no deform model is served \(models\/deform\/\); `deformconv reproduce --preset smoke` makes demo models/],
+      [
+        path.join(tmp, 'nothing'),
+        /no deform model is served \(models\/deform\/\); `deformconv reproduce --preset smoke` makes demo models/,
+      ],
       [broken, /the deform model in models\/deform\/ does not load/],
     ] as const) {
       const other = await startStaticServer({ mounts: demoMounts({ ...sources, deform }) });

@@ -82,7 +82,12 @@ function expectNothingKept(): void {
 }
 
 function fetchLabels(...modeNames: string[]): Promise<string> {
-  return fetchFromMirrors(LABELS, target, modeNames.map((m) => `${base}/${m}/`), FAST);
+  return fetchFromMirrors(
+    LABELS,
+    target,
+    modeNames.map((m) => `${base}/${m}/`),
+    FAST,
+  );
 }
 
 describe('fetchFromMirrors', () => {
@@ -126,7 +131,9 @@ describe('fetchFromMirrors', () => {
     const error = await fetchLabels('corrupt').catch((err: unknown) => err);
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as Error).message).toMatch(
-      new RegExp(`^could not download ${LABELS.name}: ${base}/corrupt/${LABELS.name}\\.gz: checksum mismatch \\(sha256 [0-9a-f]{64}, expected ${LABELS.sha256};`),
+      new RegExp(
+        `^could not download ${LABELS.name}: ${base}/corrupt/${LABELS.name}\\.gz: checksum mismatch \\(sha256 [0-9a-f]{64}, expected ${LABELS.sha256};`,
+      ),
     );
     expect(requests).toHaveLength(1); // not retried
     expectNothingKept();
@@ -156,7 +163,9 @@ describe('fetchFromMirrors', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    await expect(fetchFromMirrors(LABELS, target, [`http://127.0.0.1:${port}/`], FAST)).rejects.toThrow(/connection failed \(.*ECONNREFUSED/);
+    await expect(fetchFromMirrors(LABELS, target, [`http://127.0.0.1:${port}/`], FAST)).rejects.toThrow(
+      /connection failed \(.*ECONNREFUSED/,
+    );
     expectNothingKept();
   });
 

@@ -39,7 +39,10 @@ async function runInEmptyDir(args: string[], env: Record<string, string> = {}): 
 function expectOnlyTheError(run: CliRun): void {
   expect(run.stdout).toBe('');
   const lines = run.stderr.split('\n').filter((line) => line !== '');
-  expect(lines.filter((line) => !/^\(Did you mean .*\?\)$/.test(line)), run.stderr).toHaveLength(1);
+  expect(
+    lines.filter((line) => !/^\(Did you mean .*\?\)$/.test(line)),
+    run.stderr,
+  ).toHaveLength(1);
 }
 
 /**
@@ -111,7 +114,14 @@ function invalidValuePattern(option: Option, value: string): RegExp {
 describe('numeric flags', () => {
   test('are found in every command that trains or evaluates', () => {
     const found = new Set(NUMERIC_FLAGS.map(({ command, option }) => `${command} ${option.long}`));
-    for (const flag of ['train-regular --epochs', 'train-regular --lr', 'finetune-deform --batch-size', 'eval --limit', 'reproduce --seed', 'download --backoff']) {
+    for (const flag of [
+      'train-regular --epochs',
+      'train-regular --lr',
+      'finetune-deform --batch-size',
+      'eval --limit',
+      'reproduce --seed',
+      'download --backoff',
+    ]) {
       expect(found).toContain(flag);
     }
     for (const { option } of NUMERIC_FLAGS) {
@@ -155,9 +165,21 @@ describe.concurrent('unknown flags, subcommands and values', () => {
     ['an unknown subcommand', ['frobnicate'], /^error: unknown command 'frobnicate'$/],
     ['a stray argument', ['eval', 'checkpoints/regular'], /^error: too many arguments for 'eval'/],
     ['a flag without its value', ['train-regular', '--lr'], /^error: option '--lr <rate>' argument missing$/],
-    ['an unknown interpolation', ['finetune-deform', '--interpolation', 'cubic'], /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/],
-    ['an unknown test interpolation', ['eval', '--interpolation', 'cubic'], /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/],
-    ['an unknown preset', ['reproduce', '--preset', 'huge'], /^error: option '--preset <name>' argument 'huge' is invalid\. Allowed choices are /],
+    [
+      'an unknown interpolation',
+      ['finetune-deform', '--interpolation', 'cubic'],
+      /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/,
+    ],
+    [
+      'an unknown test interpolation',
+      ['eval', '--interpolation', 'cubic'],
+      /^error: option '--interpolation <mode>' argument 'cubic' is invalid\. Allowed choices are nearest, bilinear\.$/,
+    ],
+    [
+      'an unknown preset',
+      ['reproduce', '--preset', 'huge'],
+      /^error: option '--preset <name>' argument 'huge' is invalid\. Allowed choices are /,
+    ],
     ['an unknown download source', ['download', '--source', 'ftp'], /^error: option '--source <source>' argument 'ftp' is invalid/],
   ])('%s', async (name, args, pattern) => {
     const { run, intact } = await runInEmptyDir(args);
@@ -172,7 +194,11 @@ describe.concurrent('unknown flags, subcommands and values', () => {
 describe.concurrent('a backend that cannot run', () => {
   test.skipIf(installed('@tensorflow/tfjs-node-gpu'))('--backend tensorflow-gpu, not installed: exit 2 naming the package', async () => {
     const { run, intact } = await runInEmptyDir(['--backend', 'tensorflow-gpu', 'reproduce', '--preset', 'smoke']);
-    expectOneLineError(run, 2, /^error: backend 'tensorflow-gpu' needs @tensorflow\/tfjs-node-gpu, which is not installed: run npm install @tensorflow\/tfjs-node-gpu$/);
+    expectOneLineError(
+      run,
+      2,
+      /^error: backend 'tensorflow-gpu' needs @tensorflow\/tfjs-node-gpu, which is not installed: run npm install @tensorflow\/tfjs-node-gpu$/,
+    );
     expectOnlyTheError(run);
     ledger.record('backend: tensorflow-gpu not installed', { intact, output: output(run) });
   });
@@ -189,11 +215,21 @@ describe.concurrent('a backend that cannot run', () => {
     const modules = path.join(scratch, 'broken-tfjs-node', 'node_modules');
     const root = path.join(modules, '@tensorflow', 'tfjs-node');
     fs.mkdirSync(root, { recursive: true });
-    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', version: '0.0.0-broken', main: 'index.js' }));
-    fs.writeFileSync(path.join(root, 'index.js'), "throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found\\nat path: /x');");
+    fs.writeFileSync(
+      path.join(root, 'package.json'),
+      JSON.stringify({ name: '@tensorflow/tfjs-node', version: '0.0.0-broken', main: 'index.js' }),
+    );
+    fs.writeFileSync(
+      path.join(root, 'index.js'),
+      "throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found\\nat path: /x');",
+    );
     const nodePath = [modules, path.resolve(__dirname, '..', 'node_modules')].join(path.delimiter);
     const { run, intact } = await runInEmptyDir(['--backend', 'tensorflow', 'train-regular', '--epochs', '1'], { NODE_PATH: nodePath });
-    expectOneLineError(run, 2, /^error: backend 'tensorflow': @tensorflow\/tfjs-node is installed but failed to load \(The Node\.js native addon module \(tfjs_binding\.node\) can not be found\); try npm install @tensorflow\/tfjs-node again$/);
+    expectOneLineError(
+      run,
+      2,
+      /^error: backend 'tensorflow': @tensorflow\/tfjs-node is installed but failed to load \(The Node\.js native addon module \(tfjs_binding\.node\) can not be found\); try npm install @tensorflow\/tfjs-node again$/,
+    );
     expectOnlyTheError(run);
     ledger.record('backend: tensorflow installed but broken', { intact, output: output(run) });
   });

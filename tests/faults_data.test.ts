@@ -82,9 +82,21 @@ describe('bad IDX files', () => {
   });
 
   test.each([
-    ['labels with two dimensions (magic 2050)', () => parseIdxLabels(idx(0x0802, [3, 1], 3), 'f'), /^f: wrong magic number 2050, expected 2049 \(IDX labels\)$/],
-    ['images with four dimensions (magic 2052)', () => parseIdxImages(idx(0x0804, [1, 28, 28, 1], 784), 'f'), /^f: wrong magic number 2052, expected 2051 \(IDX images\)$/],
-    ['images of float32 data (magic 3331)', () => parseIdxImages(idx(0x0d03, [1, 28, 28], 4 * 784), 'f'), /^f: wrong magic number 3331, expected 2051/],
+    [
+      'labels with two dimensions (magic 2050)',
+      () => parseIdxLabels(idx(0x0802, [3, 1], 3), 'f'),
+      /^f: wrong magic number 2050, expected 2049 \(IDX labels\)$/,
+    ],
+    [
+      'images with four dimensions (magic 2052)',
+      () => parseIdxImages(idx(0x0804, [1, 28, 28, 1], 784), 'f'),
+      /^f: wrong magic number 2052, expected 2051 \(IDX images\)$/,
+    ],
+    [
+      'images of float32 data (magic 3331)',
+      () => parseIdxImages(idx(0x0d03, [1, 28, 28], 4 * 784), 'f'),
+      /^f: wrong magic number 3331, expected 2051/,
+    ],
   ])('wrong dimensions or data type: %s', async (name, parse, pattern) => {
     const error = await errorOf(parse);
     expectReportable(error, pattern);
@@ -92,8 +104,18 @@ describe('bad IDX files', () => {
   });
 
   test.each([
-    ['header declares one image more than the data holds', 3, 2, /^f: truncated: 1584 bytes, but its header declares 3x28x28 images \(2368 bytes\)$/],
-    ['header declares one image fewer than the data holds', 1, 2, /^f: 784 bytes of trailing data after the 1x28x28 images its header declares$/],
+    [
+      'header declares one image more than the data holds',
+      3,
+      2,
+      /^f: truncated: 1584 bytes, but its header declares 3x28x28 images \(2368 bytes\)$/,
+    ],
+    [
+      'header declares one image fewer than the data holds',
+      1,
+      2,
+      /^f: 784 bytes of trailing data after the 1x28x28 images its header declares$/,
+    ],
     ['header declares 4294967295 images', 0xffffffff, 2, /^f: truncated: 1584 bytes, but its header declares 4294967295x28x28 images/],
   ])('count mismatch: %s', async (name, declared, held, pattern) => {
     const bytes = idx(IDX_IMAGES_MAGIC, [declared, 28, 28], held * 784);
@@ -212,7 +234,11 @@ const BAD_MIRRORS: Array<[mode: string, fault: string, message: RegExp, options?
   ['long-length', 'a Content-Length longer than the body', /: connection lost after \d+ bytes \(.*\)$/],
   ['short-length', 'a Content-Length shorter than the body', /: not a valid gzip stream after \d+ bytes \(unexpected end of file\)$/],
   ['not-gzip', 'a .gz that is not gzip', /: not a valid gzip stream after \d+ bytes \(incorrect header check\)$/],
-  ['wrong-checksum', 'a .gz that decompresses to the wrong checksum', /: checksum mismatch \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; the \.gz md5 differs from the well-known copy\)$/],
+  [
+    'wrong-checksum',
+    'a .gz that decompresses to the wrong checksum',
+    /: checksum mismatch \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; the \.gz md5 differs from the well-known copy\)$/,
+  ],
 ];
 
 /** Nothing but a verified file under the final name, and no temp file beside it. */
@@ -223,14 +249,17 @@ async function onlyVerified(dir: string): Promise<boolean> {
 }
 
 describe.concurrent('a bad mirror', () => {
-  test.each(BAD_MIRRORS)('%s alone (%s): one clear error naming the file and the URL; nothing kept', async (mode, fault, message, options = FAST) => {
-    const dir = freshDir();
-    const error = await errorOf(() => fetchFromMirrors(LABELS, path.join(dir, LABELS.name), [`${base}/${mode}/`], options));
-    const url = `${base}/${mode}/${LABELS.name}.gz`;
-    expectReportable(error, new RegExp(`^could not download ${LABELS.name}: ${url}${message.source}`));
-    expect(fs.readdirSync(dir)).toEqual([]);
-    ledger.record(`mirror: ${fault}, no other mirror`, { intact: await onlyVerified(dir), output: error.message });
-  });
+  test.each(BAD_MIRRORS)(
+    '%s alone (%s): one clear error naming the file and the URL; nothing kept',
+    async (mode, fault, message, options = FAST) => {
+      const dir = freshDir();
+      const error = await errorOf(() => fetchFromMirrors(LABELS, path.join(dir, LABELS.name), [`${base}/${mode}/`], options));
+      const url = `${base}/${mode}/${LABELS.name}.gz`;
+      expectReportable(error, new RegExp(`^could not download ${LABELS.name}: ${url}${message.source}`));
+      expect(fs.readdirSync(dir)).toEqual([]);
+      ledger.record(`mirror: ${fault}, no other mirror`, { intact: await onlyVerified(dir), output: error.message });
+    },
+  );
 
   test.each(BAD_MIRRORS)('%s (%s) then a good mirror: the good one is used, verified', async (mode, fault, _message, options = FAST) => {
     const dir = freshDir();
@@ -252,7 +281,21 @@ describe.concurrent('download through the CLI', () => {
 
   test('a redirect loop, then a good mirror: exit 0, all four verified', async () => {
     const dir = dataDirMissingLabels();
-    const run = await runCli(['download', '--source', 'mirror', '--data-dir', dir, '--mirror', `${base}/loop/`, '--mirror', `${base}/ok/`, '--attempts', '1', '--stall-timeout', '5']);
+    const run = await runCli([
+      'download',
+      '--source',
+      'mirror',
+      '--data-dir',
+      dir,
+      '--mirror',
+      `${base}/loop/`,
+      '--mirror',
+      `${base}/ok/`,
+      '--attempts',
+      '1',
+      '--stall-timeout',
+      '5',
+    ]);
     expect(run.code, output(run)).toBe(0);
     expect(run.stderr).toContain(`${base}/loop/${LABELS.name}.gz: connection failed (redirect count exceeded)`);
     expect(run.stdout).toBe(`MNIST ready in ${path.join(dir, 'mnist')}: 1 file fetched, all 4 verified\n`);
@@ -265,11 +308,32 @@ describe.concurrent('download through the CLI', () => {
 
   test('only bad mirrors (a drip, an early close): exit 2, one line naming both, nothing under the final name', async () => {
     const dir = dataDirMissingLabels();
-    const run = await runCli(['download', '--source', 'mirror', '--data-dir', dir, '--mirror', `${base}/drip/`, '--mirror', `${base}/early/`, ...fast]);
-    expectOneLineError(run, 2, new RegExp(`^error: could not download ${LABELS.name}: ${base}/drip/.*too slow.*; ${base}/early/.*not a valid gzip stream`));
+    const run = await runCli([
+      'download',
+      '--source',
+      'mirror',
+      '--data-dir',
+      dir,
+      '--mirror',
+      `${base}/drip/`,
+      '--mirror',
+      `${base}/early/`,
+      ...fast,
+    ]);
+    expectOneLineError(
+      run,
+      2,
+      new RegExp(`^error: could not download ${LABELS.name}: ${base}/drip/.*too slow.*; ${base}/early/.*not a valid gzip stream`),
+    );
     const left = fs.readdirSync(path.join(dir, 'mnist')).sort();
     ledger.record('CLI download: only bad mirrors', {
-      intact: JSON.stringify(left) === JSON.stringify(MNIST_FILES.filter((f) => f !== LABELS).map((f) => f.name).sort()),
+      intact:
+        JSON.stringify(left) ===
+        JSON.stringify(
+          MNIST_FILES.filter((f) => f !== LABELS)
+            .map((f) => f.name)
+            .sort(),
+        ),
       output: output(run),
     });
   });
@@ -279,7 +343,11 @@ describe.concurrent('download through the CLI', () => {
     const out = path.join(dir, 'checkpoints');
     const run = await runCli(['--backend', 'cpu', 'train-regular', '--data-dir', dir, '--out', out, '--epochs', '1', '--limit', '32']);
     const file = path.join(dir, 'mnist', LABELS.name);
-    expectOneLineError(run, 2, new RegExp(`^error: ${file} fails its size or sha256 check; run \`deformconv download --data-dir ${dir}\` to replace it$`));
+    expectOneLineError(
+      run,
+      2,
+      new RegExp(`^error: ${file} fails its size or sha256 check; run \`deformconv download --data-dir ${dir}\` to replace it$`),
+    );
     ledger.record('CLI: a zero-length data file', {
       intact: fs.statSync(file).size === 0 && !fs.existsSync(out),
       output: output(run),

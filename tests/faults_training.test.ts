@@ -183,7 +183,9 @@ describe.concurrent('Ctrl-C (SIGINT)', () => {
     const run = await trainRegular(out, [], inject({ call: 'openSync', path: '/\\.tmp-epoch-0001-[^/]*/weights\\.bin$', do: 'SIGINT' }));
     expect(run.code, output(run)).toBe(130);
     // The handler runs once the (synchronous) write is done: at the epoch's end, or after the next step.
-    expect(run.stderr).toMatch(new RegExp(`^interrupted at (the end of epoch 1|epoch 2, step 1 of 3); checkpoint: ${out}/epoch-0001(-step-000001)?$`, 'm'));
+    expect(run.stderr).toMatch(
+      new RegExp(`^interrupted at (the end of epoch 1|epoch 2, step 1 of 3); checkpoint: ${out}/epoch-0001(-step-000001)?$`, 'm'),
+    );
     const kept = loadable(out);
     const resumed = await resumeAsPrinted(run);
     expect(resumed.code, output(resumed)).toBe(0);
@@ -208,10 +210,22 @@ describe.concurrent('Ctrl-C (SIGINT)', () => {
 
 /** Each step of writing the epoch-2 checkpoint (epoch-0001 is committed), and where the pointer must be after a kill there. */
 const COMMIT_STEPS: Array<[moment: string, spec: object, latest: string]> = [
-  ['while the new checkpoint is half written in its temp directory', { call: 'writeFileSync', path: '/\\.tmp-epoch-0002-[^/]*/optimizer\\.bin$' }, 'epoch-0001'],
-  ['just before the temp directory is renamed into place', { call: 'renameSync', path: '\\.tmp-epoch-0002-\\S* -> \\S*/epoch-0002$' }, 'epoch-0001'],
+  [
+    'while the new checkpoint is half written in its temp directory',
+    { call: 'writeFileSync', path: '/\\.tmp-epoch-0002-[^/]*/optimizer\\.bin$' },
+    'epoch-0001',
+  ],
+  [
+    'just before the temp directory is renamed into place',
+    { call: 'renameSync', path: '\\.tmp-epoch-0002-\\S* -> \\S*/epoch-0002$' },
+    'epoch-0001',
+  ],
   ['just before checkpoint.json is switched', { call: 'renameSync', path: '-> \\S*/checkpoint\\.json$', nth: 2 }, 'epoch-0001'],
-  ['just after checkpoint.json is switched, before the old checkpoint is removed', { call: 'renameSync', path: '-> \\S*/checkpoint\\.json$', nth: 2, when: 'after' }, 'epoch-0002'],
+  [
+    'just after checkpoint.json is switched, before the old checkpoint is removed',
+    { call: 'renameSync', path: '-> \\S*/checkpoint\\.json$', nth: 2, when: 'after' },
+    'epoch-0002',
+  ],
 ];
 
 describe.concurrent('kill -9 during a checkpoint write', () => {
@@ -267,7 +281,6 @@ const smokeBaseline = once(async () => {
   return { out, phaseStarts, duration: Date.now() - started, outcome: smokeOutcome(out) };
 });
 
-
 describe.concurrent('kill -9 at random moments of a smoke run', () => {
   // Seed i kills during phase i (start, regular training, fine-tune, evaluation), at a
   // random point of it, so that the kills cover the whole run.
@@ -290,7 +303,8 @@ describe.concurrent('kill -9 at random moments of a smoke run', () => {
     const resumed = await (await smoke(out, ['--resume'])).done;
     expect(resumed.code, output(resumed)).toBe(0);
     const equal = same(smokeOutcome(out), outcome);
-    const when = killed.signal === 'SIGKILL' ? `killed in phase ${phase} at +${delay} ms` : `finished before the kill (exit ${killed.code})`;
+    const when =
+      killed.signal === 'SIGKILL' ? `killed in phase ${phase} at +${delay} ms` : `finished before the kill (exit ${killed.code})`;
     ledger.record(`SIGKILL in a smoke run, seed ${seed}: ${when}; committed: ${committed.join(', ') || 'none'}`, {
       intact: kept && equal,
       output: output(killed) + output(resumed),
@@ -355,7 +369,9 @@ describe.concurrent('disks', () => {
     expectOneLineError(
       run,
       2,
-      new RegExp(`^error: cannot write checkpoint ${out}/epoch-0002 \\(the previous checkpoint ${out}/epoch-0001 is intact\\): no space left on device$`),
+      new RegExp(
+        `^error: cannot write checkpoint ${out}/epoch-0002 \\(the previous checkpoint ${out}/epoch-0001 is intact\\): no space left on device$`,
+      ),
     );
     const kept = loadable(out) && latestCheckpointName(out) === 'epoch-0001';
     const noLeftovers = fs.readdirSync(out).every((entry) => !entry.startsWith('.tmp-'));
@@ -368,15 +384,23 @@ describe.concurrent('disks', () => {
 
   test('a disk that fills up (simulated ENOSPC): one line (exit 2), the previous checkpoint kept; resume ends the same', async () => {
     const out = newPath('enospc');
-    await fullDisk(out, inject({ call: 'writeFileSync', path: '/\\.tmp-epoch-0002-', do: 'ENOSPC' }), () => undefined, 'disk full (simulated ENOSPC)');
+    await fullDisk(
+      out,
+      inject({ call: 'writeFileSync', path: '/\\.tmp-epoch-0002-', do: 'ENOSPC' }),
+      () => undefined,
+      'disk full (simulated ENOSPC)',
+    );
   });
 
   // One checkpoint is about 3 MB; 4 MB holds the first but not the second beside it.
   const tmpfs = mountTmpfs('enospc-tmpfs', 'size=4m');
-  test.skipIf(tmpfs === undefined)('a disk that fills up (a 4 MB tmpfs): one line (exit 2), the previous checkpoint kept; resume ends the same', async () => {
-    const out = tmpfs as string;
-    await fullDisk(out, {}, () => remount(out, 'size=16m'), 'disk full (4 MB tmpfs)');
-  });
+  test.skipIf(tmpfs === undefined)(
+    'a disk that fills up (a 4 MB tmpfs): one line (exit 2), the previous checkpoint kept; resume ends the same',
+    async () => {
+      const out = tmpfs as string;
+      await fullDisk(out, {}, () => remount(out, 'size=16m'), 'disk full (4 MB tmpfs)');
+    },
+  );
 });
 
 // ---------------------------------------------------------------- divergence
@@ -385,7 +409,8 @@ describe.concurrent('a loss that becomes NaN (absurd --lr)', () => {
   // With BatchNorm after every convolution the training loss of a diverged model can stay
   // finite (each batch is normalised by its own statistics); validation, which uses the
   // moving statistics, is then where the NaN shows.
-  const NAN_STOP = (epoch: number) => `(loss became NaN at epoch ${epoch}, step \\d of 3|validation loss is NaN after epoch ${epoch} \\(step 3 of 3\\))`;
+  const NAN_STOP = (epoch: number) =>
+    `(loss became NaN at epoch ${epoch}, step \\d of 3|validation loss is NaN after epoch ${epoch} \\(step 3 of 3\\))`;
 
   test('continuing a finished run with --lr 1e9: stops naming the epoch and step; the last good checkpoint is kept', async () => {
     const out = await copyOfBaseline('nan-resume');
@@ -402,7 +427,11 @@ describe.concurrent('a loss that becomes NaN (absurd --lr)', () => {
   test('a new run with --lr 1e9: stops naming the epoch and step; no checkpoint of NaNs is written', async () => {
     const out = newPath('nan-new');
     const run = await trainRegular(out, ['--lr', '1e9']);
-    expectOneLineError(run, 1, new RegExp(`^error: ${NAN_STOP(1)}; training stopped\\. The last good checkpoint \\(none yet\\) is kept; try a lower --lr$`));
+    expectOneLineError(
+      run,
+      1,
+      new RegExp(`^error: ${NAN_STOP(1)}; training stopped\\. The last good checkpoint \\(none yet\\) is kept; try a lower --lr$`),
+    );
     ledger.record('NaN loss in a new run with --lr 1e9', { intact: latestCheckpointName(out) === undefined, output: output(run) });
   });
 });
@@ -435,10 +464,17 @@ async function editedCheckpoint(
 function foreignModel(): string {
   const dir = newPath('foreign');
   fs.mkdirSync(dir);
-  const weights = [{ name: 'dense_1/kernel', shape: [784, 10], dtype: 'float32' }, { name: 'dense_1/bias', shape: [10], dtype: 'float32' }];
+  const weights = [
+    { name: 'dense_1/kernel', shape: [784, 10], dtype: 'float32' },
+    { name: 'dense_1/bias', shape: [10], dtype: 'float32' },
+  ];
   fs.writeFileSync(
     path.join(dir, 'model.json'),
-    JSON.stringify({ format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { name: 'mlp', layers: [] } }, weightsManifest: [{ paths: ['weights.bin'], weights }] }),
+    JSON.stringify({
+      format: 'layers-model',
+      modelTopology: { class_name: 'Sequential', config: { name: 'mlp', layers: [] } },
+      weightsManifest: [{ paths: ['weights.bin'], weights }],
+    }),
   );
   fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.alloc(4 * (7840 + 10)));
   return dir;
@@ -450,7 +486,11 @@ const BAD_SOURCES: Array<[what: string, make: () => Promise<string>, message: Re
     async () => path.join((await smokeBaseline()).out, 'checkpoints', 'deform'),
     /^error: --from \S+ holds a deform checkpoint; expected a regular CNN \(train-regular\)$/,
   ],
-  ['a foreign model (tfjs files without a checkpoint)', async () => foreignModel(), /^error: no checkpoint in \S+ \(no checkpoint\.json\); train one with train-regular/],
+  [
+    'a foreign model (tfjs files without a checkpoint)',
+    async () => foreignModel(),
+    /^error: no checkpoint in \S+ \(no checkpoint\.json\); train one with train-regular/,
+  ],
   [
     'a model with a missing layer (conv21)',
     () => editedCheckpoint('missing-layer', (weights) => weights.filter((w) => !w.name.startsWith('conv21/'))),
@@ -468,7 +508,10 @@ const BAD_SOURCES: Array<[what: string, make: () => Promise<string>, message: Re
   ],
   [
     'a weight whose shape does not match the model (fc1 kernel transposed)',
-    () => editedCheckpoint('wrong-shape', (weights) => weights.map((w) => (w.name === 'fc1/kernel' ? { ...w, shape: [...w.shape].reverse() } : w))),
+    () =>
+      editedCheckpoint('wrong-shape', (weights) =>
+        weights.map((w) => (w.name === 'fc1/kernel' ? { ...w, shape: [...w.shape].reverse() } : w)),
+      ),
     /^error: weight 'fc1\/kernel' has shape \[10,128\] in checkpoint \S+ but \[128,10\] in the \S+ model$/,
   ],
 ];
@@ -478,7 +521,9 @@ describe.concurrent('finetune-deform --from a model it cannot use', () => {
     const from = await make();
     const before = treeDigest(from);
     const out = newPath('finetune-out');
-    const run = await (await cli(['finetune-deform', '--from', from, '--out', out, '--epochs', '1', '--limit', '32', '--data-dir', DATA])).done;
+    const run = await (
+      await cli(['finetune-deform', '--from', from, '--out', out, '--epochs', '1', '--limit', '32', '--data-dir', DATA])
+    ).done;
     expectOneLineError(run, 1, message);
     const nothingWritten = !fs.existsSync(out) || latestCheckpointName(out) === undefined;
     ledger.record(`finetune-deform --from ${what}`, { intact: same(treeDigest(from), before) && nothingWritten, output: output(run) });
@@ -489,19 +534,44 @@ describe.concurrent('finetune-deform --from a model it cannot use', () => {
 
 describe.concurrent('eval without its checkpoints or data', () => {
   const cases: Array<[what: string, args: () => Promise<string[]>, code: number, message: RegExp]> = [
-    ['a checkpoint directory that does not exist', async () => ['--regular', newPath('nowhere')], 1, /^error: checkpoint directory \S+ does not exist$/],
-    ['a pointer to a checkpoint that is gone', async () => {
-      const out = await copyOfBaseline('gone');
-      fs.rmSync(path.join(out, latestCheckpointName(out) as string), { recursive: true });
-      return ['--regular', out];
-    }, 1, /^error: cannot read \S+\/epoch-0002\/model\.json: no such file or directory$/],
-    ['a pointer that is not JSON', async () => {
-      const out = await copyOfBaseline('bad-pointer');
-      fs.writeFileSync(path.join(out, 'checkpoint.json'), '{"latest": "epoch-00');
-      return ['--regular', out];
-    }, 1, /^error: \S+checkpoint\.json is not a checkpoint pointer \(/],
-    ['a regular checkpoint given as --deform', async () => ['--deform', (await baseline()).out], 1, /^error: --deform \S+ holds a regular checkpoint, not a deform one$/],
-    ['missing data', async () => ['--regular', (await baseline()).out, '--data-dir', newPath('no-data')], 2, /^error: MNIST not found: \S+ is missing; run `deformconv download --data-dir \S+`$/],
+    [
+      'a checkpoint directory that does not exist',
+      async () => ['--regular', newPath('nowhere')],
+      1,
+      /^error: checkpoint directory \S+ does not exist$/,
+    ],
+    [
+      'a pointer to a checkpoint that is gone',
+      async () => {
+        const out = await copyOfBaseline('gone');
+        fs.rmSync(path.join(out, latestCheckpointName(out) as string), { recursive: true });
+        return ['--regular', out];
+      },
+      1,
+      /^error: cannot read \S+\/epoch-0002\/model\.json: no such file or directory$/,
+    ],
+    [
+      'a pointer that is not JSON',
+      async () => {
+        const out = await copyOfBaseline('bad-pointer');
+        fs.writeFileSync(path.join(out, 'checkpoint.json'), '{"latest": "epoch-00');
+        return ['--regular', out];
+      },
+      1,
+      /^error: \S+checkpoint\.json is not a checkpoint pointer \(/,
+    ],
+    [
+      'a regular checkpoint given as --deform',
+      async () => ['--deform', (await baseline()).out],
+      1,
+      /^error: --deform \S+ holds a regular checkpoint, not a deform one$/,
+    ],
+    [
+      'missing data',
+      async () => ['--regular', (await baseline()).out, '--data-dir', newPath('no-data')],
+      2,
+      /^error: MNIST not found: \S+ is missing; run `deformconv download --data-dir \S+`$/,
+    ],
   ];
   test.each(cases)('%s: one line', async (what, args, code, message) => {
     const given = await args();
@@ -518,7 +588,11 @@ describe.concurrent('eval without its checkpoints or data', () => {
     const cwd = newPath('empty-cwd');
     fs.mkdirSync(cwd);
     const run = await runCli(['eval'], { cwd });
-    expectOneLineError(run, 1, /^error: no checkpoints to evaluate: neither checkpoints\/regular nor checkpoints\/deform exists; pass --regular and\/or --deform$/);
+    expectOneLineError(
+      run,
+      1,
+      /^error: no checkpoints to evaluate: neither checkpoints\/regular nor checkpoints\/deform exists; pass --regular and\/or --deform$/,
+    );
     ledger.record('eval with no checkpoint anywhere', { intact: fs.readdirSync(cwd).length === 0, output: output(run) });
   });
 });

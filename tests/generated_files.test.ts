@@ -28,7 +28,9 @@ describe('generated files', () => {
   it('are all made by npm run build:kernels: no other file under src/ says it is generated', async () => {
     const made = (await generated).map(({ file }) => path.relative(ROOT, file)).sort();
     const files = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).map((entry) => path.join('src', entry));
-    const marked = files.filter((file) => fs.statSync(path.join(ROOT, file)).isFile() && /generated/i.test(firstLine(path.join(ROOT, file))));
+    const marked = files.filter(
+      (file) => fs.statSync(path.join(ROOT, file)).isFile() && /generated/i.test(firstLine(path.join(ROOT, file))),
+    );
     expect(marked.sort()).toEqual(made);
   });
 });

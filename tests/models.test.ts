@@ -10,17 +10,26 @@ import { createStepRunner } from '../src/training/parallel/step_runner';
 import { batch, snapshot } from './helpers/models';
 
 const REGULAR_LAYERS = [
-  'conv11', 'conv11_relu', 'conv11_bn',
-  'conv12', 'conv12_relu', 'conv12_bn',
-  'conv21', 'conv21_relu', 'conv21_bn',
-  'conv22', 'conv22_relu', 'conv22_bn',
-  'avg_pool', 'fc1', 'out',
+  'conv11',
+  'conv11_relu',
+  'conv11_bn',
+  'conv12',
+  'conv12_relu',
+  'conv12_bn',
+  'conv21',
+  'conv21_relu',
+  'conv21_bn',
+  'conv22',
+  'conv22_relu',
+  'conv22_bn',
+  'avg_pool',
+  'fc1',
+  'out',
 ];
 
 function layerNames(model: tf.LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name);
 }
-
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -39,7 +48,12 @@ describe('buildRegularCnn', () => {
     expect(shapes['fc1/kernel']).toEqual([128, 10]);
     expect(model.countParams()).toBe(242954);
     const strides = ['conv11', 'conv12', 'conv21', 'conv22'].map((n) => (model.getLayer(n).getConfig() as { strides: number[] }).strides);
-    expect(strides).toEqual([[1, 1], [2, 2], [1, 1], [2, 2]]);
+    expect(strides).toEqual([
+      [1, 1],
+      [2, 2],
+      [1, 1],
+      [2, 2],
+    ]);
     for (const name of ['conv11_bn', 'conv12_bn', 'conv21_bn', 'conv22_bn']) {
       const config = model.getLayer(name).getConfig() as { momentum: number; epsilon: number };
       expect(config.momentum).toBe(0.99);
@@ -80,15 +94,25 @@ describe('buildDeformCnn', () => {
     const fineTune = buildDeformCnn({ trainableBase: false });
     expect(fineTune.trainableWeights.map((w) => w.originalName).sort()).toEqual(
       [
-        'conv11_bn/beta', 'conv11_bn/gamma', 'conv12_bn/beta', 'conv12_bn/gamma',
-        'conv21_bn/beta', 'conv21_bn/gamma', 'conv22_bn/beta', 'conv22_bn/gamma',
-        'conv12_offset/kernel', 'conv21_offset/kernel', 'conv22_offset/kernel',
+        'conv11_bn/beta',
+        'conv11_bn/gamma',
+        'conv12_bn/beta',
+        'conv12_bn/gamma',
+        'conv21_bn/beta',
+        'conv21_bn/gamma',
+        'conv22_bn/beta',
+        'conv22_bn/gamma',
+        'conv12_offset/kernel',
+        'conv21_offset/kernel',
+        'conv22_offset/kernel',
       ].sort(),
     );
     const offsetsOnly = buildDeformCnn({ trainableBase: false, freezeBn: true });
-    expect(offsetsOnly.trainableWeights.map((w) => w.originalName).sort()).toEqual(
-      ['conv12_offset/kernel', 'conv21_offset/kernel', 'conv22_offset/kernel'],
-    );
+    expect(offsetsOnly.trainableWeights.map((w) => w.originalName).sort()).toEqual([
+      'conv12_offset/kernel',
+      'conv21_offset/kernel',
+      'conv22_offset/kernel',
+    ]);
   });
 });
 

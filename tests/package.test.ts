@@ -59,9 +59,26 @@ describe('the npm pack tarball', () => {
     };
     const pictures = picturesOf('README.md');
     expect(pictures.length).toBeGreaterThan(0);
-    const docs = readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
-    const builds = ['index', 'experiment', 'wasm'].flatMap((entry) => [`dist/src/${entry}.js`, `dist/src/${entry}.d.ts`, `dist/esm/${entry}.js`]);
-    const required = ['package.json', 'README.md', 'LICENSE', 'docs/EXPERIMENT.md', ...pictures, ...docs, ...docs.flatMap(picturesOf), ...builds, 'dist/src/node.js', 'dist/src/node.d.ts'];
+    const docs = readdirSync(path.join(REPO, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`);
+    const builds = ['index', 'experiment', 'wasm'].flatMap((entry) => [
+      `dist/src/${entry}.js`,
+      `dist/src/${entry}.d.ts`,
+      `dist/esm/${entry}.js`,
+    ]);
+    const required = [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'docs/EXPERIMENT.md',
+      ...pictures,
+      ...docs,
+      ...docs.flatMap(picturesOf),
+      ...builds,
+      'dist/src/node.js',
+      'dist/src/node.d.ts',
+    ];
     expect(required.filter((file) => !files.has(file))).toEqual([]);
     // Every CommonJS module has its declarations (the "types" of every export condition live in dist/src).
     const missingTypes = tarball.files.filter((f) => /^dist\/src\/.*\.js$/.test(f) && !files.has(f.replace(/\.js$/, '.d.ts')));
@@ -85,10 +102,16 @@ describe('the npm pack tarball', () => {
     const files = new Set(tarball.files);
     const maps = tarball.files.filter((f) => f.endsWith('.js.map'));
     for (const map of maps) {
-      const { sources, sourcesContent } = JSON.parse(readFileSync(path.join(unpacked, map), 'utf8')) as { sources: string[]; sourcesContent?: unknown[] };
+      const { sources, sourcesContent } = JSON.parse(readFileSync(path.join(unpacked, map), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: unknown[];
+      };
       expect(sources.length, map).toBeGreaterThan(0);
       expect(sourcesContent?.length, `${map}: sourcesContent`).toBe(sources.length);
-      expect(sourcesContent!.every((text) => typeof text === 'string' && text.length > 0), `${map}: sourcesContent`).toBe(true);
+      expect(
+        sourcesContent!.every((text) => typeof text === 'string' && text.length > 0),
+        `${map}: sourcesContent`,
+      ).toBe(true);
     }
     for (const js of tarball.files.filter((f) => f.endsWith('.js'))) {
       const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(path.join(unpacked, js), 'utf8'))?.[1];
@@ -100,7 +123,11 @@ describe('the npm pack tarball', () => {
 /** The JSON line a fixture script printed last; fails with everything it printed otherwise. */
 function report(out: Run): Record<string, unknown> {
   expect(out.code, `exit ${out.code}\n${out.stdout}\n${out.stderr}`).toBe(0);
-  const line = out.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = out.stdout
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   expect(line, out.stdout).toBeDefined();
   return JSON.parse(line!) as Record<string, unknown>;
 }
@@ -166,10 +193,25 @@ describe.each([TFJS, TFJS_OLDER])('an app with @tensorflow/tfjs %s, deformconv f
   // strict settings of their own, so only errors outside @tensorflow count.
   test.runIf(version === TFJS_OLDER)('TypeScript: an app type-checks against the installed declarations', async () => {
     const { dir } = app();
-    const compilerOptions = { strict: true, noEmit: true, module: 'node16', moduleResolution: 'node16', target: 'es2022', lib: ['es2022', 'dom'], types: [], skipLibCheck: false };
+    const compilerOptions = {
+      strict: true,
+      noEmit: true,
+      module: 'node16',
+      moduleResolution: 'node16',
+      target: 'es2022',
+      lib: ['es2022', 'dom'],
+      types: [],
+      skipLibCheck: false,
+    };
     writeFileSync(path.join(dir, 'tsconfig.consumer.json'), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }));
-    const out = await run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', 'tsconfig.consumer.json'], dir);
-    const errors = (out.stdout + out.stderr).split('\n').filter((line) => /error TS\d+/.test(line) && !line.startsWith('node_modules/@tensorflow/'));
+    const out = await run(
+      process.execPath,
+      [path.join(REPO, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', 'tsconfig.consumer.json'],
+      dir,
+    );
+    const errors = (out.stdout + out.stderr)
+      .split('\n')
+      .filter((line) => /error TS\d+/.test(line) && !line.startsWith('node_modules/@tensorflow/'));
     expect(errors).toEqual([]);
   });
 
@@ -178,13 +220,17 @@ describe.each([TFJS, TFJS_OLDER])('an app with @tensorflow/tfjs %s, deformconv f
     const result = report(out);
     expect(result).toMatchObject({ backend: 'wasm', shape: [2, 8, 8, 4], finite: true });
     expect(out.stdout + out.stderr).not.toMatch(/already registered/i);
-    for (const [name, dirs] of Object.entries(result.copies as Record<string, object>)) expect(Object.keys(dirs), `copies of ${name}`).toHaveLength(1);
+    for (const [name, dirs] of Object.entries(result.copies as Record<string, object>))
+      expect(Object.keys(dirs), `copies of ${name}`).toHaveLength(1);
   });
 });
 
 describe('a browser bundle (esbuild) of an app with deformconv', () => {
   /** Bundles `entry` (a fixture) the way a browser app does; the output's size and the metafile. */
-  async function bundle(browserDir: string, entry: string): Promise<{ size: number; gzip: number; metafile: Metafile; warnings: string[] }> {
+  async function bundle(
+    browserDir: string,
+    entry: string,
+  ): Promise<{ size: number; gzip: number; metafile: Metafile; warnings: string[] }> {
     const result = await build({
       entryPoints: [path.join(browserDir, entry)],
       absWorkingDir: browserDir,
@@ -213,7 +259,8 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
       `browser bundle (minified): A deformconv layers ${withDeform.size} bytes (gzip ${withDeform.gzip}), ` +
         `B tf.layers.conv2d only ${tfjsOnly.size} bytes (gzip ${tfjsOnly.gzip}), difference ${growth} bytes (gzip ${withDeform.gzip - tfjsOnly.gzip})`,
     );
-    for (const warnings of [withDeform.warnings, tfjsOnly.warnings]) if (warnings.length) console.log(`esbuild warnings:\n${warnings.join('\n')}`);
+    for (const warnings of [withDeform.warnings, tfjsOnly.warnings])
+      if (warnings.length) console.log(`esbuild warnings:\n${warnings.join('\n')}`);
 
     const inputs = Object.keys(withDeform.metafile.inputs);
     // tfjs's own browser field stubs out a few Node modules ("(disabled):fs"); the same stubs
@@ -222,7 +269,9 @@ describe('a browser bundle (esbuild) of an app with deformconv', () => {
     const nodeModules = inputs.filter((input) => isBuiltin(input.replace(/^\(disabled\):/, '')) && !tfjsStubs.has(input));
     expect(nodeModules).toEqual([]);
     // The library registers its webgl and webgpu kernels by name, without loading a backend package.
-    const forbidden = new RegExp(`node_modules/(${[...OPTIONAL_OR_CLI, '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'].join('|')})/`);
+    const forbidden = new RegExp(
+      `node_modules/(${[...OPTIONAL_OR_CLI, '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'].join('|')})/`,
+    );
     expect(inputs.filter((input) => forbidden.test(input))).toEqual([]);
 
     const library = Object.entries(withDeform.metafile.inputs).filter(([input]) => input.includes('node_modules/deformconv/'));

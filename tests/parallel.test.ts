@@ -28,7 +28,16 @@ function randoms(seed: number, count: number): Float32Array {
 function tinyCnn(withBatchNorm: boolean, seed: number, smooth = false): tf.Sequential {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
   const layers: tf.layers.Layer[] = [
-    tf.layers.conv2d({ inputShape: [9, 9, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: !smooth, kernelInitializer: init(1), name: 'c1' }),
+    tf.layers.conv2d({
+      inputShape: [9, 9, 1],
+      filters: 4,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      useBias: !smooth,
+      kernelInitializer: init(1),
+      name: 'c1',
+    }),
     tf.layers.activation({ activation: smooth ? 'tanh' : 'relu', name: 'c1_act' }),
   ];
   if (withBatchNorm) layers.push(new BatchNormalization({ name: 'c1_bn' }));
@@ -160,7 +169,12 @@ describe('data-parallel step runner', () => {
       const shard = [xs.slice(begin, size), ys.slice(begin, size)];
       const { grads } = await shardGradients(reference, variables, shard[0], shard[1]);
       grads.forEach((g, i) => g.dataSync().forEach((v, j) => (expectedGrads[i][j] += (v * size) / 7)));
-      reference.nonTrainableWeights.forEach((w, i) => w.read().dataSync().forEach((v, j) => (expectedState[i][j] += (v * size) / 7)));
+      reference.nonTrainableWeights.forEach((w, i) =>
+        w
+          .read()
+          .dataSync()
+          .forEach((v, j) => (expectedState[i][j] += (v * size) / 7)),
+      );
       tf.dispose([...grads, ...shard]);
       begin += size;
     }
@@ -190,7 +204,11 @@ describe('data-parallel step runner', () => {
 
   // A model with no kink (tanh, no ReLU) and no sampling: nothing but float32 rounding can
   // separate the two steps, so forward, gradients and moving statistics agree to 1e-5.
-  for (const { threads, size } of [{ threads: 2, size: 6 }, { threads: 2, size: 5 }, { threads: 3, size: 7 }]) {
+  for (const { threads, size } of [
+    { threads: 2, size: 6 },
+    { threads: 2, size: 5 },
+    { threads: 3, size: 7 },
+  ]) {
     it(`synchronous BatchNorm: ${threads} threads take the 1-thread step to float32 rounding, smooth CNN, batch ${size}`, async () => {
       const { xs, ys } = batch(700 + size, size);
       const one = await sgdStep(tinyCnn(true, 13, true), 1, xs, ys);
@@ -212,7 +230,11 @@ describe('data-parallel step runner', () => {
   // such a flip at most 3e-5 relative L2 per weight; with one (regular CNN, batch 6) at most
   // 1.6e-2. Per-shard statistics move them by about 60%, so 3e-2 still tells the two apart.
   for (const [stage, build] of STAGE_MODELS) {
-    for (const { threads, size } of [{ threads: 2, size: 6 }, { threads: 2, size: 5 }, { threads: 3, size: 7 }]) {
+    for (const { threads, size } of [
+      { threads: 2, size: 6 },
+      { threads: 2, size: 5 },
+      { threads: 3, size: 7 },
+    ]) {
       it(`synchronous BatchNorm: ${threads} threads take the 1-thread step, ${stage}, batch ${size}`, async () => {
         const { xs, ys } = mnistLikeBatch(500 + size, size);
         const model = build();

@@ -33,7 +33,9 @@ describe('docs/bench and docs/PERFORMANCE.md', () => {
       expect(page, name).toContain(`<!-- bench:${name} -->`);
       expect(page, name).toContain(`<!-- /bench:${name} -->`);
     }
-    expect(renderPage(page, runs) === page, 'docs/PERFORMANCE.md differs from what docs/bench/ renders: run npm run docs:performance').toBe(true);
+    expect(renderPage(page, runs) === page, 'docs/PERFORMANCE.md differs from what docs/bench/ renders: run npm run docs:performance').toBe(
+      true,
+    );
   });
 
   it('every run in docs/bench is a column of the figures, and a changed figure changes the page', () => {

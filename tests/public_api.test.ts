@@ -31,14 +31,20 @@ describe('docs/API.md', () => {
   });
 
   // deformconv/node re-exports deformconv/experiment: its section lists only what it adds.
-  const inherited = (entry: string) => (entry === 'deformconv/node' ? listed.get('deformconv/experiment') ?? [] : []);
+  const inherited = (entry: string) => (entry === 'deformconv/node' ? (listed.get('deformconv/experiment') ?? []) : []);
 
   it.each(Object.entries(ENTRY_SOURCES))('lists exactly the exports of %s (%s)', (entry, source) => {
     // Namespace members (kernelNames.X) are documented by their namespace's line.
     const exported = exports.filter((e) => e.entry === source && !e.name.includes('.')).map((e) => e.name);
     const documented = [...(listed.get(entry) ?? []), ...inherited(entry)];
-    expect(exported.filter((name) => !documented.includes(name)), `exported by ${source} but not listed in docs/API.md`).toEqual([]);
-    expect(documented.filter((name) => !exported.includes(name)), `listed in docs/API.md but not exported by ${source}`).toEqual([]);
+    expect(
+      exported.filter((name) => !documented.includes(name)),
+      `exported by ${source} but not listed in docs/API.md`,
+    ).toEqual([]);
+    expect(
+      documented.filter((name) => !exported.includes(name)),
+      `listed in docs/API.md but not exported by ${source}`,
+    ).toEqual([]);
     expect(new Set(documented).size, 'names listed twice').toBe(documented.length);
   });
 });

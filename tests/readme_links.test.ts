@@ -14,7 +14,10 @@ const ROOT = path.resolve(__dirname, '..');
 /** README.md and every docs/*.md, relative to the repository root. */
 function markdownFiles(): string[] {
   const docs = fs.existsSync(path.join(ROOT, 'docs'))
-    ? fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
+    ? fs
+        .readdirSync(path.join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`)
     : [];
   return ['README.md', ...docs.sort()];
 }
@@ -89,7 +92,10 @@ describe('links in README.md and docs/*.md', () => {
         }
         const local = decodeURIComponent(target.split('#')[0].split('?')[0]);
         if (local === '') continue; // a link to a heading of this page
-        const resolved = path.relative(ROOT, path.resolve(ROOT, path.dirname(file), local)).split(path.sep).join('/');
+        const resolved = path
+          .relative(ROOT, path.resolve(ROOT, path.dirname(file), local))
+          .split(path.sep)
+          .join('/');
         if (resolved.startsWith('..') || path.isAbsolute(local)) {
           problems.push(`${target}: leaves the repository`);
         } else if (!fs.existsSync(path.join(ROOT, resolved))) {

@@ -73,8 +73,16 @@ describe('reproduce --preset smoke', () => {
 
   it('eval of those checkpoints gives the same numbers (--json)', () => {
     const r = cli([
-      'eval', '--regular', path.join(tmp, 'checkpoints', 'regular'), '--deform', path.join(tmp, 'checkpoints', 'deform'),
-      '--limit', '200', '--json', '--data-dir', dataDir,
+      'eval',
+      '--regular',
+      path.join(tmp, 'checkpoints', 'regular'),
+      '--deform',
+      path.join(tmp, 'checkpoints', 'deform'),
+      '--limit',
+      '200',
+      '--json',
+      '--data-dir',
+      dataDir,
     ]);
     expect(r.status).toBe(0);
     const metrics = JSON.parse(fs.readFileSync(path.join(tmp, 'results', 'metrics.json'), 'utf8'));
@@ -84,7 +92,18 @@ describe('reproduce --preset smoke', () => {
   it('eval --scaled-seed and --interpolation draw another scaled test set; the plain figures stay', () => {
     const checkpoints = ['--regular', path.join(tmp, 'checkpoints', 'regular'), '--deform', path.join(tmp, 'checkpoints', 'deform')];
     const metrics = JSON.parse(fs.readFileSync(path.join(tmp, 'results', 'metrics.json'), 'utf8'));
-    const table = cli(['eval', ...checkpoints, '--limit', '200', '--scaled-seed', '7', '--interpolation', 'bilinear', '--data-dir', dataDir]);
+    const table = cli([
+      'eval',
+      ...checkpoints,
+      '--limit',
+      '200',
+      '--scaled-seed',
+      '7',
+      '--interpolation',
+      'bilinear',
+      '--data-dir',
+      dataDir,
+    ]);
     expect(table.status).toBe(0);
     expect(table.stdout).toContain('(seed 7, bilinear)');
     const scaled = ['7', '8', '9'].map((seed) => {

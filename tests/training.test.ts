@@ -28,11 +28,7 @@ afterAll(() => {
 });
 
 /** Runs a stage to its end, disposing the model. */
-async function run(
-  stage: typeof trainRegular,
-  config: Partial<TrainConfig>,
-  extra: Partial<TrainOptions> = {},
-): Promise<TrainResult> {
+async function run(stage: typeof trainRegular, config: Partial<TrainConfig>, extra: Partial<TrainOptions> = {}): Promise<TrainResult> {
   const result = await stage({ data, config, log: quiet, progress: false, ...extra });
   result.model.dispose();
   return result;
@@ -47,7 +43,11 @@ function stopAfter(n: number): () => boolean {
 /** sha256 of the latest checkpoint's weights and optimizer state (deep-comparing MBs of bytes is slow). */
 function checkpointFiles(out: string): Record<string, string> {
   const dir = path.join(out, latestCheckpointName(out) as string);
-  const digest = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex');
+  const digest = (f: string): string =>
+    crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, f)))
+      .digest('hex');
   return { weights: digest('weights.bin'), optimizer: digest('optimizer.bin') };
 }
 

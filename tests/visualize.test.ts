@@ -111,7 +111,12 @@ afterAll(() => {
 
 describe('traceSamplingLocations', () => {
   it('maps zero offsets to exactly the rigid grid of the regular CNN', () => {
-    for (const unit of [{ row: 3, col: 3 }, { row: 1, col: 5 }, { row: 0, col: 0 }, { row: 6, col: 6 }]) {
+    for (const unit of [
+      { row: 3, col: 3 },
+      { row: 1, col: 5 },
+      { row: 0, col: 0 },
+      { row: 6, col: 6 },
+    ]) {
       const rigid = traceSamplingLocations(cnnTraceLayers({}), unit);
       const zero = traceSamplingLocations(cnnTraceLayers(zeroFields()), unit);
       expect(zero).toEqual(rigid);
@@ -146,9 +151,21 @@ describe('traceSamplingLocations', () => {
   });
 
   it('maps zero DeformConv2D (DCN) offsets to exactly the rigid grid, with every weight 1', () => {
-    for (const unit of [{ row: 3, col: 3 }, { row: 0, col: 6 }, { row: 6, col: 0 }]) {
+    for (const unit of [
+      { row: 3, col: 3 },
+      { row: 0, col: 6 },
+      { row: 6, col: 0 },
+    ]) {
       const rigid = traceSamplingLocations(cnnTraceLayers({}), unit);
-      expect(traceSamplingLocations(cnnTraceLayers({}, tapFields(() => [0, 0])), unit)).toEqual(rigid);
+      expect(
+        traceSamplingLocations(
+          cnnTraceLayers(
+            {},
+            tapFields(() => [0, 0]),
+          ),
+          unit,
+        ),
+      ).toEqual(rigid);
       expect(rigid.levels[2].every((p) => p.weight === 1)).toBe(true);
     }
   });
@@ -166,7 +183,13 @@ describe('traceSamplingLocations', () => {
       expect([p.imageY, p.imageX]).toEqual([rigid.levels[2][i].imageY + dy, rigid.levels[2][i].imageX + dx]);
     });
     // Each tap its own offset: tap k of every layer moves by (k / 4, -k / 8).
-    const perTap = traceSamplingLocations(cnnTraceLayers({}, tapFields((tap) => [tap / 4, -tap / 8])), unit);
+    const perTap = traceSamplingLocations(
+      cnnTraceLayers(
+        {},
+        tapFields((tap) => [tap / 4, -tap / 8]),
+      ),
+      unit,
+    );
     perTap.levels[0].forEach((p, tap) => expect([p.y, p.x]).toEqual([rigid.levels[0][tap].y + tap / 4, rigid.levels[0][tap].x - tap / 8]));
     // Unclipped (zeros outside the input): a large offset leaves the grid and reads nothing.
     const outside = traceSamplingLocations(cnnTraceLayers({}, { conv12: tapField(14, 14, () => [-100, 0]) }), unit);
@@ -174,7 +197,13 @@ describe('traceSamplingLocations', () => {
     // A rigid tap in padding that an offset moves inside reads the input.
     const corner = traceSamplingLocations(cnnTraceLayers({}, { conv22: tapField(7, 7, () => [0.5, 0.5]) }), { row: 0, col: 0 });
     expect(corner.levels[0].every((p) => !p.padding)).toBe(true);
-    const masked = traceSamplingLocations(cnnTraceLayers({}, tapFields(() => [0, 0], 0.5)), unit);
+    const masked = traceSamplingLocations(
+      cnnTraceLayers(
+        {},
+        tapFields(() => [0, 0], 0.5),
+      ),
+      unit,
+    );
     expect(masked.levels.map((level) => level[0].weight)).toEqual([0.5, 0.25, 0.125]);
     expect(() => traceSamplingLocations(cnnTraceLayers({}, { conv22: tapField(14, 14, () => [0, 0]) }), unit)).toThrow(
       /per-tap offsets of 'conv22' are 14x14 .*expected 7x7x18/,
@@ -293,7 +322,9 @@ describe('pictures', () => {
     const file = await writePng(path.join(tmp, 'field.png'), field);
     await expectImage(fs.readFileSync(file), field, 'png');
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
-    await expect(offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).rejects.toThrow(/no offset layers \(ConvOffset2D\) and no DeformConv2D layers/);
+    await expect(offsetFigures({ deform: regular, test, index: 0, deformLabel: 'x' })).rejects.toThrow(
+      /no offset layers \(ConvOffset2D\) and no DeformConv2D layers/,
+    );
     deform.dispose();
     regular.dispose();
   });
@@ -304,7 +335,9 @@ describe('pictures', () => {
       const { sampling, field } = await offsetFigures({ deform, test, index: 3, deformLabel: 'test model' });
       expect(field).toBeUndefined();
       expect(sampling.width).toBe(2 * 16 + 2 * 280 + 24);
-      expect(textOf(sampling)).toContain(deformType === 'dcn' ? 'DCN: learned offsets per kernel tap' : 'DCNv2: learned offsets and masks per tap');
+      expect(textOf(sampling)).toContain(
+        deformType === 'dcn' ? 'DCN: learned offsets per kernel tap' : 'DCNv2: learned offsets and masks per tap',
+      );
       expect(textOf(sampling)).toContain('one offset (dy, dx) per kernel tap');
       // DCNv2: the dots' opacity follows their masks, so it varies.
       const opacities = new Set([...sampling.svg.matchAll(/fill-opacity="([\d.]+)"/g)].map((m) => m[1]));
@@ -326,7 +359,17 @@ describe('pictures', () => {
     await saveOffsetSnapshot(path.join(tmp, 'regular-run'), 1, buildRegularCnn());
     expect(listOffsetSnapshots(path.join(tmp, 'regular-run'))).toEqual([]);
 
-    const frames = await animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = await animationFrames(
+      model,
+      epochSnapshots(out),
+      test,
+      0,
+      [
+        { row: 3, col: 3 },
+        { row: 3, col: 3 },
+      ],
+      1,
+    );
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     await expectImage(await renderGif(frames, [700, 2500]), frames[0], 'gif', 2);
@@ -340,19 +383,38 @@ describe('pictures', () => {
     const model = buildDeformCnn({ seed: 6, deformType: 'dcnv2' });
     const out = path.join(tmp, 'dcn-run');
     await saveOffsetSnapshot(out, 0, model);
-    const before = model.getLayer('conv21').getWeights().map((w) => w.dataSync().slice());
+    const before = model
+      .getLayer('conv21')
+      .getWeights()
+      .map((w) => w.dataSync().slice());
     const moving = movingDcnCnn('dcnv2', 10);
     model.getLayer('conv21').setWeights(moving.getLayer('conv21').getWeights());
     await saveOffsetSnapshot(out, 1, model);
-    const frames = await animationFrames(model, epochSnapshots(out), test, 0, [{ row: 3, col: 3 }, { row: 3, col: 3 }], 1);
+    const frames = await animationFrames(
+      model,
+      epochSnapshots(out),
+      test,
+      0,
+      [
+        { row: 3, col: 3 },
+        { row: 3, col: 3 },
+      ],
+      1,
+    );
     expect(frames).toHaveLength(2);
     expect(frames[0].svg).not.toEqual(frames[1].svg);
     expect(textOf(frames[0])).toContain('DCNv2 model, test digit 0');
     // Loading epoch 0 restores the offset convolution; the kernel stays as it is (frozen in a fine-tune, not in the snapshot).
     loadOffsetSnapshot(listOffsetSnapshots(out)[0].file, model);
     const names = model.getLayer('conv21').weights.map((w) => w.originalName);
-    const after = model.getLayer('conv21').getWeights().map((w) => w.dataSync());
-    const moved = moving.getLayer('conv21').getWeights().map((w) => w.dataSync());
+    const after = model
+      .getLayer('conv21')
+      .getWeights()
+      .map((w) => w.dataSync());
+    const moved = moving
+      .getLayer('conv21')
+      .getWeights()
+      .map((w) => w.dataSync());
     names.forEach((name, i) => expect(Array.from(after[i]), name).toEqual(Array.from(name.includes('/offset_') ? before[i] : moved[i])));
     model.dispose();
     moving.dispose();
@@ -364,11 +426,22 @@ describe('pictures', () => {
     expect(samples.width).toBe(2 * 16 + 74 + 12 * 84 + 11 * 10);
     await expectImage(await renderPng(samples), samples, 'png');
 
-    const epochs = [1, 2, 3].map((epoch) => ({ epoch, loss: 1 / epoch, accuracy: 0.5 + epoch / 10, val: { scaled: { loss: 1.2 / epoch, accuracy: 0.4 + epoch / 10 } } }));
+    const epochs = [1, 2, 3].map((epoch) => ({
+      epoch,
+      loss: 1 / epoch,
+      accuracy: 0.5 + epoch / 10,
+      val: { scaled: { loss: 1.2 / epoch, accuracy: 0.4 + epoch / 10 } },
+    }));
     const curves = curvesFigure({
       stages: [
         { title: 'Stage 1', series: [{ label: 'regular', epochs: epochs.map((e) => ({ ...e, val: { plain: e.val.scaled } })) }] },
-        { title: 'Stage 2', series: [{ label: 'a', epochs }, { label: 'b', epochs: epochs.slice(0, 1) }] },
+        {
+          title: 'Stage 2',
+          series: [
+            { label: 'a', epochs },
+            { label: 'b', epochs: epochs.slice(0, 1) },
+          ],
+        },
       ],
       caption: 'test',
     });

@@ -35,7 +35,11 @@ async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Pr
   return result;
 }
 
-function expectClose(actual: { shape: number[]; values: Float32Array }, expected: { shape: number[]; values: Float32Array }, label: string): void {
+function expectClose(
+  actual: { shape: number[]; values: Float32Array },
+  expected: { shape: number[]; values: Float32Array },
+  label: string,
+): void {
   expect(actual.shape, label).toEqual(expected.shape);
   const scale = expected.values.reduce((max, v) => Math.max(max, Math.abs(v)), 0);
   const { error } = worstError(actual.values, expected.values);
@@ -50,7 +54,12 @@ async function expectParity(label: string, f: () => tf.Tensor | tf.Tensor[]): Pr
 }
 
 /** Training-mode batch norm as tfjs-layers composes it (moments, then batchNorm), with tfjs's own gradients. */
-function composedBatchNormTraining(x: tf.Tensor, scale: tf.Tensor1D, offset: tf.Tensor1D, epsilon: number): ReturnType<typeof batchNormTraining> {
+function composedBatchNormTraining(
+  x: tf.Tensor,
+  scale: tf.Tensor1D,
+  offset: tf.Tensor1D,
+  epsilon: number,
+): ReturnType<typeof batchNormTraining> {
   const { mean, variance } = tf.moments(x, [...Array(x.rank - 1).keys()]);
   return { y: tf.batchNorm(x, mean, variance, offset, scale, epsilon), mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
@@ -84,12 +93,29 @@ const CONV_CASES: ConvCase[] = [
   { name: 'stride 3 valid, odd sizes', x: [1, 11, 10, 2], filter: [3, 3, 2, 3], strides: [3, 3], pad: 'valid' },
   { name: 'stride 2, 1x1 filter (phases without taps)', x: [2, 7, 7, 3], filter: [1, 1, 3, 4], strides: [2, 2], pad: 'same' },
   { name: 'stride 2, 5x5 filter', x: [2, 9, 9, 2], filter: [5, 5, 2, 3], strides: [2, 2], pad: 'same' },
-  { name: 'stride 2, explicit pads', x: [2, 8, 7, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+  {
+    name: 'stride 2, explicit pads',
+    x: [2, 8, 7, 2],
+    filter: [3, 3, 2, 3],
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 3],
+      [0, 0],
+    ],
+  },
   { name: 'dilation 2 same', x: [2, 9, 9, 2], filter: [3, 3, 2, 3], strides: [1, 1], pad: 'same', dilations: [2, 2] },
   { name: 'dilation 2x3 valid', x: [1, 10, 11, 2], filter: [3, 3, 2, 2], strides: [1, 1], pad: 'valid', dilations: [2, 3] },
   { name: 'dilation 2 and stride 2', x: [2, 11, 11, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same', dilations: [2, 2] },
   // Out channels in eights: the filter gradient's product is the SIMD module's, its rows (taps) padded to fours.
-  { name: "the regular CNN's conv11: one input channel, 9 taps padded to 12", x: [2, 28, 28, 1], filter: [3, 3, 1, 32], strides: [1, 1], pad: 'same' },
+  {
+    name: "the regular CNN's conv11: one input channel, 9 taps padded to 12",
+    x: [2, 28, 28, 1],
+    filter: [3, 3, 1, 32],
+    strides: [1, 1],
+    pad: 'same',
+  },
   { name: '5x5 filter, out channels in eights, 50 taps padded to 52', x: [2, 9, 9, 2], filter: [5, 5, 2, 8], strides: [1, 1], pad: 'same' },
   { name: 'stride 2, out channels in eights, 27 taps padded to 28', x: [2, 9, 9, 3], filter: [3, 3, 3, 16], strides: [2, 2], pad: 'same' },
   // 2.4M column values per image: past the filter gradient's 16M-float buffer, it takes 7 images, then 2.
@@ -98,26 +124,61 @@ const CONV_CASES: ConvCase[] = [
   { name: 'Winograd: same, 5x5 tiles past the edge', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
   { name: 'Winograd: same, 4x4 tiles past the edge', x: [2, 8, 7, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: 'same' },
   { name: 'Winograd: valid', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: [1, 1], pad: 'valid' },
-  { name: 'Winograd: explicit pads', x: [1, 7, 6, 16], filter: [3, 3, 16, 24], strides: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  {
+    name: 'Winograd: explicit pads',
+    x: [1, 7, 6, 16],
+    filter: [3, 3, 16, 24],
+    strides: [1, 1],
+    pad: [
+      [0, 0],
+      [2, 0],
+      [0, 1],
+      [0, 0],
+    ],
+  },
   { name: 'Winograd: a 1x1 image', x: [2, 1, 1, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
-  { name: 'Winograd: tiles not a multiple of 4 (planes padded with zero tiles)', x: [3, 5, 5, 16], filter: [3, 3, 16, 16], strides: [1, 1], pad: 'same' },
-  { name: 'stride 1, channels in fours but not eights (left to the direct kernels)', x: [2, 7, 7, 20], filter: [3, 3, 20, 12], strides: [1, 1], pad: 'same' },
+  {
+    name: 'Winograd: tiles not a multiple of 4 (planes padded with zero tiles)',
+    x: [3, 5, 5, 16],
+    filter: [3, 3, 16, 16],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: 'stride 1, channels in fours but not eights (left to the direct kernels)',
+    x: [2, 7, 7, 20],
+    filter: [3, 3, 20, 12],
+    strides: [1, 1],
+    pad: 'same',
+  },
   // Stride 2 on 7x7 and 14x14 outputs: Winograd's polyphase algorithm, 7x7 tiles.
   { name: 'Winograd stride 2: same, 14x14 -> 7x7', x: [3, 14, 14, 16], filter: [3, 3, 16, 24], strides: [2, 2], pad: 'same' },
   { name: 'Winograd stride 2: same, 28x28 -> 14x14', x: [2, 28, 28, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'same' },
   { name: 'Winograd stride 2: valid', x: [2, 15, 15, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: 'valid' },
-  { name: 'Winograd stride 2: explicit pads', x: [2, 14, 14, 16], filter: [3, 3, 16, 16], strides: [2, 2], pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  {
+    name: 'Winograd stride 2: explicit pads',
+    x: [2, 14, 14, 16],
+    filter: [3, 3, 16, 16],
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ],
+  },
 ];
 
 /** Forward convolutions: Winograd's shapes, with bias and ReLU fused, and the ones left to tfjs. */
-const FORWARD_CASES: { name: string; x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid'; activation?: 'relu' | 'relu6' }[] = [
-  { name: 'Winograd, same', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
-  { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'valid', activation: 'relu' },
-  { name: 'tfjs: ReLU6', x: [2, 8, 8, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same', activation: 'relu6' },
-  { name: 'tfjs: channels not in eights', x: [2, 8, 8, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'same' },
-  { name: 'tfjs: stride 2 on a map too small to pay', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
-  { name: 'Winograd stride 2, ReLU', x: [2, 14, 14, 16], filter: [3, 3, 16, 24], strides: 2, pad: 'same', activation: 'relu' },
-];
+const FORWARD_CASES: { name: string; x: Shape4; filter: Shape4; strides: number; pad: 'same' | 'valid'; activation?: 'relu' | 'relu6' }[] =
+  [
+    { name: 'Winograd, same', x: [3, 9, 10, 16], filter: [3, 3, 16, 24], strides: 1, pad: 'same' },
+    { name: 'Winograd, valid, ReLU', x: [2, 8, 11, 24], filter: [3, 3, 24, 16], strides: 1, pad: 'valid', activation: 'relu' },
+    { name: 'tfjs: ReLU6', x: [2, 8, 8, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same', activation: 'relu6' },
+    { name: 'tfjs: channels not in eights', x: [2, 8, 8, 20], filter: [3, 3, 20, 16], strides: 1, pad: 'same' },
+    { name: 'tfjs: stride 2 on a map too small to pay', x: [2, 9, 9, 16], filter: [3, 3, 16, 16], strides: 2, pad: 'same' },
+    { name: 'Winograd stride 2, ReLU', x: [2, 14, 14, 16], filter: [3, 3, 16, 24], strides: 2, pad: 'same', activation: 'relu' },
+  ];
 
 describe('wasm training kernels agree with the cpu backend', () => {
   beforeAll(async () => {
@@ -234,7 +295,12 @@ describe('wasm training kernels agree with the cpu backend', () => {
 
   // Channel counts with and without a remainder of 4 (the SIMD width), rows below and
   // across the 64-row blocks the column sums add up in.
-  const bnShapes: number[][] = [[3, 5, 4, 6], [2, 9, 8, 32], [5, 6, 5, 7], [130, 3]];
+  const bnShapes: number[][] = [
+    [3, 5, 4, 6],
+    [2, 9, 8, 32],
+    [5, 6, 5, 7],
+    [130, 3],
+  ];
   for (const shape of bnShapes) {
     it(`BatchNormTraining and its gradient through all three outputs, cpu and wasm kernels vs tfjs's composition: x [${shape.join(', ')}]`, async () => {
       const channels = shape[shape.length - 1];
@@ -264,7 +330,10 @@ describe('wasm training kernels agree with the cpu backend', () => {
       const r = random([4, 3, 3, 5], 17);
       layer.build(x.shape);
       const f = (a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a, { training: true }) as tf.Tensor, r)) as tf.Scalar;
-      const { value, grads } = tf.variableGrads(() => f(x), layer.trainableWeights.map((w) => w.read() as tf.Variable));
+      const { value, grads } = tf.variableGrads(
+        () => f(x),
+        layer.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
       const dx = tf.grad(f)(x);
       const inference = layer.apply(x, { training: false }) as tf.Tensor;
       return [value, dx, ...Object.values(grads), inference, ...layer.getWeights()];

@@ -83,7 +83,14 @@ function relativeError(computed: ArrayLike<number>, { value, scale }: Exact): nu
   return worst;
 }
 
-const attrs = (shape: number[], s: number) => ({ strides: [s, s], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1], inputShape: shape, filterShape: shape });
+const attrs = (shape: number[], s: number) => ({
+  strides: [s, s],
+  pad: 'same',
+  dataFormat: 'NHWC',
+  dilations: [1, 1],
+  inputShape: shape,
+  filterShape: shape,
+});
 
 /** The 3x3 convolutions of the regular and deformable models (28x28 MNIST input) that Winograd computes. */
 const MODEL_SHAPES: { layers: string; x: Shape4; outChannels: number; stride: number }[] = [
@@ -120,7 +127,9 @@ describe('Winograd convolutions on wasm', () => {
       const errors = computed.map((t, k) => relativeError(t.dataSync(), references[k]));
       tf.dispose([yt, wt, dyt, ...computed]);
       if (process.env.WINOGRAD_ERRORS) process.stdout.write(`${layers}: ${errors.map((e) => e.toExponential(2)).join(' ')}\n`);
-      errors.forEach((e, k) => expect(e, `${['y', 'dx', 'dW'][k]}: worst error / sum of |terms|`).toBeLessThanOrEqual(WINOGRAD_ERROR_BOUND));
+      errors.forEach((e, k) =>
+        expect(e, `${['y', 'dx', 'dW'][k]}: worst error / sum of |terms|`).toBeLessThanOrEqual(WINOGRAD_ERROR_BOUND),
+      );
     });
   }
 

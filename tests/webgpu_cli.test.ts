@@ -18,7 +18,21 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deformconv-webgpu-cli-'))
 const DATA = dataDirWith(path.join(scratch, 'data'));
 const HELPERS = path.join(__dirname, 'helpers');
 /** Two epochs of two steps of the regular CNN. */
-const TRAIN = ['train-regular', '--epochs', '2', '--limit', '4', '--batch-size', '2', '--val-limit', '2', '--seed', '5', '--data-dir', DATA];
+const TRAIN = [
+  'train-regular',
+  '--epochs',
+  '2',
+  '--limit',
+  '4',
+  '--batch-size',
+  '2',
+  '--val-limit',
+  '2',
+  '--seed',
+  '5',
+  '--data-dir',
+  DATA,
+];
 
 beforeAll(async () => {
   await useBackend('cpu'); // to read checkpoints in this process
@@ -59,7 +73,9 @@ describe('the experiment on webgpu', () => {
     const sizes = ['--limit', '4', '--val-limit', '4', '--test-limit', '8'];
     const run = await webgpu(['reproduce', '--preset', 'smoke', ...sizes, '--out', out, '--data-dir', DATA]);
     expect(run.code, output(run)).toBe(0);
-    expect(run.stderr).toMatch(/^backend: webgpu \(@tensorflow\/tfjs-backend-webgpu [\d.]+, adapter: .*software adapter.*a CPU emulation, slow\)$/m);
+    expect(run.stderr).toMatch(
+      /^backend: webgpu \(@tensorflow\/tfjs-backend-webgpu [\d.]+, adapter: .*software adapter.*a CPU emulation, slow\)$/m,
+    );
     expect(run.stdout).toMatch(/^\| Scaled MNIST \| \d+\.\d\d% \| \d+\.\d\d% \| 57\.01% \| 92\.55% \|$/m);
     const metrics = JSON.parse(fs.readFileSync(path.join(out, 'results', 'metrics.json'), 'utf8'));
     expect(metrics.backend).toMatchObject({ name: 'webgpu', adapterSoftware: true });
@@ -67,7 +83,18 @@ describe('the experiment on webgpu', () => {
 
     const checkpoints = path.join(out, 'checkpoints');
     const onWasm = await runCli([
-      '--backend', 'wasm', 'eval', '--json', '--limit', '8', '--data-dir', DATA, '--regular', path.join(checkpoints, 'regular'), '--deform', path.join(checkpoints, 'deform'),
+      '--backend',
+      'wasm',
+      'eval',
+      '--json',
+      '--limit',
+      '8',
+      '--data-dir',
+      DATA,
+      '--regular',
+      path.join(checkpoints, 'regular'),
+      '--deform',
+      path.join(checkpoints, 'deform'),
     ]);
     expect(onWasm.code, output(onWasm)).toBe(0);
     const scored = JSON.parse(onWasm.stdout);
@@ -119,21 +146,31 @@ describe('the experiment on webgpu', () => {
     expect(run.code, output(run)).toBe(0);
     const report = fs.readFileSync(path.join(out, 'results', 'REPORT.md'), 'utf8');
     for (const model of ['dcn', 'dcnv2', 'bn-only', 'offsets-only']) expect(report, model).toMatch(new RegExp(model, 'i'));
-    for (const picture of ['offsets.png', 'offset-field.png', 'offsets-epochs.gif', 'scaled-samples.png', 'curves.png']) expect(fs.existsSync(path.join(out, 'results', picture)), picture).toBe(true);
+    for (const picture of ['offsets.png', 'offset-field.png', 'offsets-epochs.gif', 'scaled-samples.png', 'curves.png'])
+      expect(fs.existsSync(path.join(out, 'results', picture)), picture).toBe(true);
   });
 });
 
 describe('webgpu failures: one line, exit 2, checkpoints untouched', () => {
   it('without the webgpu package: names the package to install', async () => {
-    const run = await webgpu(['info'], { NODE_OPTIONS: `--require ${path.join(HELPERS, 'hide_packages.js')}`, DEFORMCONV_HIDE_PACKAGES: 'webgpu' });
+    const run = await webgpu(['info'], {
+      NODE_OPTIONS: `--require ${path.join(HELPERS, 'hide_packages.js')}`,
+      DEFORMCONV_HIDE_PACKAGES: 'webgpu',
+    });
     // info lists it as unavailable; a command that needs it fails.
     expect(run.code, output(run)).toBe(0);
-    expect(run.stdout).toMatch(/^ {2}webgpu +not available: backend 'webgpu' needs webgpu \(Dawn for Node\), which is not installed: run npm install webgpu$/m);
+    expect(run.stdout).toMatch(
+      /^ {2}webgpu +not available: backend 'webgpu' needs webgpu \(Dawn for Node\), which is not installed: run npm install webgpu$/m,
+    );
     const train = await webgpu([...TRAIN, '--out', path.join(scratch, 'no-package')], {
       NODE_OPTIONS: `--require ${path.join(HELPERS, 'hide_packages.js')}`,
       DEFORMCONV_HIDE_PACKAGES: 'webgpu',
     });
-    expectOneLineError(train, 2, /^error: backend 'webgpu' needs webgpu \(Dawn for Node\), which is not installed: run npm install webgpu$/);
+    expectOneLineError(
+      train,
+      2,
+      /^error: backend 'webgpu' needs webgpu \(Dawn for Node\), which is not installed: run npm install webgpu$/,
+    );
     expect(fs.existsSync(path.join(scratch, 'no-package'))).toBe(false);
   });
 
@@ -141,7 +178,11 @@ describe('webgpu failures: one line, exit 2, checkpoints untouched', () => {
     const icd = path.join(scratch, 'nowhere_icd.json');
     fs.writeFileSync(icd, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: './missing.so', api_version: '1.0.5' } }));
     const run = await webgpu([...TRAIN, '--out', path.join(scratch, 'no-adapter')], { DEFORMCONV_VULKAN_ICD: icd });
-    expectOneLineError(run, 2, /^error: backend 'webgpu': the Vulkan driver .*nowhere_icd\.json names .*missing\.so, which does not exist; check DEFORMCONV_VULKAN_ICD$/);
+    expectOneLineError(
+      run,
+      2,
+      /^error: backend 'webgpu': the Vulkan driver .*nowhere_icd\.json names .*missing\.so, which does not exist; check DEFORMCONV_VULKAN_ICD$/,
+    );
     const missing = await webgpu(['info'], { DEFORMCONV_VULKAN_ICD: path.join(scratch, 'absent.json') });
     expect(missing.stdout).toMatch(/^ {2}webgpu +not available: DEFORMCONV_VULKAN_ICD is '.*absent\.json', which does not exist$/m);
   });

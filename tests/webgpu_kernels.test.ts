@@ -59,7 +59,11 @@ function batchNormCase(): tf.Tensor[] {
   const x = tf.tensor(numbers(1, size, 0.5), X_SHAPE);
   const scale = tf.tensor1d(numbers(2, CHANNELS, 1));
   const offset = tf.tensor1d(numbers(3, CHANNELS));
-  const [wy, wMean, wVariance] = [tf.tensor(numbers(4, size), X_SHAPE), tf.tensor1d(numbers(5, CHANNELS)), tf.tensor1d(numbers(6, CHANNELS))];
+  const [wy, wMean, wVariance] = [
+    tf.tensor(numbers(4, size), X_SHAPE),
+    tf.tensor1d(numbers(5, CHANNELS)),
+    tf.tensor1d(numbers(6, CHANNELS)),
+  ];
   const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Scalar => {
     const { y, mean, variance } = batchNormTraining(a, b as tf.Tensor1D, c as tf.Tensor1D, EPSILON);
     return tf.addN([tf.sum(tf.mul(y, wy)), tf.sum(tf.mul(mean, wMean)), tf.sum(tf.mul(variance, wVariance))]) as tf.Scalar;
@@ -129,7 +133,7 @@ suite(`webgpu kernels${problem === undefined ? '' : ` (skipped: the webgpu backe
     actual.forEach((values, i) => expectClose(values, expected[i]));
   });
 
-  it('FusedAdamOptimizer runs AdamUpdate on webgpu, not tfjs\'s elementwise ops', async () => {
+  it("FusedAdamOptimizer runs AdamUpdate on webgpu, not tfjs's elementwise ops", async () => {
     const names = await kernelNames(adamCase);
     expect(names).toContain(ADAM_UPDATE);
     for (const composed of ['Sqrt', 'Square', 'RealDiv']) expect(names, composed).not.toContain(composed);

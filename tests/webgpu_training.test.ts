@@ -75,7 +75,9 @@ describe('a training step on webgpu', () => {
   for (const [name, build] of Object.entries(MODELS)) {
     it(`${name}: loss, every gradient and the moving statistics equal the cpu step within 1e-4`, async () => {
       await tf.setBackend('cpu');
-      const weights = build().getWeights().map((w) => w.clone());
+      const weights = build()
+        .getWeights()
+        .map((w) => w.clone());
       const cpu = await stepOn('cpu', build, weights, 2);
       const gpu = await stepOn('webgpu', build, weights, 2);
       tf.dispose(weights);
@@ -95,7 +97,13 @@ describe('memory on webgpu', () => {
     const model = tf.sequential({
       layers: [
         new ConvOffset2D({ filters: 1, inputShape: [8, 8, 1], kernelInitializer: tf.initializers.randomNormal({ stddev: 0.01, seed: 1 }) }),
-        new Conv2D({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+        new Conv2D({
+          filters: 4,
+          kernelSize: 3,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        }),
         new BatchNormalization({}),
         tf.layers.flatten(),
         tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),

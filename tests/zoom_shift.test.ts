@@ -111,7 +111,10 @@ describe('zoomShift', () => {
       nearest: number[];
       bilinear: number[];
     }>;
-    const x = tf.tensor4d(cases.flatMap((c) => c.image.map((v) => v / 255)), [cases.length, 28, 28, 1]);
+    const x = tf.tensor4d(
+      cases.flatMap((c) => c.image.map((v) => v / 255)),
+      [cases.length, 28, 28, 1],
+    );
     const params = cases.map((c) => c.params);
     const nearest = zoomShift(x, params).dataSync();
     const bilinear = zoomShift(x, params, { interpolation: 'bilinear' }).dataSync();

@@ -53,8 +53,6 @@ export interface DeformConv2dBenchResult {
 
 export const DEFORM_CONV_TO_CONV_TARGET = 4;
 
-
-
 export async function benchDeformConv2d(options: DeformConv2dBenchOptions = {}): Promise<DeformConv2dBenchResult> {
   const backend = options.backend ?? 'wasm';
   const shape = options.shape ?? [32, 14, 14, 64];
@@ -75,7 +73,8 @@ export async function benchDeformConv2d(options: DeformConv2dBenchOptions = {}):
   const offsets = tf.conv2d(x, offsetKernel, 1, 'same');
   const dy = tf.randomNormal([batch, height, width, filters], 0, 1, 'float32', 5) as tf.Tensor4D;
   try {
-    const conv = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), b) as tf.Tensor4D;
+    const conv = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
+      tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), b) as tf.Tensor4D;
     const layer = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor, ok: tf.Tensor, ob: tf.Tensor) => {
       const predicted = tf.add(tf.conv2d(a as tf.Tensor4D, ok as tf.Tensor4D, 1, 'same'), ob) as tf.Tensor4D;
       return deformConv2d(a as tf.Tensor4D, predicted, k as tf.Tensor4D, { padding: 'same', bias: b as tf.Tensor1D });

@@ -37,8 +37,6 @@ export interface DeformSampleBenchResult {
 
 export const SAMPLING_TO_CONV_TARGET = 0.15;
 
-
-
 export async function benchDeformSample(options: DeformSampleBenchOptions = {}): Promise<DeformSampleBenchResult> {
   const shape = options.shape ?? [32, 14, 14, 128];
   const warmupRuns = options.warmupRuns ?? 2;

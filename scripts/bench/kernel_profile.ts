@@ -51,7 +51,7 @@ export function convNames(model: tf.LayersModel): Map<string, string> {
     if (weights.length === 0) continue;
     const input = (layer.input as tf.SymbolicTensor).shape;
     const config = layer.getConfig() as { strides?: number | number[] };
-    const stride = Array.isArray(config.strides) ? config.strides[0] : config.strides ?? 1;
+    const stride = Array.isArray(config.strides) ? config.strides[0] : (config.strides ?? 1);
     const filter = weights[0].shape;
     const shape = `${filter[0]}x${filter[1]}/s${stride} ${input[1]}x${input[2]} ${filter[2]}->${filter[3]}`;
     names.set(shape, [...(names.get(shape) ?? []), layer.name]);

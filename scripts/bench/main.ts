@@ -103,7 +103,6 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-
 type Timed = Record<string, () => Promise<void>>;
 
 /**
@@ -351,22 +350,43 @@ function tableRows(
   const n = result.threads;
   const rows: [string, string][] = [
     ['regular CNN forward', `${result.regular_forward_ms} ms${vs(regular.forward, 1, 'regular_forward_ms')}`],
-    ['regular CNN train step, 1 thread', `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward)${vs(regular.train1, 1, 'regular_train_ms')}`],
-    [`regular CNN train step, ${n} threads`, `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads})${vs(regular.train, n, 'regular_train_ms')}`],
-    ['  with per-shard BatchNorm (not the recipe)', `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`],
+    [
+      'regular CNN train step, 1 thread',
+      `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward)${vs(regular.train1, 1, 'regular_train_ms')}`,
+    ],
+    [
+      `regular CNN train step, ${n} threads`,
+      `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads})${vs(regular.train, n, 'regular_train_ms')}`,
+    ],
+    [
+      '  with per-shard BatchNorm (not the recipe)',
+      `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`,
+    ],
     ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
-    ['deformable CNN forward', `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular)${vs(deform.forward, 1, 'deform_forward_ms')}`],
+    [
+      'deformable CNN forward',
+      `${result.deform_forward_ms} ms (${result.deform_forward_to_regular} x regular)${vs(deform.forward, 1, 'deform_forward_ms')}`,
+    ],
     ['deformable CNN forward, batch 1', `${result.deform_forward_batch1_ms} ms${vs(deform.forward1, 1, 'deform_forward_batch1_ms')}`],
     ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms${vs(deform.train1, 1, 'deform_finetune_ms')}`],
-    [`deformable fine-tune step, ${n} threads`, `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`],
-    ['  with per-shard BatchNorm (not the recipe)', `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`],
+    [
+      `deformable fine-tune step, ${n} threads`,
+      `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`,
+    ],
+    [
+      '  with per-shard BatchNorm (not the recipe)',
+      `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`,
+    ],
     ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
     [
       'design target (GPU)',
       `${result.design_target.text}; here ${result.deform_finetune_ms} ms and about ${result.paper_preset_min_estimate} min (from the step times)`,
     ],
     ['PyTorch', pt === null ? `column absent: ${result.pytorch_absent}` : `${pt.torch} (CPU, ${pt.python}), same machine, same run`],
-    ['deformSample fwd+bwd vs its offset conv', `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sampleTarget})`],
+    [
+      'deformSample fwd+bwd vs its offset conv',
+      `${result.deform_sample_ms} ms vs ${result.deform_sample_conv_ms} ms (${result.deform_sample_to_conv}; target <= ${sampleTarget})`,
+    ],
     [
       'DeformConv2D 64->128 14x14 fwd vs conv2d',
       `${result.dcn_forward_ms} ms vs ${result.dcn_conv_forward_ms} ms (${result.dcn_forward_ratio} x; target <= ${dcnTarget})`,
@@ -430,7 +450,10 @@ async function main(): Promise<void> {
   }
   const rows = tableRows(result, { regular, deform, sampleTarget: sample.target, dcnTarget: dcn.target });
   rows.push(['machine load (1-min average, before/after)', result.machine.load_average_1min.join(' / ')]);
-  rows.push(['commit', result.commit === null ? 'not a git checkout' : `${result.commit}${result.commit_dirty ? ' (work tree differs)' : ''}`]);
+  rows.push([
+    'commit',
+    result.commit === null ? 'not a git checkout' : `${result.commit}${result.commit_dirty ? ' (work tree differs)' : ''}`,
+  ]);
   const width = Math.max(...rows.map(([name]) => name.length));
   process.stdout.write(`${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n')}\n\n${profileLines.join('\n')}\n`);
 }

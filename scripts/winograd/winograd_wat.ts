@@ -76,7 +76,8 @@ const masked = (code: Code, valid: string, address: string): V =>
 /** Column c's offset, c $cs bytes. */
 const columnOffset = (code: Code, c: number): string => code.once(`col${c}`, `(i32.mul (local.get $cs) ${i32(c)})`);
 /** Row r's address, r $rs bytes past $image. */
-const rowAddress = (code: Code, r: number): string => code.once(`row${r}`, `(i32.add (local.get $image) (i32.mul (local.get $rs) ${i32(r)}))`);
+const rowAddress = (code: Code, r: number): string =>
+  code.once(`row${r}`, `(i32.add (local.get $image) (i32.mul (local.get $rs) ${i32(r)}))`);
 /** Row r's mask of columns inside the image: $cols if bit r of $rows is set, else none. */
 const rowInside = (r: string): string => `(select (local.get $cols) ${i32(0)} (i32.and (i32.shr_u (local.get $rows) ${r}) ${i32(1)}))`;
 
@@ -86,7 +87,9 @@ function image(size: number, withMasks: boolean): Source {
     size,
     element: (code, r, c) => {
       const address = `(i32.add ${rowAddress(code, r)} ${columnOffset(code, c)})`;
-      return withMasks ? masked(code, `(i32.and ${code.once(`inside${r}`, rowInside(i32(r)))} ${i32(1 << c)})`, address) : `(v128.load ${address})`;
+      return withMasks
+        ? masked(code, `(i32.and ${code.once(`inside${r}`, rowInside(i32(r)))} ${i32(1 << c)})`, address)
+        : `(v128.load ${address})`;
     },
     row: (code, r) => {
       const base = code.bind('rowAt', `(i32.add (local.get $image) (i32.mul (local.get $rs) ${r}))`, 'i32');
@@ -129,13 +132,17 @@ function imageOut(mode: 'epilogue' | 'accumulate' | 'plain'): Destination {
     } else if (mode === 'epilogue') {
       code.lines.push(`(if ${valid} (then (v128.store ${address} (f32x4.max (f32x4.add ${v} (local.get $bias)) (local.get $floor)))))`);
     } else {
-      code.lines.push(`(if ${valid} (then (local.set $at ${address}) (v128.store (local.get $at) (f32x4.add (v128.load (local.get $at)) ${v}))))`);
+      code.lines.push(
+        `(if ${valid} (then (local.set $at ${address}) (v128.store (local.get $at) (f32x4.add (v128.load (local.get $at)) ${v}))))`,
+      );
       code.i32('at');
     }
   };
-  const bit = (mask: string, k: number | string): string => `(i32.and (i32.shr_u (local.get ${mask}) ${typeof k === 'number' ? i32(k) : k}) ${i32(1)})`;
+  const bit = (mask: string, k: number | string): string =>
+    `(i32.and (i32.shr_u (local.get ${mask}) ${typeof k === 'number' ? i32(k) : k}) ${i32(1)})`;
   return {
-    put: (code, i, j, v) => write(code, `(i32.add ${rowAddress(code, i)} ${columnOffset(code, j)})`, `(i32.and ${bit('$rows', i)} ${bit('$cols', j)})`, v),
+    put: (code, i, j, v) =>
+      write(code, `(i32.add ${rowAddress(code, i)} ${columnOffset(code, j)})`, `(i32.and ${bit('$rows', i)} ${bit('$cols', j)})`, v),
     column: (code, j) => {
       const offset = code.bind('columnAt', `(i32.mul (local.get $cs) ${j})`, 'i32');
       const inside = mode === 'plain' ? '' : code.bind('columnInside', bit('$cols', j), 'i32');
@@ -148,15 +155,26 @@ function imageOut(mode: 'epilogue' | 'accumulate' | 'plain'): Destination {
 function unrolled(code: Code, source: Source, matrix: Rational[][], destination: Destination): void {
   const map = linearMap(matrix);
   const n = source.size;
-  const block = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => code.bind(`x${r}_${c}`, source.element(code, r, c))));
+  const block = Array.from({ length: n }, (_, r) =>
+    Array.from({ length: n }, (_, c) => code.bind(`x${r}_${c}`, source.element(code, r, c))),
+  );
   const rows = block.map((row, r) => map(code, row).map((e, j) => code.bind(`r${r}_${j}`, e)));
-  rows[0].forEach((_, j) => map(code, rows.map((row) => row[j])).forEach((e, i) => destination.put(code, i, j, code.bind(`c${i}_${j}`, e))));
+  rows[0].forEach((_, j) =>
+    map(
+      code,
+      rows.map((row) => row[j]),
+    ).forEach((e, i) => destination.put(code, i, j, code.bind(`c${i}_${j}`, e))),
+  );
 }
 
 /** `body(index)` for index in [0, count), as a loop over the i32 local `name`. */
 function loop(code: Code, name: string, count: number, body: (index: string) => void): void {
   const index = code.i32(name);
-  code.lines.push(`(local.set $${name} ${i32(0)})`, `(block $${name}_done (loop $each_${name}`, `(br_if $${name}_done (i32.ge_u ${index} ${i32(count)}))`);
+  code.lines.push(
+    `(local.set $${name} ${i32(0)})`,
+    `(block $${name}_done (loop $each_${name}`,
+    `(br_if $${name}_done (i32.ge_u ${index} ${i32(count)}))`,
+  );
   body(index);
   code.lines.push(`(local.set $${name} (i32.add ${index} ${i32(1)}))`, `(br $each_${name})))`);
 }
@@ -251,7 +269,8 @@ function tileFunction(kind: Kind, variant: WinogradVariant, index: number): stri
   return functionText(name, code);
 }
 
-const paramTypes = (params: string): string => (params.match(/\(param \$\w+ (i32|v128)\)/g) ?? []).map((p) => p.split(' ')[2].replace(')', '')).join(' ');
+const paramTypes = (params: string): string =>
+  (params.match(/\(param \$\w+ (i32|v128)\)/g) ?? []).map((p) => p.split(' ')[2].replace(')', '')).join(' ');
 
 /** The generated file's text. */
 export function winogradWat(): string {

@@ -57,10 +57,7 @@ export class Rng {
 
   /** Continues from a state getState returned; throws InvalidInputError on anything else. */
   setState(state: readonly number[]): void {
-    if (
-      state.length !== 4 ||
-      !state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
-    ) {
+    if (state.length !== 4 || !state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
       throw new InvalidInputError(`random state must be four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
     }
     [this.a, this.b, this.c, this.d] = state as RngState;

@@ -50,11 +50,7 @@ export interface ZoomShiftOptions {
  * Resamples each image of `images` ([N, H, W, C], float) with its own zoom and shift,
  * replicating edge pixels outside the image. Returns a new [N, H, W, C] float32 tensor.
  */
-export function zoomShift(
-  images: tf.Tensor4D,
-  params: readonly ZoomShiftParams[],
-  options: ZoomShiftOptions = {},
-): tf.Tensor4D {
+export function zoomShift(images: tf.Tensor4D, params: readonly ZoomShiftParams[], options: ZoomShiftOptions = {}): tf.Tensor4D {
   const interpolation = options.interpolation ?? 'nearest';
   if (!INTERPOLATIONS.includes(interpolation)) {
     throw new InvalidInputError(`zoomShift: interpolation must be one of ${INTERPOLATIONS.join(', ')}, got '${interpolation}'`);
@@ -74,18 +70,27 @@ export function zoomShift(
     }
   });
 
-  const rowMatrices = interpolationMatrices(params.map((p) => [p.zoomRow, p.shiftRow]), height, interpolation);
-  const colMatrices = interpolationMatrices(params.map((p) => [p.zoomCol, p.shiftCol]), width, interpolation);
+  const rowMatrices = interpolationMatrices(
+    params.map((p) => [p.zoomRow, p.shiftRow]),
+    height,
+    interpolation,
+  );
+  const colMatrices = interpolationMatrices(
+    params.map((p) => [p.zoomCol, p.shiftCol]),
+    width,
+    interpolation,
+  );
   return tf.tidy(() => {
     const rows = tf.tensor3d(rowMatrices, [n, height, height]);
     const cols = tf.tensor3d(colMatrices, [n, width, width]);
     // Rows: [N, H, H] x [N, H, W*C].
     const byRows = tf.matMul(rows, tf.reshape(tf.cast(images, 'float32'), [n, height, width * channels]));
     // Columns: bring W last, then [N, H*C, W] x [N, W, W]ᵀ.
-    const widthLast = tf.reshape(
-      tf.transpose(tf.reshape(byRows, [n, height, width, channels]), [0, 1, 3, 2]),
-      [n, height * channels, width],
-    );
+    const widthLast = tf.reshape(tf.transpose(tf.reshape(byRows, [n, height, width, channels]), [0, 1, 3, 2]), [
+      n,
+      height * channels,
+      width,
+    ]);
     const byCols = tf.matMul(widthLast, cols, false, true);
     return tf.transpose(tf.reshape(byCols, [n, height, channels, width]), [0, 1, 3, 2]) as tf.Tensor4D;
   });
@@ -144,11 +149,7 @@ export const SCALED_MNIST_RANGES: ZoomShiftRanges = {
  * `n` random transforms as the reference drew them (Keras 2.0 random_transform order:
  * row shift, column shift, then the two zoom factors), from the seeded `rng`.
  */
-export function sampleZoomShift(
-  n: number,
-  rng: Rng,
-  ranges: ZoomShiftRanges = SCALED_MNIST_RANGES,
-): ZoomShiftParams[] {
+export function sampleZoomShift(n: number, rng: Rng, ranges: ZoomShiftRanges = SCALED_MNIST_RANGES): ZoomShiftParams[] {
   if (!Number.isInteger(n) || n < 0) {
     throw new InvalidInputError(`sampleZoomShift: n must be a non-negative integer, got ${n}`);
   }

@@ -157,12 +157,16 @@ async function activate(name: BackendName, explicit: boolean): Promise<BackendDe
         tensorflowPackage = pkg;
       }
       if (tensorflowPackage !== pkg) {
-        throw new EnvironmentError(`backend 'tensorflow-gpu': this process already loaded ${tensorflowPackage}, which provides tfjs's 'tensorflow' backend without a GPU`);
+        throw new EnvironmentError(
+          `backend 'tensorflow-gpu': this process already loaded ${tensorflowPackage}, which provides tfjs's 'tensorflow' backend without a GPU`,
+        );
       }
       await setTfBackend(name, 'tensorflow');
       // NodeJSKernelBackend reports whether TensorFlow placed ops on a GPU.
       if ((tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice !== true) {
-        throw new EnvironmentError(`backend 'tensorflow-gpu': ${pkg} loaded but TensorFlow sees no GPU (check the NVIDIA driver, CUDA and cuDNN)`);
+        throw new EnvironmentError(
+          `backend 'tensorflow-gpu': ${pkg} loaded but TensorFlow sees no GPU (check the NVIDIA driver, CUDA and cuDNN)`,
+        );
       }
       return { name, package: pkg, version: packageVersion(pkg) };
     }
@@ -197,10 +201,22 @@ async function activate(name: BackendName, explicit: boolean): Promise<BackendDe
  * others (tfjs-node) to the runtime, where they fail to load as in an install without them.
  */
 const PACKAGE_LOADERS: Readonly<Record<string, { module(): unknown; packageJson(): unknown }>> = {
-  '@tensorflow/tfjs-node-gpu': { module: (): unknown => require('@tensorflow/tfjs-node-gpu'), packageJson: (): unknown => require('@tensorflow/tfjs-node-gpu/package.json') },
-  '@tensorflow/tfjs-node': { module: (): unknown => require('@tensorflow/tfjs-node'), packageJson: (): unknown => require('@tensorflow/tfjs-node/package.json') },
-  '@tensorflow/tfjs-backend-wasm': { module: (): unknown => require('@tensorflow/tfjs-backend-wasm'), packageJson: (): unknown => require('@tensorflow/tfjs-backend-wasm/package.json') },
-  '@tensorflow/tfjs-backend-webgpu': { module: (): unknown => require('@tensorflow/tfjs-backend-webgpu'), packageJson: (): unknown => require('@tensorflow/tfjs-backend-webgpu/package.json') },
+  '@tensorflow/tfjs-node-gpu': {
+    module: (): unknown => require('@tensorflow/tfjs-node-gpu'),
+    packageJson: (): unknown => require('@tensorflow/tfjs-node-gpu/package.json'),
+  },
+  '@tensorflow/tfjs-node': {
+    module: (): unknown => require('@tensorflow/tfjs-node'),
+    packageJson: (): unknown => require('@tensorflow/tfjs-node/package.json'),
+  },
+  '@tensorflow/tfjs-backend-wasm': {
+    module: (): unknown => require('@tensorflow/tfjs-backend-wasm'),
+    packageJson: (): unknown => require('@tensorflow/tfjs-backend-wasm/package.json'),
+  },
+  '@tensorflow/tfjs-backend-webgpu': {
+    module: (): unknown => require('@tensorflow/tfjs-backend-webgpu'),
+    packageJson: (): unknown => require('@tensorflow/tfjs-backend-webgpu/package.json'),
+  },
 };
 
 function requireBackendPackage(name: BackendName, pkg: string): unknown {
@@ -211,7 +227,9 @@ function requireBackendPackage(name: BackendName, pkg: string): unknown {
     if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(`'${pkg}'`)) {
       throw new EnvironmentError(`backend '${name}' needs ${pkg}, which is not installed: run npm install ${pkg}`);
     }
-    throw new EnvironmentError(`backend '${name}': ${pkg} is installed but failed to load (${firstLine(e.message)}); try npm install ${pkg} again`);
+    throw new EnvironmentError(
+      `backend '${name}': ${pkg} is installed but failed to load (${firstLine(e.message)}); try npm install ${pkg} again`,
+    );
   }
 }
 

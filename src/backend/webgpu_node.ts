@@ -142,9 +142,13 @@ async function loadDawn(): Promise<DawnModule> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if ((e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND') && e.message.includes(`'${DAWN_PACKAGE}'`)) {
-      throw new EnvironmentError(`backend 'webgpu' needs ${DAWN_PACKAGE} (Dawn for Node), which is not installed: run npm install ${DAWN_PACKAGE}`);
+      throw new EnvironmentError(
+        `backend 'webgpu' needs ${DAWN_PACKAGE} (Dawn for Node), which is not installed: run npm install ${DAWN_PACKAGE}`,
+      );
     }
-    throw new EnvironmentError(`backend 'webgpu': ${DAWN_PACKAGE} is installed but failed to load (${firstLine(e.message)}); try npm install ${DAWN_PACKAGE} again`);
+    throw new EnvironmentError(
+      `backend 'webgpu': ${DAWN_PACKAGE} is installed but failed to load (${firstLine(e.message)}); try npm install ${DAWN_PACKAGE} again`,
+    );
   }
 }
 
@@ -169,7 +173,9 @@ async function chooseAdapter(dawn: DawnModule, hasVulkan: boolean, allowSoftware
   const system = hasVulkan ? await requestAdapter(dawn) : undefined;
   if (system !== undefined && (!system.description.software || allowSoftware)) return system;
   if (!allowSoftware) {
-    throw new EnvironmentError(`backend 'webgpu': no GPU adapter (${system ? `only ${formatAdapter(system.description)}` : 'Dawn found none'})`);
+    throw new EnvironmentError(
+      `backend 'webgpu': no GPU adapter (${system ? `only ${formatAdapter(system.description)}` : 'Dawn found none'})`,
+    );
   }
   const driver = await softwareDriver();
   installVulkanDriver(driver.icd, hasVulkan);
@@ -190,7 +196,9 @@ function installVulkanDriver(icd: string, hasVulkan: boolean): void {
   // A bare file name is searched for by the loader; a path is relative to the ICD file.
   const libraryFile = library !== undefined && library.includes('/') ? path.resolve(path.dirname(icd), library) : undefined;
   if (libraryFile !== undefined && !fs.existsSync(libraryFile)) {
-    throw new EnvironmentError(`backend 'webgpu': the Vulkan driver ${icd} names ${libraryFile}, which does not exist; check ${VULKAN_ICD_ENV_VAR}`);
+    throw new EnvironmentError(
+      `backend 'webgpu': the Vulkan driver ${icd} names ${libraryFile}, which does not exist; check ${VULKAN_ICD_ENV_VAR}`,
+    );
   }
   const loader = path.join(path.dirname(icd), 'libvulkan.so.1');
   if (!hasVulkan && !(fs.existsSync(loader) && loadLibrary(loader))) {
@@ -207,7 +215,10 @@ async function requestAdapter(dawn: DawnModule): Promise<ChosenAdapter | undefin
   if (gpuAdapter === null) return undefined;
   const info = gpuAdapter.info ?? {};
   const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
-  const software = info.isFallbackAdapter === true || gpuAdapter.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render/i.test(text);
+  const software =
+    info.isFallbackAdapter === true ||
+    gpuAdapter.isFallbackAdapter === true ||
+    /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render/i.test(text);
   return {
     gpu,
     gpuAdapter,

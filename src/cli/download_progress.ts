@@ -59,9 +59,8 @@ function barReporter(stream: NodeJS.WriteStream): DownloadReporter {
     note: (line) => stream.write(`${line}\n`),
     transferStart(label, _url, totalBytes) {
       transfer = { startedAt: Date.now(), received: 0 };
-      const format = totalBytes === undefined
-        ? '{label} {received} | {rate}'
-        : '{label} [{bar}] {percentage}% | {received} / {size} | {rate}';
+      const format =
+        totalBytes === undefined ? '{label} {received} | {rate}' : '{label} [{bar}] {percentage}% | {received} / {size} | {rate}';
       bar = new SingleBar({ stream, format, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
       bar.start(totalBytes ?? 0, 0, { label, received: formatBytes(0), size: formatBytes(totalBytes ?? 0), rate: '-' });
     },

@@ -24,7 +24,11 @@ export function reportError(failure: unknown, verbose: boolean): number {
   const exitCode = exitCodeOf(err);
   const known = exitCode !== undefined;
   const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n').find((text) => text.trim() !== '')?.trim() ?? 'unknown error';
+  const line =
+    message
+      .split('\n')
+      .find((text) => text.trim() !== '')
+      ?.trim() ?? 'unknown error';
   const hint = known || verbose ? '' : ' (unexpected error; run with --verbose for the stack trace)';
   process.stderr.write(`error: ${line}${hint}\n`);
   if (verbose && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);

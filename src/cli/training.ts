@@ -111,7 +111,8 @@ export async function runTrainingCommand(stage: Stage, flags: TrainingFlags, com
   const { state } = result;
   const where = result.checkpoint ?? 'none';
   if (result.status === 'interrupted') {
-    const position = state.step > 0 ? `epoch ${state.epoch + 1}, step ${state.step} of ${state.stepsPerEpoch}` : `the end of epoch ${state.epoch}`;
+    const position =
+      state.step > 0 ? `epoch ${state.epoch + 1}, step ${state.step} of ${state.stepsPerEpoch}` : `the end of epoch ${state.epoch}`;
     process.stderr.write(`interrupted at ${position}; checkpoint: ${where}\n`);
     if (state.epoch < state.config.epochs) {
       process.stderr.write(`resume with: ${resumeCommand(stage, state.config.out, flags.dataDir, command)}\n`);
@@ -120,7 +121,12 @@ export async function runTrainingCommand(stage: Stage, flags: TrainingFlags, com
     return;
   }
   const last = state.metrics[state.metrics.length - 1];
-  const val = last === undefined ? '' : Object.entries(last.val).map(([variant, v]) => `, ${variant} validation accuracy ${(v.accuracy * 100).toFixed(2)}%`).join('');
+  const val =
+    last === undefined
+      ? ''
+      : Object.entries(last.val)
+          .map(([variant, v]) => `, ${variant} validation accuracy ${(v.accuracy * 100).toFixed(2)}%`)
+          .join('');
   process.stdout.write(`${stage} training complete: ${plural(state.epoch, 'epoch')}${val}; checkpoint ${where}\n`);
 }
 

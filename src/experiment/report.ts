@@ -161,7 +161,9 @@ async function finetuneResult(
   try {
     if (trained.status === 'interrupted') return 'interrupted';
     const evaluation = readCachedEvaluation(dir, context.count) ?? (await evaluateAndCache(context, trained, dir));
-    context.log(`${variant} seed ${seed}: plain ${formatPercent(evaluation.accuracy.plain)}, scaled ${formatPercent(evaluation.accuracy.scaled)}`);
+    context.log(
+      `${variant} seed ${seed}: plain ${formatPercent(evaluation.accuracy.plain)}, scaled ${formatPercent(evaluation.accuracy.scaled)}`,
+    );
     return {
       seed,
       checkpoint: dir,
@@ -220,7 +222,12 @@ async function evaluateAndCache(context: ReportContext, trained: TrainResult, di
 }
 
 /** Draws the pictures and gathers everything REPORT.md and report.json say. */
-async function assembleReport(context: ReportContext, results: Record<ReportVariant, RunResult[]>, runs: number, started: number): Promise<ReportData> {
+async function assembleReport(
+  context: ReportContext,
+  results: Record<ReportVariant, RunResult[]>,
+  runs: number,
+  started: number,
+): Promise<ReportData> {
   const { metrics, options, resultsDir, checkpoints } = context;
   context.log(`== pictures -> ${resultsDir}`);
   const index = options.index ?? 0;
@@ -230,7 +237,10 @@ async function assembleReport(context: ReportContext, results: Record<ReportVari
     deform: checkpoints.deform,
     regular: checkpoints.regular,
     index,
-    finetuneCurves: FINETUNES.map(({ variant }) => ({ label: VARIANT_LABELS[variant], epochs: readStageMetrics(results[variant][0].checkpoint).epochs })),
+    finetuneCurves: FINETUNES.map(({ variant }) => ({
+      label: VARIANT_LABELS[variant],
+      epochs: readStageMetrics(results[variant][0].checkpoint).epochs,
+    })),
     log: context.log,
   });
   return {
@@ -239,7 +249,11 @@ async function assembleReport(context: ReportContext, results: Record<ReportVari
     presetDescription: `${metrics.preset} (${metrics.description})`,
     backend: metrics.backend,
     reportBackend: options.backend ? runBackend(options) : undefined,
-    test: { count: context.count, scaledSeed: metrics.scaledTest.seed ?? SCALED_TEST_SEED, interpolation: metrics.scaledTest.interpolation ?? SCALED_TEST_INTERPOLATION },
+    test: {
+      count: context.count,
+      scaledSeed: metrics.scaledTest.seed ?? SCALED_TEST_SEED,
+      interpolation: metrics.scaledTest.interpolation ?? SCALED_TEST_INTERPOLATION,
+    },
     runs: results,
     reference: { regular: REFERENCE_ACCURACY.regular, 'offsets-bn': REFERENCE_ACCURACY.deform },
     pictures: Object.fromEntries(Object.entries(written).map(([name, file]) => [name, path.basename(file as string)])),

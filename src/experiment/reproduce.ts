@@ -182,7 +182,15 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   const stages = await trainStages(options, data, checkpoints, log);
   try {
     if (stages.interrupted !== undefined) {
-      return { status: 'interrupted', interruptedStage: stages.interrupted, checkpoints, report: {}, table: '', metricsFile, seconds: elapsed() };
+      return {
+        status: 'interrupted',
+        interruptedStage: stages.interrupted,
+        checkpoints,
+        report: {},
+        table: '',
+        metricsFile,
+        seconds: elapsed(),
+      };
     }
     const trained = stages.results as Record<Stage, TrainResult>;
     const testLimit = options.testLimit ?? spec.testLimit ?? undefined;

@@ -51,7 +51,8 @@ export type WrittenPictures = Partial<Record<PictureName, string>>;
 export async function writePictures(options: WritePicturesOptions): Promise<WrittenPictures> {
   const written: WrittenPictures = options.deform === undefined ? {} : await writeOffsetPictures(options, options.deform);
   written.samples = await writePng(picturePath(options, 'samples'), await scaledSamplesFigure(options.test));
-  const regularCurve = options.regular === undefined ? undefined : { label: 'regular CNN', epochs: readStageMetrics(options.regular).epochs };
+  const regularCurve =
+    options.regular === undefined ? undefined : { label: 'regular CNN', epochs: readStageMetrics(options.regular).epochs };
   const finetunes = options.finetuneCurves ?? (options.deform === undefined ? [] : [finetuneCurve(options.deform)]);
   if (regularCurve !== undefined || finetunes.length > 0) {
     written.curves = await writePng(picturePath(options, 'curves'), trainingCurvesFigure(regularCurve, finetunes));
@@ -79,7 +80,14 @@ async function writeOffsetPictures(options: WritePicturesOptions, deformDir: str
   try {
     const { config, epoch } = deform.state;
     const deformLabel = `${deformDir}, ${epoch} fine-tune epoch${epoch === 1 ? '' : 's'}${config.freezeBn ? ', BatchNorm frozen' : ''}`;
-    const figures = await offsetFigures({ deform: deform.model, regular: regular?.model, test: options.test, index, unit: options.unit, deformLabel });
+    const figures = await offsetFigures({
+      deform: deform.model,
+      regular: regular?.model,
+      test: options.test,
+      index,
+      unit: options.unit,
+      deformLabel,
+    });
     written.offsets = await writePng(picturePath(options, 'offsets'), figures.sampling);
     if (figures.field !== undefined) {
       written.field = await writePng(picturePath(options, 'field'), figures.field);

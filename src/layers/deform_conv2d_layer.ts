@@ -155,9 +155,17 @@ export class DeformConv2D extends tf.layers.Layer {
     this.offsetGroups = positiveInteger(where, 'offsetGroups', args.offsetGroups ?? 1);
     this.modulated = args.modulated ?? false;
     this.useBias = args.useBias ?? true;
-    this.kernelInitializer = toInitializer(args.kernelInitializer, () => tf.initializers.glorotUniform({}), `DeformConv2D '${name}' kernelInitializer`);
+    this.kernelInitializer = toInitializer(
+      args.kernelInitializer,
+      () => tf.initializers.glorotUniform({}),
+      `DeformConv2D '${name}' kernelInitializer`,
+    );
     this.biasInitializer = toInitializer(args.biasInitializer, () => tf.initializers.zeros(), `DeformConv2D '${name}' biasInitializer`);
-    this.offsetInitializer = toInitializer(args.offsetInitializer, () => tf.initializers.zeros(), `DeformConv2D '${name}' offsetInitializer`);
+    this.offsetInitializer = toInitializer(
+      args.offsetInitializer,
+      () => tf.initializers.zeros(),
+      `DeformConv2D '${name}' offsetInitializer`,
+    );
     this.trainKernel = args.kernelTrainable ?? true;
     this.maxColumnBytes = args.maxColumnBytes;
   }

@@ -31,11 +31,7 @@ export interface TransferOptions {
  * Throws a InvalidInputError naming the first missing layer, missing weight, shape mismatch,
  * unexpected new layer, or leftover source layer; on error the target is untouched.
  */
-export function transferWeights(
-  source: tf.LayersModel | tf.NamedTensorMap,
-  target: tf.LayersModel,
-  options: TransferOptions = {},
-): void {
+export function transferWeights(source: tf.LayersModel | tf.NamedTensorMap, target: tf.LayersModel, options: TransferOptions = {}): void {
   const weights = source instanceof tf.LayersModel ? namedWeights(source) : source;
   const label = options.sourceLabel ?? 'the source model';
   const newLayers = new Set(options.newLayers ?? []);

@@ -36,7 +36,10 @@ function checkArguments(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): void
   if (x.rank < 2 || x.dtype !== 'float32') {
     throw new InvalidInputError(`batchNormTraining: x must be float32 of rank >= 2, got ${x.dtype} [${x.shape.join(', ')}]`);
   }
-  for (const [name, value] of [['scale', scale], ['offset', offset]] as const) {
+  for (const [name, value] of [
+    ['scale', scale],
+    ['offset', offset],
+  ] as const) {
     if (value.rank !== 1 || value.shape[0] !== channels) {
       throw new InvalidInputError(
         `batchNormTraining: ${name} must have shape [${channels}] for x [${x.shape.join(', ')}], got [${value.shape.join(', ')}]`,
@@ -70,15 +73,12 @@ function checkArguments(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): void
  * const { y, mean, variance } = batchNormTraining(x, gamma, beta, 1e-3);
  * // y: [32, 14, 14, 64]; mean, variance: [64], over the batch, height and width.
  */
-export function batchNormTraining(
-  x: tf.Tensor,
-  scale: tf.Tensor1D,
-  offset: tf.Tensor1D,
-  varianceEpsilon: number,
-): BatchNormTrainingResult {
+export function batchNormTraining(x: tf.Tensor, scale: tf.Tensor1D, offset: tf.Tensor1D, varianceEpsilon: number): BatchNormTrainingResult {
   checkArguments(x, scale, offset);
   if (activeReplicaSums() !== undefined && !REPLICA_BACKENDS.includes(tf.getBackend())) {
-    throw new InvalidInputError(`batchNormTraining: synchronous batch norm across replicas needs the cpu or wasm backend, not '${tf.getBackend()}'`);
+    throw new InvalidInputError(
+      `batchNormTraining: synchronous batch norm across replicas needs the cpu or wasm backend, not '${tf.getBackend()}'`,
+    );
   }
   if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
     return tf.tidy(() => {
@@ -88,9 +88,7 @@ export function batchNormTraining(
       return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
     });
   }
-  const [y, mean, variance] = tf
-    .engine()
-    .runKernel(BATCH_NORM_TRAINING, { x, scale, offset }, { varianceEpsilon }) as tf.Tensor[];
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x, scale, offset }, { varianceEpsilon }) as tf.Tensor[];
   return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
@@ -103,11 +101,7 @@ tf.registerGradient({
     const [x, scale, mean, variance] = saved;
     const [dx, dScale, dOffset] = tf
       .engine()
-      .runKernel(
-        BATCH_NORM_TRAINING_GRAD,
-        { dy, dMean, dVariance, x, mean, variance, scale },
-        attrs as tf.NamedAttrMap,
-      ) as tf.Tensor[];
+      .runKernel(BATCH_NORM_TRAINING_GRAD, { dy, dMean, dVariance, x, mean, variance, scale }, attrs as tf.NamedAttrMap) as tf.Tensor[];
     return { x: () => dx, scale: () => dScale, offset: () => dOffset };
   },
 });

@@ -57,13 +57,7 @@ export interface DeformConv2dOptions {
 interface ColumnOps {
   im2col(x: tf.Tensor4D, offsets: tf.Tensor4D, mask: tf.Tensor4D | null, geometry: DeformConvGeometry): tf.Tensor2D;
   /** [dx, dOffsets] and, with a mask, dMask. */
-  col2im(
-    dColumns: tf.Tensor2D,
-    x: tf.Tensor4D,
-    offsets: tf.Tensor4D,
-    mask: tf.Tensor4D | null,
-    geometry: DeformConvGeometry,
-  ): tf.Tensor[];
+  col2im(dColumns: tf.Tensor2D, x: tf.Tensor4D, offsets: tf.Tensor4D, mask: tf.Tensor4D | null, geometry: DeformConvGeometry): tf.Tensor[];
 }
 
 function withMask(inputs: tf.NamedTensorMap, mask: tf.Tensor4D | null): tf.NamedTensorMap {
@@ -103,7 +97,9 @@ function checkTensors(x: unknown, offsets: unknown, weights: unknown): [tf.Tenso
   checkTensor(OP_NAME, 'offsets', offsets, 4);
   checkTensor(OP_NAME, 'weights', weights, 4);
   if (x.size === 0 || weights.size === 0) {
-    throw new InvalidInputError(`deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`);
+    throw new InvalidInputError(
+      `deformConv2d: x and weights must not be empty, got x of ${describe(x)} and weights of ${describe(weights)}`,
+    );
   }
   const inChannels = x.shape[3];
   if (weights.shape[2] !== inChannels) {
@@ -164,12 +160,7 @@ function checkOptions(options: DeformConv2dOptions, expectedMask: number[], outC
 }
 
 /** Checks every argument against x and the kernel; returns where the taps sample. */
-function checkArguments(
-  xArg: unknown,
-  offsetsArg: unknown,
-  weightsArg: unknown,
-  options: DeformConv2dOptions,
-): DeformConvGeometry {
+function checkArguments(xArg: unknown, offsetsArg: unknown, weightsArg: unknown, options: DeformConv2dOptions): DeformConvGeometry {
   const [x, offsets, weights] = checkTensors(xArg, offsetsArg, weightsArg);
   const [batch, inHeight, inWidth, inChannels] = x.shape;
   const [kernelHeight, kernelWidth, , outChannels] = weights.shape;
@@ -302,13 +293,7 @@ function convolveGradients(
   return grads;
 }
 
-function run(
-  columnOps: ColumnOps,
-  x: tf.Tensor4D,
-  offsets: tf.Tensor4D,
-  weights: tf.Tensor4D,
-  options: DeformConv2dOptions,
-): tf.Tensor4D {
+function run(columnOps: ColumnOps, x: tf.Tensor4D, offsets: tf.Tensor4D, weights: tf.Tensor4D, options: DeformConv2dOptions): tf.Tensor4D {
   const geometry = checkArguments(x, offsets, weights, options);
   const mask = options.mask ?? null;
   const bias = options.bias ?? null;
@@ -384,12 +369,7 @@ function run(
  * const out = deformConv2d(x, offsets, weights, { mask });
  * out.shape; // [4, 8, 8, 5]
  */
-export function deformConv2d(
-  x: tf.Tensor4D,
-  offsets: tf.Tensor4D,
-  weights: tf.Tensor4D,
-  options: DeformConv2dOptions = {},
-): tf.Tensor4D {
+export function deformConv2d(x: tf.Tensor4D, offsets: tf.Tensor4D, weights: tf.Tensor4D, options: DeformConv2dOptions = {}): tf.Tensor4D {
   const fused = hasFusedKernel(DEFORM_IM2COL);
   return run(fused ? fusedColumns : portableColumns, x, offsets, weights, options);
 }

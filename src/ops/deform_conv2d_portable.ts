@@ -177,7 +177,12 @@ export function deformCol2imPortable(
     const rHi = perChannel(rows.wHi);
     const cLo = perChannel(cols.wLo);
     const cHi = perChannel(cols.wHi);
-    const cornerGrads = [tf.mul(g, tf.mul(rLo, cLo)), tf.mul(g, tf.mul(rLo, cHi)), tf.mul(g, tf.mul(rHi, cLo)), tf.mul(g, tf.mul(rHi, cHi))];
+    const cornerGrads = [
+      tf.mul(g, tf.mul(rLo, cLo)),
+      tf.mul(g, tf.mul(rLo, cHi)),
+      tf.mul(g, tf.mul(rHi, cLo)),
+      tf.mul(g, tf.mul(rHi, cHi)),
+    ];
     const imageRows = x.size / (x.shape[3] / geometry.offsetGroups);
     const dx = tf.reshape(scatterCorners(cornerGrads, indices, imageRows), x.shape);
 

@@ -65,10 +65,7 @@ function corners(x: tf.Tensor4D, offsets: tf.Tensor4D): Corners {
 /** Interpolation along the columns at the lo and hi rows. */
 function alongColumns({ cols, values }: Corners): [tf.Tensor, tf.Tensor] {
   const [v00, v01, v10, v11] = values;
-  return [
-    tf.add(tf.mul(cols.wLo, v00), tf.mul(cols.wHi, v01)),
-    tf.add(tf.mul(cols.wLo, v10), tf.mul(cols.wHi, v11)),
-  ];
+  return [tf.add(tf.mul(cols.wLo, v00), tf.mul(cols.wHi, v01)), tf.add(tf.mul(cols.wLo, v10), tf.mul(cols.wHi, v11))];
 }
 
 function forward(x: tf.Tensor4D, offsets: tf.Tensor4D): tf.Tensor4D {
@@ -96,10 +93,7 @@ function backward(dy: tf.Tensor, x: tf.Tensor4D, offsets: tf.Tensor4D): [tf.Tens
     // d(sample)/d(coordinate): the weights' derivatives are -1 (lo) and +1 (hi) inside.
     const [alongLo, alongHi] = alongColumns(sampled);
     const dRow = tf.mul(rows.inside, tf.sub(alongHi, alongLo));
-    const dCol = tf.mul(
-      cols.inside,
-      tf.add(tf.mul(rows.wLo, tf.sub(v01, v00)), tf.mul(rows.wHi, tf.sub(v11, v10))),
-    );
+    const dCol = tf.mul(cols.inside, tf.add(tf.mul(rows.wLo, tf.sub(v01, v00)), tf.mul(rows.wHi, tf.sub(v11, v10))));
     const dOffsets = tf.reshape(stackFlat([tf.mul(dy, dRow), tf.mul(dy, dCol)], 1), offsets.shape);
     return [dx, dOffsets];
   });

@@ -98,7 +98,10 @@ export function arrowFieldFigure(options: ArrowFieldOptions): Figure {
       const largest = Math.max(0, ...offsetLengths(panel.field, panel.scale));
       body.push(text(x, y + 13, panel.heading, { size: 13 }));
       body.push(
-        text(x, y + 28, `arrows x${factor} their length; largest offset ${largest.toPrecision(2)} image px`, { size: 11, fill: COLORS.muted }),
+        text(x, y + 28, `arrows x${factor} their length; largest offset ${largest.toPrecision(2)} image px`, {
+          size: 11,
+          fill: COLORS.muted,
+        }),
       );
       body.push(fieldPanel(row, panel, factor, x, y + PANEL_LAYOUT.heading));
     });

@@ -5,19 +5,7 @@
  * writes beside its checkpoints (and that results/metrics.json collects per stage).
  */
 
-import {
-  CAPTION_SIZE,
-  COLORS,
-  el,
-  Figure,
-  FIGURE_MARGIN,
-  num,
-  paragraph,
-  svgDocument,
-  text,
-  textBlockHeight,
-  wrapText,
-} from './svg';
+import { CAPTION_SIZE, COLORS, el, Figure, FIGURE_MARGIN, num, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
 
 /** One epoch of a metrics file (training's EpochRecord, the fields a curve needs). */
 export interface CurvePoint {
@@ -99,7 +87,9 @@ export function curvesFigure(options: CurvesOptions): Figure {
       lx = FIGURE_MARGIN;
       y += LEGEND_ROW;
     }
-    body.push(el('line', { x1: lx, y1: y + 8, x2: lx + 26, y2: y + 8, stroke: item.color, 'stroke-width': 2.5, 'stroke-dasharray': item.dash }));
+    body.push(
+      el('line', { x1: lx, y1: y + 8, x2: lx + 26, y2: y + 8, stroke: item.color, 'stroke-width': 2.5, 'stroke-dasharray': item.dash }),
+    );
     if (item.marker) body.push(marker(lx + 13, y + 8, item.color, item.dash !== undefined));
     body.push(text(lx + 32, y + 12, item.label, { size: 12 }));
     lx += itemWidth;
@@ -125,7 +115,9 @@ function panel(
       label: s.label,
       index,
       dash: VALIDATION_DASH as string | undefined,
-      points: s.epochs.filter((e) => e.val[variant] !== undefined).map((e) => [e.epoch, (e.val[variant] as Record<typeof key, number>)[key]] as const),
+      points: s.epochs
+        .filter((e) => e.val[variant] !== undefined)
+        .map((e) => [e.epoch, (e.val[variant] as Record<typeof key, number>)[key]] as const),
     })),
   ]);
   const values = lines.flatMap((l) => l.points.map(([, v]) => v)).filter(Number.isFinite);
@@ -193,7 +185,7 @@ function niceCeil(value: number): number {
 export function niceTicks(low: number, high: number, count: number): number[] {
   const raw = (high - low) / count;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const step = ([1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? raw);
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? raw;
   const ticks: number[] = [];
   for (let v = Math.ceil(low / step - 1e-9) * step; v <= high + 1e-9; v += step) ticks.push(Math.round(v / step) * step);
   return ticks;

@@ -189,7 +189,9 @@ const DEFORM_KINDS: Readonly<Record<DeformType, DeformKindText>> = {
  * CNN with the reference's offset layers (undefined for DCN: its offsets are per kernel
  * tap at each output position, not one field over a layer's input grid).
  */
-export async function offsetFigures(input: OffsetFigureInput): Promise<{ sampling: Figure; field: Figure | undefined; units: [Unit, Unit] }> {
+export async function offsetFigures(
+  input: OffsetFigureInput,
+): Promise<{ sampling: Figure; field: Figure | undefined; units: [Unit, Unit] }> {
   const kind = modelDeformType(input.deform);
   if (kind === null) {
     throw new InvalidInputError(
@@ -206,14 +208,21 @@ export async function offsetFigures(input: OffsetFigureInput): Promise<{ samplin
       rows: traceRows(pair, units, kind, deform, regular),
       caption: samplingCaption(kind, input.deformLabel, units),
     });
-    const field = kind === 'seed' ? arrowFieldFigure({ rows: fieldRows(pair, deform), caption: fieldCaption(input.deformLabel) }) : undefined;
+    const field =
+      kind === 'seed' ? arrowFieldFigure({ rows: fieldRows(pair, deform), caption: fieldCaption(input.deformLabel) }) : undefined;
     return { sampling, field, units };
   } finally {
     pair.batch.dispose();
   }
 }
 
-function traceRows(pair: DigitPair, units: Unit[], kind: DeformType, deform: OffsetReadout, regular: OffsetReadout | undefined): TraceRow[] {
+function traceRows(
+  pair: DigitPair,
+  units: Unit[],
+  kind: DeformType,
+  deform: OffsetReadout,
+  regular: OffsetReadout | undefined,
+): TraceRow[] {
   return pair.images.map((image, v) => ({
     title: variantTitle(pair, v),
     panels: [
@@ -342,7 +351,10 @@ export async function scaledSamplesFigure(test: MnistSplit, count = 2 * SAMPLE_C
   const scaled = (await scaledTensor.data()) as Float32Array;
   scaledTensor.dispose();
   const params = scaledTestParams(count);
-  const plain = imagesAsFloat(test, Array.from({ length: count }, (_, i) => i));
+  const plain = imagesAsFloat(
+    test,
+    Array.from({ length: count }, (_, i) => i),
+  );
   const size = test.height * test.width;
   const rows = [];
   for (let start = 0; start < count; start += columns) {
@@ -379,7 +391,7 @@ export function trainingCurvesFigure(regular: CurveSeries | undefined, finetunes
   return curvesFigure({
     stages,
     caption:
-      'Solid lines, dots: training loss and accuracy, averaged over the epoch\'s batches (in training mode, while the weights change). ' +
+      "Solid lines, dots: training loss and accuracy, averaged over the epoch's batches (in training mode, while the weights change). " +
       'Dashed lines, squares: validation after the epoch, on plain test digits for stage 1 and on scaled test digits for stage 2 ' +
       '(the first --val-limit images of the test set). A single point per run means one epoch.',
   });

@@ -18,7 +18,9 @@ function sharp(...args: Parameters<typeof SharpModule>): ReturnType<typeof Sharp
   try {
     module = require('sharp') as typeof SharpModule;
   } catch (err) {
-    throw new EnvironmentError(`drawing pictures needs the optional package sharp, which failed to load (${(err as Error).message.split('\n')[0]}); run npm install sharp`);
+    throw new EnvironmentError(
+      `drawing pictures needs the optional package sharp, which failed to load (${(err as Error).message.split('\n')[0]}); run npm install sharp`,
+    );
   }
   return module(...args);
 }
@@ -42,7 +44,9 @@ export async function renderGif(frames: readonly Figure[], delaysMs: number | re
   const delay = typeof delaysMs === 'number' ? frames.map(() => delaysMs) : [...delaysMs];
   if (delay.length !== frames.length) throw new UserError(`${delay.length} frame delays given for ${frames.length} frames`);
   const pngs = await Promise.all(frames.map(renderPng));
-  return sharp(pngs, { join: { animated: true } }).gif({ delay, loop: 0 }).toBuffer();
+  return sharp(pngs, { join: { animated: true } })
+    .gif({ delay, loop: 0 })
+    .toBuffer();
 }
 
 /** Renders `figure` to a PNG file; returns the path. */

@@ -225,7 +225,11 @@ export function dcnFindings(data: ReportData): string[] {
   if (regular === undefined || reference === undefined || measured.length === 0) {
     return ['Not every model was measured, so the DCN rows cannot be compared.'];
   }
-  const noise = noiseLevel(reference, [reference, ...(bnOnly === undefined ? [] : [bnOnly]), ...measured.map((m) => m.scaled)], data.test.count);
+  const noise = noiseLevel(
+    reference,
+    [reference, ...(bnOnly === undefined ? [] : [bnOnly]), ...measured.map((m) => m.scaled)],
+    data.test.count,
+  );
   const withinNoise = (difference: number): boolean => Math.abs(difference) <= noise;
   const against = (difference: number, what: string): string =>
     withinNoise(difference)
@@ -259,7 +263,9 @@ export function dcnFindings(data: ReportData): string[] {
   );
   if (measured.length === 2) {
     const maskAdds = measured[1].scaled.mean - measured[0].scaled.mean;
-    lines.push(`DCNv2 against DCN (what the mask adds): ${points(maskAdds)} points (${withinNoise(maskAdds) ? 'within' : 'beyond'} the noise).`);
+    lines.push(
+      `DCNv2 against DCN (what the mask adds): ${points(maskAdds)} points (${withinNoise(maskAdds) ? 'within' : 'beyond'} the noise).`,
+    );
   }
   const regularPlain = summary('regular', 'plain') as Summary;
   lines.push(
@@ -293,8 +299,8 @@ const PICTURE_TITLES: Readonly<Record<PictureName, string>> = {
 
 const PICTURE_TEXT: Readonly<Record<PictureName, string>> = {
   offsets:
-    'Where one conv22 unit looks, traced down to the input (Dai et al. 2017, Fig. 6 style): the regular CNN\'s rigid grid ' +
-    'beside the deformable CNN\'s learned sampling locations, on a plain and a scaled digit. Per-channel offsets are combined ' +
+    "Where one conv22 unit looks, traced down to the input (Dai et al. 2017, Fig. 6 style): the regular CNN's rigid grid " +
+    "beside the deformable CNN's learned sampling locations, on a plain and a scaled digit. Per-channel offsets are combined " +
     'by their mean over channels.',
   field: 'The mean offset per pixel of each offset layer, as arrows (scaled by the stated factor to be visible).',
   animation: 'The deformable sampling locations after each fine-tune epoch (epoch 0: before fine-tuning).',
@@ -323,7 +329,8 @@ function resultsSection(data: ReportData): string[] {
   for (const variant of REPORT_VARIANTS) {
     const runs = data.runs[variant];
     const reference = data.reference[variant];
-    const refCells = reference === undefined ? ['not run by the reference', '-'] : [formatPercent(reference.plain), formatPercent(reference.scaled)];
+    const refCells =
+      reference === undefined ? ['not run by the reference', '-'] : [formatPercent(reference.plain), formatPercent(reference.scaled)];
     lines.push(
       `| ${VARIANT_LABELS[variant]} | ${VARIANT_TRAINS[variant]} | ${cell(variantSummary(runs, 'plain'))} | ` +
         `${cell(variantSummary(runs, 'scaled'))} | ${runs.length} | ${refCells.join(' | ')} |`,
@@ -342,7 +349,7 @@ function findingsSections(data: ReportData): string[] {
     'Why the control: the reference kept BatchNorm trainable during the fine-tune (its gamma, beta and moving statistics ' +
       'adapt to scaled digits), so its table alone cannot say whether the offsets or BatchNorm did the work. The BN-only row ' +
       'fine-tunes the regular CNN, without offset layers, on the same scaled data with the same recipe, BatchNorm alone ' +
-      'trainable; the offsets-only row freezes BatchNorm (it then normalises with the regular CNN\'s statistics).',
+      "trainable; the offsets-only row freezes BatchNorm (it then normalises with the regular CNN's statistics).",
     '',
   );
   lines.push("## The paper's deformable convolution (DCN, DCNv2)", '');
@@ -369,8 +376,12 @@ function configurationSection(data: ReportData): string[] {
       'epoch. The regular CNN is trained once; `--runs` repeats only the fine-tunes.',
     '',
   );
-  lines.push('| Model | Epochs | Training images | Batch | Learning rate | Augmentation resampling | Seeds | Training time per run | Evaluation time per run |');
-  lines.push('|-------|--------|-----------------|-------|---------------|-------------------------|-------|-----------------------|-------------------------|');
+  lines.push(
+    '| Model | Epochs | Training images | Batch | Learning rate | Augmentation resampling | Seeds | Training time per run | Evaluation time per run |',
+  );
+  lines.push(
+    '|-------|--------|-----------------|-------|---------------|-------------------------|-------|-----------------------|-------------------------|',
+  );
   for (const variant of REPORT_VARIANTS) lines.push(configRow(variant, data.runs[variant]));
   lines.push('');
   lines.push(`Backend: ${backendText(data.backend)}.`);
@@ -414,7 +425,7 @@ function picturesAndReferenceSections(data: ReportData): string[] {
   lines.push('## Reference', '');
   lines.push(
     "The reference's numbers are from the Keras/TensorFlow project described in docs/EXPERIMENT.md (a 2017 GPU run; its scaled test set " +
-      'was redrawn at every evaluation). It did not run either control, nor the paper\'s deformable convolution (DCN).',
+      "was redrawn at every evaluation). It did not run either control, nor the paper's deformable convolution (DCN).",
     '',
   );
   return lines;
@@ -422,5 +433,7 @@ function picturesAndReferenceSections(data: ReportData): string[] {
 
 /** results/REPORT.md's text: the extended table, the findings, the settings and the pictures. */
 export function reportMarkdown(data: ReportData): string {
-  return [...resultsSection(data), ...findingsSections(data), ...configurationSection(data), ...picturesAndReferenceSections(data)].join('\n');
+  return [...resultsSection(data), ...findingsSections(data), ...configurationSection(data), ...picturesAndReferenceSections(data)].join(
+    '\n',
+  );
 }

@@ -3,18 +3,7 @@
  * scaled), each with a line of text under it.
  */
 
-import {
-  CAPTION_SIZE,
-  COLORS,
-  Figure,
-  FIGURE_MARGIN,
-  grayImage,
-  paragraph,
-  svgDocument,
-  text,
-  textBlockHeight,
-  wrapText,
-} from './svg';
+import { CAPTION_SIZE, COLORS, Figure, FIGURE_MARGIN, grayImage, paragraph, svgDocument, text, textBlockHeight, wrapText } from './svg';
 
 /** A digit and the line of text under it. */
 export interface LabelledDigit {

@@ -128,6 +128,16 @@ function tracePanel(panel: TracePanel, x0: number, y0: number): string {
     }
   }
   const u = trace.unit;
-  parts.push(el('rect', { x: sx(u.imageX) - 5, y: sy(u.imageY) - 5, width: 10, height: 10, fill: COLORS.unit, stroke: '#0b4d1c', 'stroke-width': 1.2 }));
+  parts.push(
+    el('rect', {
+      x: sx(u.imageX) - 5,
+      y: sy(u.imageY) - 5,
+      width: 10,
+      height: 10,
+      fill: COLORS.unit,
+      stroke: '#0b4d1c',
+      'stroke-width': 1.2,
+    }),
+  );
   return parts.join('');
 }

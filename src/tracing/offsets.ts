@@ -116,7 +116,10 @@ interface CapturedOffsets {
 export function readOffsets(model: tf.LayersModel, images: tf.Tensor4D): OffsetReadout {
   const captured = captureOffsets(model, images);
   try {
-    return assembleReadout(captured, capturedTensors(captured).map((t) => t.dataSync() as Float32Array));
+    return assembleReadout(
+      captured,
+      capturedTensors(captured).map((t) => t.dataSync() as Float32Array),
+    );
   } finally {
     disposeCaptured(captured);
   }

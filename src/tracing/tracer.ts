@@ -121,7 +121,9 @@ export function traceSamplingLocations(layers: readonly TraceLayer[], unit: { ro
     throw new InvalidInputError(`trace: unit (${unit.row}, ${unit.col}) is outside ${top.name}'s ${rows}x${cols} output`);
   }
 
-  let parents: Array<{ y: number; x: number; padding: boolean; weight: number }> = [{ y: unit.row, x: unit.col, padding: false, weight: 1 }];
+  let parents: Array<{ y: number; x: number; padding: boolean; weight: number }> = [
+    { y: unit.row, x: unit.col, padding: false, weight: 1 },
+  ];
   const levels: SamplePoint[][] = [];
   layers.forEach((layer, level) => {
     const padY = samePadBefore(layer.inputHeight, layer.stride);
@@ -130,8 +132,14 @@ export function traceSamplingLocations(layers: readonly TraceLayer[], unit: { ro
     const points: SamplePoint[] = [];
     for (const parent of parents) {
       // A DeformConv2D's offsets (and mask) of all 9 taps at the parent's output position.
-      const taps = tapOffsets === undefined || parent.padding ? null : bilinearAt(tapOffsets.data, tapOffsets.height, tapOffsets.width, 2 * TAPS, parent.y, parent.x);
-      const masks = taps === null || tapOffsets?.mask === undefined ? null : bilinearAt(tapOffsets.mask, tapOffsets.height, tapOffsets.width, TAPS, parent.y, parent.x);
+      const taps =
+        tapOffsets === undefined || parent.padding
+          ? null
+          : bilinearAt(tapOffsets.data, tapOffsets.height, tapOffsets.width, 2 * TAPS, parent.y, parent.x);
+      const masks =
+        taps === null || tapOffsets?.mask === undefined
+          ? null
+          : bilinearAt(tapOffsets.mask, tapOffsets.height, tapOffsets.width, TAPS, parent.y, parent.x);
       for (let ky = 0; ky < KERNEL; ky++) {
         for (let kx = 0; kx < KERNEL; kx++) {
           const tap = ky * KERNEL + kx;
@@ -234,7 +242,12 @@ function checkLayers(layers: readonly TraceLayer[]): void {
       const h = sameOutputSize(layer.inputHeight, layer.stride);
       const w = sameOutputSize(layer.inputWidth, layer.stride);
       if (o !== null) throw new InvalidInputError(`trace: layer '${layer.name}' has both an offset field and per-tap offsets`);
-      if (t.height !== h || t.width !== w || t.data.length !== h * w * 2 * TAPS || (t.mask !== undefined && t.mask.length !== h * w * TAPS)) {
+      if (
+        t.height !== h ||
+        t.width !== w ||
+        t.data.length !== h * w * 2 * TAPS ||
+        (t.mask !== undefined && t.mask.length !== h * w * TAPS)
+      ) {
         throw new InvalidInputError(
           `trace: per-tap offsets of '${layer.name}' are ${t.height}x${t.width} (${t.data.length} values` +
             `${t.mask === undefined ? '' : `, mask ${t.mask.length}`}); expected ${h}x${w}x${2 * TAPS}` +

@@ -20,7 +20,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
-import { ensureWritableDir, fileError, replaceFileAtomically, syncDir, TMP_PREFIX, writeDurable, writeJsonAtomically } from '../files/atomic';
+import {
+  ensureWritableDir,
+  fileError,
+  replaceFileAtomically,
+  syncDir,
+  TMP_PREFIX,
+  writeDurable,
+  writeJsonAtomically,
+} from '../files/atomic';
 import { OptimizerWeight } from '../optimizers/adam';
 
 export const POINTER_FILE = 'checkpoint.json';
@@ -235,4 +243,3 @@ function removeStaleTemporaries(out: string): void {
     if (entry.startsWith(TMP_PREFIX)) fs.rmSync(path.join(out, entry), { recursive: true, force: true });
   }
 }
-

@@ -210,7 +210,9 @@ function checkConfig(c: TrainConfig): void {
     throw new UserError(`${CONFIG_FLAGS.deformType} is a setting of ${STAGE_SPECS.deform.command}, not of ${STAGE_SPECS[c.stage].command}`);
   }
   if (deformType !== 'seed' && c.control) {
-    throw new UserError(`${CONFIG_FLAGS.control} ${c.control} fine-tunes the regular CNN; ${CONFIG_FLAGS.deformType} ${deformType} does not apply`);
+    throw new UserError(
+      `${CONFIG_FLAGS.control} ${c.control} fine-tunes the regular CNN; ${CONFIG_FLAGS.deformType} ${deformType} does not apply`,
+    );
   }
 }
 

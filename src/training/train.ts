@@ -234,9 +234,13 @@ async function restoreRun(
       log(`note: learning rate ${config.learningRate} replaces the saved ${saved.config.learningRate} from here on`);
     }
     if (saved.backend.name !== backend.name) {
-      log(`note: this run was trained on ${saved.backend.name} and continues on ${backend.name}; it will not match an uninterrupted run bit for bit`);
+      log(
+        `note: this run was trained on ${saved.backend.name} and continues on ${backend.name}; it will not match an uninterrupted run bit for bit`,
+      );
     }
-    log(`resuming ${config.out} from ${checkpoint.name} (${saved.epoch} of ${config.epochs} epochs done${saved.step ? `, and ${saved.step} steps` : ''})`);
+    log(
+      `resuming ${config.out} from ${checkpoint.name} (${saved.epoch} of ${config.epochs} epochs done${saved.step ? `, and ${saved.step} steps` : ''})`,
+    );
     return { ...saved, config, backend };
   } finally {
     disposeCheckpoint(checkpoint);
@@ -328,7 +332,12 @@ class StageRun {
     const { state, config, plan } = this;
     const begin = state.step * config.batchSize;
     const end = Math.min(begin + config.batchSize, plan.trainCount);
-    const { xs, ys } = trainingBatch(this.options.data.train, draw.order.subarray(begin, end), draw.augmentation?.slice(begin, end), config);
+    const { xs, ys } = trainingBatch(
+      this.options.data.train,
+      draw.order.subarray(begin, end),
+      draw.augmentation?.slice(begin, end),
+      config,
+    );
     let result;
     try {
       result = await this.runner.step(xs, ys);

@@ -57,7 +57,9 @@ export async function loadDemoModel(role: ModelRole): Promise<DemoModel> {
   const deformType = modelDeformType(model);
   if ((role === 'regular') !== (deformType === null)) {
     model.dispose();
-    throw new Error(`the model served as ${role} is ${deformType === null ? 'a regular CNN' : `a deformable one (${deformType})`}; check --regular and --deform`);
+    throw new Error(
+      `the model served as ${role} is ${deformType === null ? 'a regular CNN' : `a deformable one (${deformType})`}; check --regular and --deform`,
+    );
   }
   return { role, model, deformType, epochs: state.state?.epoch ?? 0, stage: state.state?.config?.stage ?? 'unknown' };
 }

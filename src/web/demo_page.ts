@@ -64,9 +64,14 @@ class DemoPage {
     this.pad = new SketchPad(element('pad'), () => this.changed('Your drawing.'));
     element('clear').addEventListener('click', () => this.pad.clear());
     element('undo').addEventListener('click', () => this.pad.undo());
-    element('digit-show').addEventListener('click', () => this.showTestDigit(Number(element<HTMLInputElement>('digit-index').value), false));
+    element('digit-show').addEventListener('click', () =>
+      this.showTestDigit(Number(element<HTMLInputElement>('digit-index').value), false),
+    );
     element('digit-random').addEventListener('click', () => this.showTestDigit(Math.floor(Math.random() * (this.test?.count ?? 1)), false));
-    element('scale-random').addEventListener('click', () => void this.setScaling(sampleZoomShift(1, new Rng(Math.floor(Math.random() * 2 ** 31)))[0]));
+    element('scale-random').addEventListener(
+      'click',
+      () => void this.setScaling(sampleZoomShift(1, new Rng(Math.floor(Math.random() * 2 ** 31)))[0]),
+    );
     element('scale-reset').addEventListener('click', () => void this.setScaling(NO_SCALING));
     element<HTMLSelectElement>('interpolation').addEventListener('change', (e) => {
       this.interpolation = (e.target as HTMLSelectElement).value as Interpolation;
@@ -100,7 +105,8 @@ class DemoPage {
         onStep: (s) => {
           this.losses.push(s.loss);
           drawLossCurve(element('ft-loss'), this.losses);
-          element('ft-status').textContent = `epoch ${s.epoch}, step ${s.step} of ${s.steps}: loss ${s.loss.toFixed(3)}, ${(s.milliseconds / 1000).toFixed(1)} s a step on ${tf.getBackend()}`;
+          element('ft-status').textContent =
+            `epoch ${s.epoch}, step ${s.step} of ${s.steps}: loss ${s.loss.toFixed(3)}, ${(s.milliseconds / 1000).toFixed(1)} s a step on ${tf.getBackend()}`;
         },
       });
     } catch (err) {
@@ -238,7 +244,9 @@ class DemoPage {
 
   /** The pad's image under the current transform, as the models see it (read asynchronously: GPU backends stall on synchronous reads). */
   private async seenImage(): Promise<Float32Array> {
-    const seen = tf.tidy(() => zoomShift(tf.tensor4d(this.pad.image, [1, IMAGE_SIZE, IMAGE_SIZE, 1]), [this.params], { interpolation: this.interpolation }));
+    const seen = tf.tidy(() =>
+      zoomShift(tf.tensor4d(this.pad.image, [1, IMAGE_SIZE, IMAGE_SIZE, 1]), [this.params], { interpolation: this.interpolation }),
+    );
     const values = (await seen.data()) as Float32Array;
     seen.dispose();
     return values;
@@ -297,7 +305,9 @@ class DemoPage {
     for (const [id, key] of Object.entries(SLIDERS) as [keyof typeof SLIDERS, keyof ZoomShiftParams][]) {
       const value = key.startsWith('shift') ? this.params[key] / IMAGE_SIZE : this.params[key];
       element<HTMLInputElement>(id).value = String(value);
-      (document.querySelector(`output[for="${id}"]`) as HTMLOutputElement).textContent = key.startsWith('shift') ? `${(value * 100).toFixed(1)}%` : `${value.toFixed(2)}x`;
+      (document.querySelector(`output[for="${id}"]`) as HTMLOutputElement).textContent = key.startsWith('shift')
+        ? `${(value * 100).toFixed(1)}%`
+        : `${value.toFixed(2)}x`;
     }
     element<HTMLSelectElement>('interpolation').value = this.interpolation;
   }
@@ -320,18 +330,25 @@ class DemoPage {
   private describeModels(): void {
     const parts = (['regular', 'deform'] as const).map((role) => {
       const m = this.models[role];
-      return m === undefined ? `${role}: none` : `${role}: ${m.deformType ?? 'regular CNN'}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} (${m.stage} stage)`;
+      return m === undefined
+        ? `${role}: none`
+        : `${role}: ${m.deformType ?? 'regular CNN'}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} (${m.stage} stage)`;
     });
-    element('models-info').textContent = `Models: ${parts.join('; ')}. Nothing leaves this page: the models and digits come from the demo's server.`;
+    element('models-info').textContent =
+      `Models: ${parts.join('; ')}. Nothing leaves this page: the models and digits come from the demo's server.`;
     const deform = this.models.deform;
     if (deform?.deformType === 'dcn' || deform?.deformType === 'dcnv2') {
       element('deform-title').textContent = `Deformable CNN (${deform.deformType.toUpperCase()})`;
       element('looks-deform-caption').textContent =
-        deform.deformType === 'dcnv2' ? 'DCNv2: each tap moved by its own offset; a dot fades with the product of its masks.' : 'DCN: each tap moved by its own offset.';
+        deform.deformType === 'dcnv2'
+          ? 'DCNv2: each tap moved by its own offset; a dot fades with the product of its masks.'
+          : 'DCN: each tap moved by its own offset.';
     } else if (deform !== undefined) {
       element('field-toggles').innerHTML =
         'Offset fields: ' +
-        OFFSET_LAYERS.map((name, i) => `<label style="color:${ARROW_COLORS[i]}"><input type="checkbox" id="field-${name}"> ${name}_offset</label>`).join(' ') +
+        OFFSET_LAYERS.map(
+          (name, i) => `<label style="color:${ARROW_COLORS[i]}"><input type="checkbox" id="field-${name}"> ${name}_offset</label>`,
+        ).join(' ') +
         ' <span class="caption">(arrows lengthened to be visible, as in <code>visualize</code>; the mean offset over channels)</span>';
       for (const name of OFFSET_LAYERS) element(`field-${name}`).addEventListener('change', () => void this.refresh());
     }

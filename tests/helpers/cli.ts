@@ -10,7 +10,6 @@ import { PACKAGE_DATA } from './packages';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
-
 export interface CliRun {
   /** Exit code, or null when a signal ended the process. */
   code: number | null;

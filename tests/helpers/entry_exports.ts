@@ -50,8 +50,7 @@ export function entryExports(program: ts.Program, checker: ts.TypeChecker): Expo
     const moduleSymbol = checker.getSymbolAtLocation(file);
     if (!moduleSymbol) throw new Error(`${entry} has no module symbol`);
     for (const exported of checker.getExportsOfModule(moduleSymbol)) {
-      const symbol =
-        exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
       if (!isModuleSymbol(symbol)) {
         out.push({ entry, name: exported.getName(), symbol });
         continue;
@@ -61,8 +60,7 @@ export function entryExports(program: ts.Program, checker: ts.TypeChecker): Expo
       const namespaceExport = exported.getDeclarations()?.find(ts.isNamespaceExport)?.parent;
       out.push({ entry, name: exported.getName(), symbol, namespaceExport });
       for (const member of checker.getExportsOfModule(symbol)) {
-        const resolved =
-          member.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(member) : member;
+        const resolved = member.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(member) : member;
         out.push({ entry, name: `${exported.getName()}.${member.getName()}`, symbol: resolved });
       }
     }

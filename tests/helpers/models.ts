@@ -9,7 +9,13 @@ export function snapshot(model: tf.LayersModel): Record<string, Float32Array> {
 /** n seeded random 28x28 images and one-hot labels cycling through the classes. */
 export function batch(n: number, seed: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   const xs = tf.randomUniform([n, 28, 28, 1], 0, 1, 'float32', seed) as tf.Tensor4D;
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10), 'int32'), 10) as tf.Tensor2D;
+  const ys = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10),
+      'int32',
+    ),
+    10,
+  ) as tf.Tensor2D;
   return { xs, ys };
 }
 

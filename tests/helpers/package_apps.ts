@@ -48,7 +48,14 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     env[key] = value;
   }
   // offline: npm never reaches the registry (nor anything else) from these tests.
-  return { ...env, npm_config_offline: 'true', npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false', ...extra };
+  return {
+    ...env,
+    npm_config_offline: 'true',
+    npm_config_update_notifier: 'false',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    ...extra,
+  };
 }
 
 /** Runs a command to its end, collecting what it printed. */
@@ -148,7 +155,7 @@ function nameAt(location: string, entry: LockEntry): string {
 
 /** Where Node, starting in the package at `from`, finds `name` in the repo's tree, if anywhere. */
 function tryResolveIn(lock: Lock, from: string, name: string): string | undefined {
-  for (let dir = from; ; ) {
+  for (let dir = from; ;) {
     const candidate = `${dir ? `${dir}/` : ''}node_modules/${name}`;
     if (lock[candidate] && !lock[candidate].link) return candidate;
     if (!dir) return undefined;
@@ -216,7 +223,9 @@ export function appTree(spec: AppSpec, tarball: Tarball): AppTree {
   };
 
   const roots: Array<[string, string]> = Object.entries(spec.dependencies).map(([name, version]) => {
-    const source = Object.keys(lock).find((loc) => loc && !lock[loc].link && nameAt(loc, lock[loc]) === name && lock[loc].version === version);
+    const source = Object.keys(lock).find(
+      (loc) => loc && !lock[loc].link && nameAt(loc, lock[loc]) === name && lock[loc].version === version,
+    );
     if (!source) throw new Error(`this repo's package-lock.json has no ${name}@${version} (npm ci installs the versions the tests use)`);
     return [name, source];
   });
@@ -242,7 +251,9 @@ export function appTree(spec: AppSpec, tarball: Tarball): AppTree {
     bin: pkg.bin,
     engines: pkg.engines,
   };
-  const sorted = Object.fromEntries(Object.entries({ ...packages, [`node_modules/${pkg.name}`]: deformconv }).sort(([a], [b]) => a.localeCompare(b)));
+  const sorted = Object.fromEntries(
+    Object.entries({ ...packages, [`node_modules/${pkg.name}`]: deformconv }).sort(([a], [b]) => a.localeCompare(b)),
+  );
   return { packages: { '': root as unknown as LockEntry, ...sorted }, sources };
 }
 
@@ -276,7 +287,8 @@ export async function makeApp(parent: string, spec: AppSpec, tarball: Tarball): 
     const npmLs = await run('npm', ['ls', '--all', '--offline', '--omit=optional'], dir);
     return { dir, installedBy: 'npm ci --offline', npmLs };
   }
-  if (!/ENOTCACHED/.test(ci.stdout + ci.stderr)) throw new Error(`npm ci --offline failed in ${dir} (${ci.code}):\n${ci.stdout}\n${ci.stderr}`);
+  if (!/ENOTCACHED/.test(ci.stdout + ci.stderr))
+    throw new Error(`npm ci --offline failed in ${dir} (${ci.code}):\n${ci.stdout}\n${ci.stderr}`);
 
   fs.rmSync(path.join(dir, 'node_modules'), { recursive: true, force: true });
   await extract(tarball.file, path.join(dir, 'node_modules', tarball.manifest.name));

@@ -36,18 +36,23 @@ export function demoCommand(): Command {
         process.stdout.write(`${flags.build}\n`);
         process.stderr.write(
           'a static site: serve it over HTTP with the headers Cross-Origin-Opener-Policy: same-origin and ' +
-            'Cross-Origin-Embedder-Policy: require-corp (for the wasm backend\'s threads; it runs without them, single-threaded)\n',
+            "Cross-Origin-Embedder-Policy: require-corp (for the wasm backend's threads; it runs without them, single-threaded)\n",
         );
         return;
       }
       checkDemoSources(sources);
-      const server = await startStaticServer({ mounts: demoMounts(sources), host: flags.host, port: flags.port }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE') throw new EnvironmentError(`port ${flags.port} on ${flags.host} is in use; pick another with --port`);
-        if (err.code === 'EADDRNOTAVAIL') throw new EnvironmentError(`${flags.host} is not an address of this machine (--host)`);
-        throw err;
-      });
+      const server = await startStaticServer({ mounts: demoMounts(sources), host: flags.host, port: flags.port }).catch(
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EADDRINUSE')
+            throw new EnvironmentError(`port ${flags.port} on ${flags.host} is in use; pick another with --port`);
+          if (err.code === 'EADDRNOTAVAIL') throw new EnvironmentError(`${flags.host} is not an address of this machine (--host)`);
+          throw err;
+        },
+      );
       process.stdout.write(`${server.url}\n`);
-      process.stderr.write(`serving the demo of ${flags.regular} and ${flags.deform}; open the address above in a browser (Ctrl-C stops)\n`);
+      process.stderr.write(
+        `serving the demo of ${flags.regular} and ${flags.deform}; open the address above in a browser (Ctrl-C stops)\n`,
+      );
       await new Promise<void>((resolve) => ['SIGINT', 'SIGTERM'].forEach((signal) => process.once(signal, () => resolve())));
       await server.close();
     });

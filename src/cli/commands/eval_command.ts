@@ -26,7 +26,11 @@ export function evalCommand(): Command {
     .description('accuracy of the saved models on the plain and the scaled test set (fixed seed), beside the reference table')
     .option('--regular <dir>', `regular-CNN checkpoint (default ${STAGE_SPECS.regular.defaults.out}, skipped if absent)`)
     .option('--deform <dir>', `deformable-CNN checkpoint (default ${STAGE_SPECS.deform.defaults.out}, skipped if absent)`)
-    .option('--json', 'print {"regular":{"plain":a,"scaled":b},"deform":{...}} (fractions; plus "deformType" for a dcn/dcnv2 model) instead of the table', false)
+    .option(
+      '--json',
+      'print {"regular":{"plain":a,"scaled":b},"deform":{...}} (fractions; plus "deformType" for a dcn/dcnv2 model) instead of the table',
+      false,
+    )
     .option('--limit <n>', 'evaluate on the first N test images only (default all 10,000)', positiveInt)
     .option(
       '--scaled-seed <n>',
@@ -35,7 +39,9 @@ export function evalCommand(): Command {
       DEFAULT_SCALED_TEST.seed,
     )
     .addOption(
-      new Option('--interpolation <mode>', 'resampling of the scaled test set').choices(INTERPOLATIONS).default(DEFAULT_SCALED_TEST.interpolation),
+      new Option('--interpolation <mode>', 'resampling of the scaled test set')
+        .choices(INTERPOLATIONS)
+        .default(DEFAULT_SCALED_TEST.interpolation),
     )
     .addOption(dataDirOption())
     .action(async (flags: EvalFlags, command: Command) => {

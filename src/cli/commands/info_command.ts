@@ -34,7 +34,11 @@ export function infoCommand(): Command {
   return new Command('info')
     .description('show the backends available (and which auto picks), versions, MNIST data status and checkpoints found')
     .addOption(dataDirOption())
-    .addOption(new Option('--checkpoints-dir <dir>', 'where to look for saved models (directories holding model.json)').default(DEFAULT_CHECKPOINTS_DIR))
+    .addOption(
+      new Option('--checkpoints-dir <dir>', 'where to look for saved models (directories holding model.json)').default(
+        DEFAULT_CHECKPOINTS_DIR,
+      ),
+    )
     .option('--json', 'print the information as JSON', false)
     .action(async (flags: InfoFlags, command: Command) => {
       const info = await gatherInfo(flags, command.optsWithGlobals<{ backend: BackendChoice }>().backend);
@@ -45,7 +49,9 @@ export function infoCommand(): Command {
 async function gatherInfo(flags: InfoFlags, requested: BackendChoice): Promise<Info> {
   const backends = await probeBackends();
   const dir = mnistDir(flags.dataDir);
-  const files = await Promise.all(MNIST_FILES.map(async (file) => ({ name: file.name, status: await checkFile(path.join(dir, file.name), file) })));
+  const files = await Promise.all(
+    MNIST_FILES.map(async (file) => ({ name: file.name, status: await checkFile(path.join(dir, file.name), file) })),
+  );
   const verified = files.filter((file) => file.status === 'verified').length;
   const missing = files.filter((file) => file.status === 'missing').length;
   return {

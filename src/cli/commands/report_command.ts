@@ -18,7 +18,7 @@ const MAX_RUNS = 20;
 export function reportCommand(): Command {
   return new Command('report')
     .description(
-      'after reproduce: fine-tune the controls (BN-only regular CNN; deformable CNN with --freeze-bn) and the paper\'s ' +
+      "after reproduce: fine-tune the controls (BN-only regular CNN; deformable CNN with --freeze-bn) and the paper's " +
         'deformable convolution (--deform-type dcn and dcnv2) with the same recipe, evaluate all six models, draw the ' +
         'pictures and write <out>/results/REPORT.md',
     )

@@ -38,12 +38,11 @@ function reportInterrupted(result: ReproduceResult, flags: ReproduceFlags, comma
 
 export function reproduceCommand(): Command {
   return new Command('reproduce')
-    .description('run the whole experiment: download if needed, train, fine-tune, evaluate, print the table, write <out>/results/metrics.json')
+    .description(
+      'run the whole experiment: download if needed, train, fine-tune, evaluate, print the table, write <out>/results/metrics.json',
+    )
     .addOption(
-      new Option(
-        '--preset <name>',
-        PRESETS.map((p) => `${p}: ${PRESET_SPECS[p].description}`).join('; '),
-      )
+      new Option('--preset <name>', PRESETS.map((p) => `${p}: ${PRESET_SPECS[p].description}`).join('; '))
         .choices(PRESETS)
         .default('quick'),
     )

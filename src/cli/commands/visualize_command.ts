@@ -25,7 +25,8 @@ function parseUnit(value: string): Unit {
   const { rows, cols } = cnnUnitGrid();
   if (match === null) throw new InvalidArgumentError(`Expected row,col (e.g. 3,3) of conv22's ${rows}x${cols} output.`);
   const unit = { row: Number(match[1]), col: Number(match[2]) };
-  if (unit.row >= rows || unit.col >= cols) throw new InvalidArgumentError(`Must be within conv22's ${rows}x${cols} output (0..${rows - 1}).`);
+  if (unit.row >= rows || unit.col >= cols)
+    throw new InvalidArgumentError(`Must be within conv22's ${rows}x${cols} output (0..${rows - 1}).`);
   return unit;
 }
 
@@ -36,8 +37,14 @@ export function visualizeCommand(): Command {
         'test digit, the per-epoch animation, the scaled test digits and the training curves (for a --deform-type dcn/dcnv2 ' +
         'checkpoint, the sampling locations of its per-tap offsets, without the offset field)',
     )
-    .option('--deform <dir>', `deformable-CNN checkpoint, any --deform-type (default ${STAGE_SPECS.deform.defaults.out}, skipped if absent)`)
-    .option('--regular <dir>', `regular-CNN checkpoint, for its predictions and curves (default ${STAGE_SPECS.regular.defaults.out}, skipped if absent)`)
+    .option(
+      '--deform <dir>',
+      `deformable-CNN checkpoint, any --deform-type (default ${STAGE_SPECS.deform.defaults.out}, skipped if absent)`,
+    )
+    .option(
+      '--regular <dir>',
+      `regular-CNN checkpoint, for its predictions and curves (default ${STAGE_SPECS.regular.defaults.out}, skipped if absent)`,
+    )
     .option('--index <n>', 'the test digit to draw the offsets on', nonNegativeInt, 0)
     .option('--unit <row,col>', "the conv22 unit to trace (default: the unit nearest the digit's ink)", parseUnit)
     .option('--out <dir>', 'where the pictures go', 'results')
@@ -52,7 +59,8 @@ export function visualizeCommand(): Command {
       const log = (line: string): void => {
         process.stderr.write(`${line}\n`);
       };
-      if (deform === undefined) log(`no deformable checkpoint (--deform, or ${STAGE_SPECS.deform.defaults.out}): offset pictures not drawn`);
+      if (deform === undefined)
+        log(`no deformable checkpoint (--deform, or ${STAGE_SPECS.deform.defaults.out}): offset pictures not drawn`);
       const written = await writePictures({ out: flags.out, test, deform, regular, index: flags.index, unit: flags.unit, log });
       if (Object.keys(written).length === 0) throw new UserError('nothing to draw');
       for (const file of Object.values(written)) process.stdout.write(`${file}\n`);

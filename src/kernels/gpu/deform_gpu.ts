@@ -74,10 +74,20 @@ export function sampleGeometry([, height, width, channels]: number[]): DeformCon
  */
 export function shaderConstants(g: DeformConvGeometry): Array<[string, number]> {
   return Object.entries({
-    IN_H: g.inHeight, IN_W: g.inWidth, IN_C: g.inChannels, OUT_H: g.outHeight, OUT_W: g.outWidth,
-    K_W: g.kernelWidth, TAPS: g.kernelHeight * g.kernelWidth, GROUP_C: g.inChannels / g.offsetGroups,
-    STRIDE_H: g.strideHeight, STRIDE_W: g.strideWidth, DIL_H: g.dilationHeight, DIL_W: g.dilationWidth,
-    PAD_T: g.padTop, PAD_L: g.padLeft,
+    IN_H: g.inHeight,
+    IN_W: g.inWidth,
+    IN_C: g.inChannels,
+    OUT_H: g.outHeight,
+    OUT_W: g.outWidth,
+    K_W: g.kernelWidth,
+    TAPS: g.kernelHeight * g.kernelWidth,
+    GROUP_C: g.inChannels / g.offsetGroups,
+    STRIDE_H: g.strideHeight,
+    STRIDE_W: g.strideWidth,
+    DIL_H: g.dilationHeight,
+    DIL_W: g.dilationWidth,
+    PAD_T: g.padTop,
+    PAD_L: g.padLeft,
   });
 }
 
@@ -99,8 +109,7 @@ export function deformKernelConfigs<Backend>(gpu: GpuPrograms<Backend>): tf.Kern
   ): tf.KernelConfig => ({
     kernelName,
     backendName: gpu.backendName,
-    kernelFunc: ({ inputs, backend, attrs = {} }) =>
-      kernelResult(compute(runner(gpu, backend as Backend), inputs as KernelInputs, attrs)),
+    kernelFunc: ({ inputs, backend, attrs = {} }) => kernelResult(compute(runner(gpu, backend as Backend), inputs as KernelInputs, attrs)),
   });
   return [
     kernel(DEFORM_SAMPLE, (run, { x, offsets }) => {

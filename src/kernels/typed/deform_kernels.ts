@@ -3,14 +3,7 @@
  * its col2im), as TypedKernel definitions that the cpu and wasm backends register.
  */
 import * as tf from '@tensorflow/tfjs';
-import {
-  columnsShape,
-  DEFORM_COL2IM,
-  DEFORM_IM2COL,
-  DEFORM_SAMPLE,
-  DEFORM_SAMPLE_GRAD,
-  DeformConvGeometry,
-} from '../kernel_names';
+import { columnsShape, DEFORM_COL2IM, DEFORM_IM2COL, DEFORM_SAMPLE, DEFORM_SAMPLE_GRAD, DeformConvGeometry } from '../kernel_names';
 import { deformCol2im, deformIm2col } from './typed_deform_conv2d';
 import { deformSampleBackward, deformSampleForward, nhwcShape } from './typed_deform_sample';
 import { TypedKernel } from './typed_kernel';
@@ -60,9 +53,4 @@ export const deformCol2imKernel: TypedKernel = {
 };
 
 /** Every typed kernel, for the backends that register them all. */
-export const DEFORM_KERNELS: readonly TypedKernel[] = [
-  deformSampleKernel,
-  deformSampleGradKernel,
-  deformIm2colKernel,
-  deformCol2imKernel,
-];
+export const DEFORM_KERNELS: readonly TypedKernel[] = [deformSampleKernel, deformSampleGradKernel, deformIm2colKernel, deformCol2imKernel];

@@ -32,12 +32,7 @@ function locate(point: BilinearPoint, offsets: Float32Array, index: number, i: n
 }
 
 /** out[b,i,j,c] = x[b,:,:,c] sampled at (clip(i + dy, 0, H-1), clip(j + dx, 0, W-1)). */
-export function deformSampleForward(
-  x: Float32Array,
-  offsets: Float32Array,
-  out: Float32Array,
-  shape: NhwcShape,
-): void {
+export function deformSampleForward(x: Float32Array, offsets: Float32Array, out: Float32Array, shape: NhwcShape): void {
   const { batch, height, width, channels } = shape;
   const point = samplePoint(shape);
   let index = 0;

@@ -102,10 +102,15 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: WasmKernelArgs): tf.Te
     const dyRows =
       count === batchSize
         ? { ...dy, shape: [1, rows, outChannels] }
-        : runWasmKernel(backend, 'Slice', { x: { ...dy, shape: [1, batchSize * positions, outChannels] } }, {
-            begin: [0, first * positions, 0],
-            size: [1, rows, outChannels],
-          });
+        : runWasmKernel(
+            backend,
+            'Slice',
+            { x: { ...dy, shape: [1, batchSize * positions, outChannels] } },
+            {
+              begin: [0, first * positions, 0],
+              size: [1, rows, outChannels],
+            },
+          );
     const tapRows = info.inChannels * rows;
     windows.forEach((tap, t) =>
       im2colTap(backend, xT, colsT, t * tapRows, first, count, outHeight, outWidth, [info.strideHeight, info.strideWidth], tap),

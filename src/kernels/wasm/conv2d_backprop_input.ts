@@ -53,14 +53,7 @@ const mod = (a: number, n: number): number => ((a % n) + n) % n;
  * o = q + m(k) with m(k) = (r + padBefore - k*dilation) / stride, for the taps k that
  * make m integral: an arithmetic progression, so each phase is a dilated convolution.
  */
-function planAxis(
-  inSize: number,
-  filterSize: number,
-  stride: number,
-  dilation: number,
-  padBefore: number,
-  dySize: number,
-): AxisPlan {
+function planAxis(inSize: number, filterSize: number, stride: number, dilation: number, padBefore: number, dySize: number): AxisPlan {
   const positions = Math.ceil(inSize / stride);
   const g = gcd(stride, dilation);
   const phases: (AxisPhase | null)[] = [];
@@ -78,9 +71,7 @@ function planAxis(
     const span = positions + (taps.length - 1) * phaseDilation;
     const lo = Math.min(Math.max(firstRow, 0), dySize);
     const hi = Math.min(Math.max(firstRow + span, 0), dySize);
-    phases.push(
-      hi > lo ? { taps, dilation: phaseDilation, padBefore: lo - firstRow, padAfter: firstRow + span - hi, lo, hi } : null,
-    );
+    phases.push(hi > lo ? { taps, dilation: phaseDilation, padBefore: lo - firstRow, padAfter: firstRow + span - hi, lo, hi } : null);
   }
   return { positions, phases };
 }
@@ -107,10 +98,15 @@ function phaseFilter(backend: BackendWasm, filter: tf.TensorInfo, rows: AxisPhas
 function dyWindow(backend: BackendWasm, dy: tf.TensorInfo, rows: AxisPhase, cols: AxisPhase): tf.TensorInfo {
   const [batch, height, width, channels] = dy.shape;
   if (rows.lo === 0 && rows.hi === height && cols.lo === 0 && cols.hi === width) return dy;
-  return runWasmKernel(backend, 'Slice', { x: dy }, {
-    begin: [0, rows.lo, cols.lo, 0],
-    size: [batch, rows.hi - rows.lo, cols.hi - cols.lo, channels],
-  });
+  return runWasmKernel(
+    backend,
+    'Slice',
+    { x: dy },
+    {
+      begin: [0, rows.lo, cols.lo, 0],
+      size: [batch, rows.hi - rows.lo, cols.hi - cols.lo, channels],
+    },
+  );
 }
 
 function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
@@ -146,12 +142,17 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
       if (rows === null || cols === null) continue;
       const phaseFilterInfo = phaseFilter(backend, filter, rows, cols);
       const window = dyWindow(backend, dy, rows, cols);
-      const phaseOut = runWasmKernel(backend, 'Conv2D', { x: window, filter: phaseFilterInfo }, {
-        strides: [1, 1],
-        dilations: [rows.dilation, cols.dilation],
-        pad: explicitPad(rows.padBefore, rows.padAfter, cols.padBefore, cols.padAfter),
-        dataFormat: 'NHWC',
-      });
+      const phaseOut = runWasmKernel(
+        backend,
+        'Conv2D',
+        { x: window, filter: phaseFilterInfo },
+        {
+          strides: [1, 1],
+          dilations: [rows.dilation, cols.dilation],
+          pad: explicitPad(rows.padBefore, rows.padAfter, cols.padBefore, cols.padAfter),
+          dataFormat: 'NHWC',
+        },
+      );
       disposeInfos(backend, phaseFilterInfo);
       if (window !== dy) disposeInfos(backend, window);
       if (dx === null) {

@@ -10,13 +10,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmKernelArgs, float32View, runWasmKernel } from './wasm_kernel_util';
 
 /** weight * the sum over rows of x viewed as [rows, cols]; shape [cols]. */
-export function weightedColumnSums(
-  backend: BackendWasm,
-  x: tf.TensorInfo,
-  rows: number,
-  cols: number,
-  weight: number,
-): tf.TensorInfo {
+export function weightedColumnSums(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols: number, weight: number): tf.TensorInfo {
   const means = runWasmKernel(
     backend,
     'AvgPool',
@@ -54,8 +48,6 @@ export function reduceLeadingAxes(args: WasmKernelArgs, weightOf: (rows: number)
   const split = leadingSplit(x.shape, axes);
   if (split === null || split.rows === 0 || split.cols === 0) return null;
   const sums = weightedColumnSums(args.backend, x, split.rows, split.cols, weightOf(split.rows));
-  const outShape = keepDims
-    ? x.shape.map((size, i) => (axes.includes(i) ? 1 : size))
-    : x.shape.filter((_, i) => !axes.includes(i));
+  const outShape = keepDims ? x.shape.map((size, i) => (axes.includes(i) ? 1 : size)) : x.shape.filter((_, i) => !axes.includes(i));
   return { ...sums, shape: outShape };
 }

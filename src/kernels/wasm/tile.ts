@@ -7,12 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { WASM, WasmKernelArgs, runTfjsWasmKernel } from './wasm_kernel_util';
 
 /** Writes x tiled by `reps` into `out` (row-major): each axis is copied once, then repeated as a block. */
-export function tileInto(
-  src: tf.TypedArray,
-  shape: readonly number[],
-  reps: readonly number[],
-  dst: tf.TypedArray,
-): void {
+export function tileInto(src: tf.TypedArray, shape: readonly number[], reps: readonly number[], dst: tf.TypedArray): void {
   const rank = shape.length;
   if (rank === 0) {
     dst.set(src);

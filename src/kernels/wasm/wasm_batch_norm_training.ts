@@ -24,7 +24,14 @@ function batchNormTraining({ inputs, backend, attrs }: WasmKernelArgs): tf.Tenso
   const means = view(mean);
   for (let c = 0; c < channels; c++) means[c] /= rows;
   columnSums(backend, x, rows, channels, variance, mean);
-  const arrays = { scale: view(scale), offset: view(offset), mean: view(mean), variance: view(variance), gain: view(gain), shift: view(shift) };
+  const arrays = {
+    scale: view(scale),
+    offset: view(offset),
+    mean: view(mean),
+    variance: view(variance),
+    gain: view(gain),
+    shift: view(shift),
+  };
   normalizationCoefficients(arrays, rows, epsilon);
   channelAffine(backend, x, gain, shift, rows, channels, y);
   disposeInfos(backend, gain, shift);

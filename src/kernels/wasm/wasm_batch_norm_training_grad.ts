@@ -17,9 +17,7 @@ function batchNormTrainingGrad({ inputs, backend, attrs }: WasmKernelArgs): tf.T
   const epsilon = attrs?.varianceEpsilon as number;
   const channels = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / channels;
-  const [dOffset, sumDyCentered, k1, k2, shift, dScale] = Array.from({ length: 6 }, () =>
-    backend.makeOutput([channels], 'float32'),
-  );
+  const [dOffset, sumDyCentered, k1, k2, shift, dScale] = Array.from({ length: 6 }, () => backend.makeOutput([channels], 'float32'));
   const dx = backend.makeOutput(x.shape, 'float32');
 
   gradientSums(backend, dy, x, rows, channels, mean, dOffset, sumDyCentered);

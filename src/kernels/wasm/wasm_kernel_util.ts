@@ -55,7 +55,12 @@ export function float32View(backend: BackendWasm, info: tf.TensorInfo): Float32A
 
 /** Explicit NHWC padding in the form Conv2D's `pad` attribute accepts. */
 export function explicitPad(top: number, bottom: number, left: number, right: number): number[][] {
-  return [[0, 0], [top, bottom], [left, right], [0, 0]];
+  return [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
 }
 
 /** Channels-last only: XNNPACK, which these kernels build on, has no NCHW convolution. */

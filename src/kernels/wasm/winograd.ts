@@ -237,7 +237,13 @@ export function winogradInputGradient(
 }
 
 /** dx of the forward `g` from dy and the filter's transform with its channels swapped ([outC, inC] planes). */
-function adjoint(backend: BackendWasm, dy: tf.TensorInfo, swappedPlanes: WinogradPlanes, g: WinogradGeometry, maxPlaneFloats: number): tf.TensorInfo {
+function adjoint(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  swappedPlanes: WinogradPlanes,
+  g: WinogradGeometry,
+  maxPlaneFloats: number,
+): tf.TensorInfo {
   const dx = backend.makeOutput([g.batch, g.inH, g.inW, g.inC], 'float32');
   float32View(backend, dx).fill(0);
   for (const t of chunks(g, maxPlaneFloats)) {

@@ -87,9 +87,7 @@ export function supportsDeformKernels(backend: tf.KernelBackend): boolean {
   if (supported === undefined) {
     const env = tf.env();
     supported =
-      env.getNumber('WEBGL_VERSION') === 2 &&
-      env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') &&
-      gl.getExtension('EXT_float_blend') != null;
+      env.getNumber('WEBGL_VERSION') === 2 && env.getBool('WEBGL_RENDER_FLOAT32_ENABLED') && gl.getExtension('EXT_float_blend') != null;
     floatBlending.set(gl, supported);
   }
   return supported;

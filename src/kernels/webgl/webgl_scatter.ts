@@ -76,7 +76,9 @@ const COPY = 'void main() { setOutput(getAAtOutCoords()); }';
 function plainInput(backend: WebGLBackend, name: string, info: tf.TensorInfo): PlainInput {
   const own = backend.texData.get(info.dataId);
   const copied = own.texture == null || own.isPacked === true || own.slice != null;
-  const plain = copied ? backend.runWebGLProgram({ variableNames: ['A'], outputShape: info.shape, userCode: COPY }, [info], 'float32') : info;
+  const plain = copied
+    ? backend.runWebGLProgram({ variableNames: ['A'], outputShape: info.shape, userCode: COPY }, [info], 'float32')
+    : info;
   const data = backend.texData.get(plain.dataId);
   return { name, info: plain, texture: data.texture?.texture, columns: (data.texShape as number[])[1], copied };
 }
@@ -152,7 +154,16 @@ export function scatterByBlending(backend: WebGLBackend, call: ProgramCall): tf.
   const planes = clearedPlanes(backend, layout);
   const source = scatterVertexSource(call, inputs.map(accessor).join('\n'), layout);
   const samples = call.inputs.dColumns.shape.reduce((a, b) => a * b, 1);
-  drawSamples(gl, scatterProgram(gl, source, inputs.map((input) => input.name)), inputs, samples);
+  drawSamples(
+    gl,
+    scatterProgram(
+      gl,
+      source,
+      inputs.map((input) => input.name),
+    ),
+    inputs,
+    samples,
+  );
   for (const input of inputs) if (input.copied) backend.disposeData(input.info.dataId);
   const program = { variableNames: ['planes'], outputShape: call.outputShape, userCode: planesToNhwcSource(call, layout) };
   const dx = backend.runWebGLProgram(program, [planes], 'float32');

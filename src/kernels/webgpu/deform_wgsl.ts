@@ -114,7 +114,12 @@ fn main(e: i32) {
 export function wgslSource(call: ProgramCall, invocations: number): string {
   const bound = call.program === 'inputGrad' ? 'SAMPLES' : 'OUTPUT_SIZE';
   const constants = [...shaderConstants(call.geometry), [bound, invocations] as const].map(([name, value]) => `const ${name} = ${value};`);
-  return [...constants, AXIS, AXIS_AT[call.border], tapAt('mask' in call.inputs), call.program === 'inputGrad' ? '' : INTERP, MAINS[call.program]].join(
-    '\n',
-  );
+  return [
+    ...constants,
+    AXIS,
+    AXIS_AT[call.border],
+    tapAt('mask' in call.inputs),
+    call.program === 'inputGrad' ? '' : INTERP,
+    MAINS[call.program],
+  ].join('\n');
 }

@@ -26,11 +26,21 @@ function passes(backend: WebGPUBackend, x: tf.TensorInfo, epsilon: number): Pass
   return {
     sum: (sum, inputs) =>
       runProgram(backend, {
-        key: `batchnorm_${sum}`, source: columnSumSource(sum), inputs, outputShape: [channels], workgroups: channels, uniforms,
+        key: `batchnorm_${sum}`,
+        source: columnSumSource(sum),
+        inputs,
+        outputShape: [channels],
+        workgroups: channels,
+        uniforms,
       }),
     map: (map, inputs, outputShape = x.shape) =>
       runProgram(backend, {
-        key: `batchnorm_${map}`, source: channelMapSource(map), inputs, outputShape, workgroups: workgroupsFor(tf.util.sizeFromShape(outputShape)), uniforms,
+        key: `batchnorm_${map}`,
+        source: channelMapSource(map),
+        inputs,
+        outputShape,
+        workgroups: workgroupsFor(tf.util.sizeFromShape(outputShape)),
+        uniforms,
       }),
     dispose: (info) => backend.disposeData(info.dataId),
   };

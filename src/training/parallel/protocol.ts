@@ -27,8 +27,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'step'; xs: Float32Array; xsShape: number[]; ys: Float32Array; ysShape: number[]; share: number }
-  | { type: 'close' };
+  { type: 'step'; xs: Float32Array; xsShape: number[]; ys: Float32Array; ysShape: number[]; share: number } | { type: 'close' };
 
 export type FromWorker =
   | { type: 'ready'; weightShapes: number[][]; trainableShapes: number[][]; stateShapes: number[][] }

@@ -32,9 +32,7 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
  * weights are its frozen kernel and bias, which nothing changes either.
  */
 export function statefulWeights(model: tf.LayersModel): tf.LayerVariable[] {
-  return model.layers
-    .filter((layer) => layer.trainable && !(layer instanceof DeformConv2D))
-    .flatMap((layer) => layer.nonTrainableWeights);
+  return model.layers.filter((layer) => layer.trainable && !(layer instanceof DeformConv2D)).flatMap((layer) => layer.nonTrainableWeights);
 }
 
 /** shardGradients's results before they are read: the gradients, and scalars for the loss, the right answers and the outputs' sum. */
@@ -69,7 +67,12 @@ export function shardGradientTensors(model: tf.LayersModel, variables: tf.Variab
  * shardGradientTensors with its scalars read and freed. Read asynchronously, in one
  * download: GPU backends (webgpu in Node) have no synchronous read.
  */
-export async function shardGradients(model: tf.LayersModel, variables: tf.Variable[], xs: tf.Tensor, ys: tf.Tensor): Promise<ShardGradients> {
+export async function shardGradients(
+  model: tf.LayersModel,
+  variables: tf.Variable[],
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+): Promise<ShardGradients> {
   return readShard(shardGradientTensors(model, variables, xs, ys));
 }
 

@@ -114,7 +114,9 @@ class WorkerReplica {
 function workerBackend(threads: number): WorkerInit['backend'] {
   const backend = tf.getBackend();
   if (backend !== 'wasm' && backend !== 'cpu') {
-    throw new UserError(`data-parallel training runs on the wasm or cpu backend, not '${backend}' (which uses every core itself); use 1 thread, not ${threads}`);
+    throw new UserError(
+      `data-parallel training runs on the wasm or cpu backend, not '${backend}' (which uses every core itself); use 1 thread, not ${threads}`,
+    );
   }
   return backend;
 }
@@ -211,7 +213,10 @@ class DataParallelStepRunner implements StepRunner {
     const sizes = shardSizes(batch, Math.min(this.threads, batch)).filter((n) => n > 0);
     if (sizes.length === 1) return this.stepAlone(xs, ys);
 
-    this.layouts.weightLayout.write(this.model.weights.map((w) => w.read()), this.weights);
+    this.layouts.weightLayout.write(
+      this.model.weights.map((w) => w.read()),
+      this.weights,
+    );
     if (this.group) resetReplicaGroup(this.group, sizes.length);
     const replies = this.sendShards(xs, ys, sizes);
     const place = this.group && { group: this.group, replica: 0, share: sizes[0] / batch };
@@ -253,7 +258,14 @@ class DataParallelStepRunner implements StepRunner {
     sizes.slice(1).forEach((size, k) => {
       const shard = tf.tidy(() => [xs, ys].map((t) => t.slice(begin, size)));
       const [xsData, ysData] = shard.map((t) => new Float32Array(t.dataSync()));
-      const message: ToWorker = { type: 'step', xs: xsData, xsShape: shard[0].shape, ys: ysData, ysShape: shard[1].shape, share: size / batch };
+      const message: ToWorker = {
+        type: 'step',
+        xs: xsData,
+        xsShape: shard[0].shape,
+        ys: ysData,
+        ysShape: shard[1].shape,
+        share: size / batch,
+      };
       tf.dispose(shard);
       replies.push(this.workers[k].next());
       this.workers[k].send(message, [xsData.buffer, ysData.buffer]);

@@ -11,33 +11,113 @@ import { SimdBinaries, address, simdExports } from './simd_module';
 /** conv_kernels.wat's exports: byte addresses and element counts. */
 interface ConvExports {
   im2colTap(
-    xT: number, dst: number, channels: number, batch: number, first: number, count: number,
-    inH: number, inW: number, outH: number, outW: number, strideH: number, strideW: number,
-    rowOffset: number, colOffset: number, yLo: number, yHi: number, xLo: number, xHi: number,
+    xT: number,
+    dst: number,
+    channels: number,
+    batch: number,
+    first: number,
+    count: number,
+    inH: number,
+    inW: number,
+    outH: number,
+    outW: number,
+    strideH: number,
+    strideW: number,
+    rowOffset: number,
+    colOffset: number,
+    yLo: number,
+    yHi: number,
+    xLo: number,
+    xHi: number,
   ): void;
   scatterPhase(
-    src: number, dst: number, batch: number, rowsIn: number, colsIn: number, c: number,
-    height: number, width: number, phaseH: number, phaseW: number, strideH: number, strideW: number,
+    src: number,
+    dst: number,
+    batch: number,
+    rowsIn: number,
+    colsIn: number,
+    c: number,
+    height: number,
+    width: number,
+    phaseH: number,
+    phaseW: number,
+    strideH: number,
+    strideW: number,
   ): void;
   winogradInput(
-    x: number, table: number, batch: number, inH: number, inW: number, c: number, tilesH: number, tilesW: number, planeTiles: number,
-    m: number, stride: number, padTop: number, padLeft: number, variant: number, scratch: number,
+    x: number,
+    table: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    c: number,
+    tilesH: number,
+    tilesW: number,
+    planeTiles: number,
+    m: number,
+    stride: number,
+    padTop: number,
+    padLeft: number,
+    variant: number,
+    scratch: number,
   ): void;
   winogradOutputGradient(
-    dy: number, table: number, batch: number, outH: number, outW: number, c: number, tilesH: number, tilesW: number, planeTiles: number,
-    m: number, variant: number, scratch: number,
+    dy: number,
+    table: number,
+    batch: number,
+    outH: number,
+    outW: number,
+    c: number,
+    tilesH: number,
+    tilesW: number,
+    planeTiles: number,
+    m: number,
+    variant: number,
+    scratch: number,
   ): void;
   winogradOutput(
-    table: number, y: number, bias: number, relu: number, batch: number, outH: number, outW: number, c: number,
-    tilesH: number, tilesW: number, m: number, variant: number, scratch: number,
+    table: number,
+    y: number,
+    bias: number,
+    relu: number,
+    batch: number,
+    outH: number,
+    outW: number,
+    c: number,
+    tilesH: number,
+    tilesW: number,
+    m: number,
+    variant: number,
+    scratch: number,
   ): void;
   winogradInputGradient(
-    table: number, dx: number, batch: number, inH: number, inW: number, c: number, tilesH: number, tilesW: number,
-    m: number, stride: number, padTop: number, padLeft: number, variant: number, scratch: number,
+    table: number,
+    dx: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    c: number,
+    tilesH: number,
+    tilesW: number,
+    m: number,
+    stride: number,
+    padTop: number,
+    padLeft: number,
+    variant: number,
+    scratch: number,
   ): void;
   winogradFilter(w: number, table: number, ci: number, co: number, flip: number, variant: number, scratch: number): void;
   winogradFilterGradient(table: number, dw: number, ci: number, co: number, variant: number, scratch: number): void;
-  winogradProducts(aTable: number, bTable: number, cTable: number, points: number, m: number, k: number, n: number, transposeA: number): void;
+  winogradProducts(
+    aTable: number,
+    bTable: number,
+    cTable: number,
+    points: number,
+    m: number,
+    k: number,
+    n: number,
+    transposeA: number,
+  ): void;
 }
 
 const BINARIES: SimdBinaries = { plain: CONV_KERNELS_BASE64, shared: CONV_KERNELS_SHARED_MEMORY_BASE64 };
@@ -75,8 +155,24 @@ export function im2colTap(
 ): void {
   const [channels, batch, inH, inW] = xT.shape;
   exportsFor(backend).im2colTap(
-    address(backend, xT), address(backend, colsT) + 4 * dst, channels, batch, first, count, inH, inW, outH, outW,
-    strides[0], strides[1], tap.rowOffset, tap.colOffset, tap.yLo, tap.yHi, tap.xLo, tap.xHi,
+    address(backend, xT),
+    address(backend, colsT) + 4 * dst,
+    channels,
+    batch,
+    first,
+    count,
+    inH,
+    inW,
+    outH,
+    outW,
+    strides[0],
+    strides[1],
+    tap.rowOffset,
+    tap.colOffset,
+    tap.yLo,
+    tap.yHi,
+    tap.xLo,
+    tap.xHi,
   );
 }
 
@@ -96,7 +192,18 @@ export function scatterPhase(
   const [batch, rowsIn, colsIn, c] = src.shape;
   const [, height, width] = dst.shape;
   exportsFor(backend).scatterPhase(
-    address(backend, src), address(backend, dst), batch, rowsIn, colsIn, c, height, width, phaseH, phaseW, strides[0], strides[1],
+    address(backend, src),
+    address(backend, dst),
+    batch,
+    rowsIn,
+    colsIn,
+    c,
+    height,
+    width,
+    phaseH,
+    phaseW,
+    strides[0],
+    strides[1],
   );
 }
 
@@ -201,7 +308,11 @@ function addressTable(backend: BackendWasm, length: number, addresses: () => num
 }
 
 /** An int32 tensor of the addresses of planes planeOf[0], planeOf[1], ... of `planes`. */
-export function planeTable(backend: BackendWasm, planes: Pick<WinogradPlanes, 'storage' | 'offsets'>, planeOf: readonly number[]): tf.TensorInfo {
+export function planeTable(
+  backend: BackendWasm,
+  planes: Pick<WinogradPlanes, 'storage' | 'offsets'>,
+  planeOf: readonly number[],
+): tf.TensorInfo {
   return addressTable(backend, planeOf.length, () => {
     const first = address(backend, planes.storage);
     return planeOf.map((plane) => first + planes.offsets[plane]);
@@ -295,8 +406,21 @@ export function winogradInput(
   const { stride, m } = WINOGRAD_ALGORITHMS[t.variant];
   withScratch(backend, t.variant, (scratch) =>
     exportsFor(backend).winogradInput(
-      imageAddress(backend, x, t.first), address(backend, out.table), t.count, inH, inW, c, t.tilesH, t.tilesW, t.planeTiles,
-      m, stride, padTop, padLeft, t.variant, scratch,
+      imageAddress(backend, x, t.first),
+      address(backend, out.table),
+      t.count,
+      inH,
+      inW,
+      c,
+      t.tilesH,
+      t.tilesW,
+      t.planeTiles,
+      m,
+      stride,
+      padTop,
+      padLeft,
+      t.variant,
+      scratch,
     ),
   );
 }
@@ -306,8 +430,18 @@ export function winogradOutputGradient(backend: BackendWasm, dy: tf.TensorInfo, 
   const [, outH, outW, c] = dy.shape;
   withScratch(backend, t.variant, (scratch) =>
     exportsFor(backend).winogradOutputGradient(
-      imageAddress(backend, dy, t.first), address(backend, out.table), t.count, outH, outW, c, t.tilesH, t.tilesW, t.planeTiles,
-      WINOGRAD_ALGORITHMS[t.variant].m, t.variant, scratch,
+      imageAddress(backend, dy, t.first),
+      address(backend, out.table),
+      t.count,
+      outH,
+      outW,
+      c,
+      t.tilesH,
+      t.tilesW,
+      t.planeTiles,
+      WINOGRAD_ALGORITHMS[t.variant].m,
+      t.variant,
+      scratch,
     ),
   );
 }
@@ -327,8 +461,19 @@ export function winogradOutput(
   const [, outH, outW, c] = y.shape;
   withScratch(backend, t.variant, (scratch) =>
     exportsFor(backend).winogradOutput(
-      address(backend, planes.table), imageAddress(backend, y, t.first), bias === null ? 0 : address(backend, bias),
-      relu ? 1 : 0, t.count, outH, outW, c, t.tilesH, t.tilesW, WINOGRAD_ALGORITHMS[t.variant].m, t.variant, scratch,
+      address(backend, planes.table),
+      imageAddress(backend, y, t.first),
+      bias === null ? 0 : address(backend, bias),
+      relu ? 1 : 0,
+      t.count,
+      outH,
+      outW,
+      c,
+      t.tilesH,
+      t.tilesW,
+      WINOGRAD_ALGORITHMS[t.variant].m,
+      t.variant,
+      scratch,
     ),
   );
 }
@@ -348,8 +493,20 @@ export function winogradInputGradient(
   const { stride, m } = WINOGRAD_ALGORITHMS[t.variant];
   withScratch(backend, t.variant, (scratch) =>
     exportsFor(backend).winogradInputGradient(
-      address(backend, planes.table), imageAddress(backend, dx, t.first), t.count, inH, inW, c, t.tilesH, t.tilesW,
-      m, stride, padTop, padLeft, t.variant, scratch,
+      address(backend, planes.table),
+      imageAddress(backend, dx, t.first),
+      t.count,
+      inH,
+      inW,
+      c,
+      t.tilesH,
+      t.tilesW,
+      m,
+      stride,
+      padTop,
+      padLeft,
+      t.variant,
+      scratch,
     ),
   );
 }
@@ -375,7 +532,12 @@ export function winogradFilterGradient(backend: BackendWasm, planes: WinogradPla
  * products' loop on one pair of matrices. XNNPACK's GEMM (tfjs's BatchMatMul) packs b first,
  * on every call: most of the time of the filter gradient of a layer with one input channel.
  */
-export function matrixProduct(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo, [m, k, n]: [number, number, number]): tf.TensorInfo {
+export function matrixProduct(
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  [m, k, n]: [number, number, number],
+): tf.TensorInfo {
   const c = backend.makeOutput([m, n], 'float32');
   const table = addressTable(backend, 3, () => [a, b, c].map((t) => address(backend, t)));
   const at = address(backend, table);

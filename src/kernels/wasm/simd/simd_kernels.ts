@@ -12,18 +12,46 @@ import { SimdBinaries, address, simdExports } from './simd_module';
 interface SimdExports {
   columnSums(x: number, rows: number, c: number, center: number, square: number, sums: number, block: number): void;
   gradientSums(
-    dy: number, x: number, rows: number, c: number, mean: number,
-    sumDy: number, sumDyCentered: number, blockDy: number, blockDyCentered: number,
+    dy: number,
+    x: number,
+    rows: number,
+    c: number,
+    mean: number,
+    sumDy: number,
+    sumDyCentered: number,
+    blockDy: number,
+    blockDyCentered: number,
   ): void;
   channelAffine(u: number, a: number, v: number, b: number, shift: number, rows: number, c: number, out: number): void;
   adamUpdate(
-    value: number, m: number, v: number, g: number, n: number,
-    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
-    correction1: number, correction2: number, epsilon: number, negLearningRate: number,
-    newValue: number, newM: number, newV: number,
+    value: number,
+    m: number,
+    v: number,
+    g: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    correction1: number,
+    correction2: number,
+    epsilon: number,
+    negLearningRate: number,
+    newValue: number,
+    newM: number,
+    newV: number,
   ): void;
   deformSample(
-    x: number, offsets: number, batch: number, h: number, w: number, c: number, out: number, dy: number, dx: number, dOffsets: number,
+    x: number,
+    offsets: number,
+    batch: number,
+    h: number,
+    w: number,
+    c: number,
+    out: number,
+    dy: number,
+    dx: number,
+    dOffsets: number,
   ): void;
 }
 
@@ -116,9 +144,22 @@ export function adamUpdate(
 ): void {
   const at = (info: tf.TensorInfo): number => address(backend, info);
   exportsFor(backend).adamUpdate(
-    at(value), at(m), at(v), at(g), tf.util.sizeFromShape(value.shape),
-    k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.correction1, k.correction2, k.epsilon, -k.learningRate,
-    at(newValue), at(newM), at(newV),
+    at(value),
+    at(m),
+    at(v),
+    at(g),
+    tf.util.sizeFromShape(value.shape),
+    k.beta1,
+    1 - k.beta1,
+    k.beta2,
+    1 - k.beta2,
+    k.correction1,
+    k.correction2,
+    k.epsilon,
+    -k.learningRate,
+    at(newValue),
+    at(newM),
+    at(newV),
   );
 }
 

@@ -28,13 +28,19 @@ export function simdExports<T>(backend: BackendWasm, binaries: SimdBinaries): T 
     // The single-threaded builds export their memory (asm.memory); the threaded one imports a shared one (wasmMemory).
     const module = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
     const memory = module.asm?.memory ?? module.wasmMemory;
-    if (memory === undefined) throw new Error("this tfjs wasm backend exposes its memory neither as 'asm.memory' nor as 'wasmMemory'; deformconv's wasm kernels need it");
+    if (memory === undefined)
+      throw new Error(
+        "this tfjs wasm backend exposes its memory neither as 'asm.memory' nor as 'wasmMemory'; deformconv's wasm kernels need it",
+      );
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     let compiled: WebAssembly.Module;
     try {
       compiled = new WebAssembly.Module(decodeBase64(shared ? binaries.shared : binaries.plain));
     } catch (err) {
-      throw new Error(`deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`, { cause: err });
+      throw new Error(
+        `deformconv's wasm training kernels need WebAssembly SIMD, which this runtime cannot compile (${(err as Error).message})`,
+        { cause: err },
+      );
     }
     kernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as T;
     modules.set(binaries, kernels);
