@@ -115,7 +115,8 @@ function runsTable(runs: RunFile[]): string {
       day(run.date),
       short(run.commit, run.commit_dirty),
       `${run.machine.cpu}, ${run.machine.cores} cores, ${run.machine.memory_gib} GiB; ${run.machine.os}`,
-      `Node ${run.machine.node.replace(/^v/, '')}, tfjs ${run.machine.tfjs}, ${run.machine.backend_details}; ${run.pytorch ? `PyTorch ${run.pytorch.torch}` : `no PyTorch (${run.pytorch_absent})`}`,
+      `Node ${run.machine.node.replace(/^v/, '')}, tfjs ${run.machine.tfjs}, ${run.machine.backend_details}; ` +
+        (run.pytorch ? `PyTorch ${run.pytorch.torch}` : `no PyTorch (${run.pytorch_absent})`),
       `batch ${run.batch}, ${run.threads} threads, ${run.rounds} rounds of ${run.burst} calls`,
       run.machine.load_average_1min.join(' / '),
     ]),
@@ -268,7 +269,8 @@ export function renderPage(page: string, runs: RunFile[]): string {
       throw new Error(`docs/PERFORMANCE.md: <!-- bench:${name} --> is not closed by <!-- /bench:${name} -->`);
   }
   return page.replace(/<!-- bench:(\w+) -->[\s\S]*?<!-- \/bench:\1 -->/g, (_, name: string) => {
-    return `<!-- bench:${name} -->\n<!-- rendered from docs/bench/*.json by npm run docs:performance; do not edit -->\n\n${tables[name]}\n\n<!-- /bench:${name} -->`;
+    const notice = '<!-- rendered from docs/bench/*.json by npm run docs:performance; do not edit -->';
+    return `<!-- bench:${name} -->\n${notice}\n\n${tables[name]}\n\n<!-- /bench:${name} -->`;
   });
 }
 

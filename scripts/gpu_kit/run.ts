@@ -227,7 +227,8 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(__dirname, 'deformconv.js')))
     throw new Error(`run.js runs inside a GPU kit (npm run gpu-kit writes one); ${__dirname} has no deformconv.js`);
   process.stderr.write(
-    `deformconv GPU kit: node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; backend ${options.backend}${options.quick ? ', quick' : ''}\n`,
+    `deformconv GPU kit: node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; ` +
+      `backend ${options.backend}${options.quick ? ', quick' : ''}\n`,
   );
   fs.mkdirSync(options.workDir, { recursive: true });
   const bench = await runBench(options, path.join(options.workDir, 'bench.json'));

@@ -158,7 +158,8 @@ function requireWebgpuBackend(): { WebGPUBackend: WebGPUBackendClass } {
     return require('@tensorflow/tfjs-backend-webgpu') as { WebGPUBackend: WebGPUBackendClass };
   } catch (err) {
     throw new EnvironmentError(
-      `backend 'webgpu' needs ${WEBGPU_BACKEND_PACKAGE}, which failed to load (${firstLine((err as Error).message)}): run npm install ${WEBGPU_BACKEND_PACKAGE}`,
+      `backend 'webgpu' needs ${WEBGPU_BACKEND_PACKAGE}, which failed to load (${firstLine((err as Error).message)}): ` +
+        `run npm install ${WEBGPU_BACKEND_PACKAGE}`,
     );
   }
 }
@@ -272,7 +273,8 @@ async function softwareDriver(): Promise<{ icd: string; source: string }> {
   if (!fs.existsSync(icd)) await unpackChromium();
   if (!fs.existsSync(icd)) {
     throw new EnvironmentError(
-      `backend 'webgpu': no GPU adapter and no software driver; install the GPU's driver, or set ${VULKAN_ICD_ENV_VAR} to a Vulkan ICD JSON file (e.g. SwiftShader's vk_swiftshader_icd.json)`,
+      `backend 'webgpu': no GPU adapter and no software driver; install the GPU's driver, ` +
+        `or set ${VULKAN_ICD_ENV_VAR} to a Vulkan ICD JSON file (e.g. SwiftShader's vk_swiftshader_icd.json)`,
     );
   }
   return { icd, source: 'SwiftShader from @sparticuz/chromium' };

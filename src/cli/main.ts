@@ -38,7 +38,9 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         '--backend <name>',
-        `compute backend; auto takes the first that works of webgpu (a GPU through the npm package webgpu; never a software adapter), tensorflow-gpu, tensorflow, wasm, cpu; webgpu by name runs on a software Vulkan driver where no GPU answers (${VULKAN_ICD_ENV_VAR}, else SwiftShader in a clone)`,
+        'compute backend; auto takes the first that works of webgpu (a GPU through the npm package webgpu; never a software adapter), ' +
+          'tensorflow-gpu, tensorflow, wasm, cpu; webgpu by name runs on a software Vulkan driver where no GPU answers ' +
+          `(${VULKAN_ICD_ENV_VAR}, else SwiftShader in a clone)`,
       )
         .choices(BACKEND_CHOICES)
         .default('auto')

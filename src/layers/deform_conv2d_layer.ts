@@ -381,7 +381,8 @@ export function deformConv2DFromConv2D(conv: tf.layers.Layer, options: FromConv2
   }
   if ((config.dataFormat ?? 'channelsLast') !== 'channelsLast' || (config.activation ?? 'linear') !== 'linear') {
     throw new InvalidInputError(
-      `${where}: only channelsLast convolutions without activation convert, got dataFormat ${config.dataFormat as string}, activation ${config.activation as string}`,
+      `${where}: only channelsLast convolutions without activation convert, ` +
+        `got dataFormat ${config.dataFormat as string}, activation ${config.activation as string}`,
     );
   }
   const [kernel, bias] = conv.getWeights();

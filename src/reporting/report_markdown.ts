@@ -235,9 +235,12 @@ export function dcnFindings(data: ReportData): string[] {
     withinNoise(difference)
       ? `comes within the noise of ${what}`
       : `${difference > 0 ? 'beats' : 'falls short of'} ${what} by ${Math.abs(difference * 100).toFixed(2)} points`;
+  const scores = measured.map(
+    (m) => `${formatPercent(m.scaled.mean)} with ${m.name} (${points(m.scaled.mean - regular.mean)} points over the regular CNN)`,
+  );
   const lines = [
     "With the paper's deformable convolution in place of the reference's offset layers, and the same recipe, the scaled " +
-      `test digits score ${measured.map((m) => `${formatPercent(m.scaled.mean)} with ${m.name} (${points(m.scaled.mean - regular.mean)} points over the regular CNN)`).join(' and ')}, ` +
+      `test digits score ${scores.join(' and ')}, ` +
       `against ${formatPercent(reference.mean)} (${points(reference.mean - regular.mean)}) with the reference's per-channel offsets.`,
   ];
   const notImproved = measured.filter((m) => m.scaled.mean - regular.mean <= noise).map((m) => m.name);

@@ -102,7 +102,8 @@ export function renderBars(container: HTMLElement, probabilities: ArrayLike<numb
   for (let k = 1; k < probabilities.length; k++) if (probabilities[k] > probabilities[best]) best = k;
   const rows = Array.from(probabilities, (p, k) => {
     const percent = (100 * p).toFixed(1);
-    return `<div class="bar${k === best ? ' top' : ''}" data-class="${k}"><span>${k}</span><span class="track"><span class="fill" style="width:${percent}%; display:block"></span></span><span>${percent}%</span></div>`;
+    const fill = `<span class="track"><span class="fill" style="width:${percent}%; display:block"></span></span>`;
+    return `<div class="bar${k === best ? ' top' : ''}" data-class="${k}"><span>${k}</span>${fill}<span>${percent}%</span></div>`;
   });
   container.innerHTML = rows.join('');
 }

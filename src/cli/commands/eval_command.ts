@@ -54,7 +54,8 @@ export function evalCommand(): Command {
       }
       if (Object.keys(checkpoints).length === 0) {
         throw new UserError(
-          `no checkpoints to evaluate: neither ${STAGE_SPECS.regular.defaults.out} nor ${STAGE_SPECS.deform.defaults.out} exists; pass --regular and/or --deform`,
+          `no checkpoints to evaluate: neither ${STAGE_SPECS.regular.defaults.out} nor ${STAGE_SPECS.deform.defaults.out} exists; ` +
+            'pass --regular and/or --deform',
         );
       }
       await startBackend(command);
