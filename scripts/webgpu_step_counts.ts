@@ -5,9 +5,10 @@
  * quotes it; with `--tfjs-compositions` batch norm and Adam run tfjs's own compositions
  * instead of this package's webgpu kernels, for the comparison.
  *
- *   node dist/scripts/webgpu_step_counts.js [--batch N] [--steps N] [--tfjs-compositions]
+ *   node dist/scripts/webgpu_step_counts.js [--batch N] [--steps N] [--tfjs-compositions] [--cpu-forward]
  *
- * Run with WEBGPU_CPU_FORWARD=false so that no small kernel runs on the CPU instead.
+ * `--cpu-forward` turns tfjs's WEBGPU_CPU_FORWARD back on (useBackend turns it off), under
+ * which small tensors whose data is on the CPU are computed by CPU kernels.
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -49,10 +50,12 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '2' },
       steps: { type: 'string', default: '3' },
       'tfjs-compositions': { type: 'boolean', default: false },
+      'cpu-forward': { type: 'boolean', default: false },
     },
   });
   const batch = Number(values.batch);
   console.log(formatBackend(await useBackend('webgpu')));
+  if (values['cpu-forward']) tf.env().set('WEBGPU_CPU_FORWARD', true);
   if (values['tfjs-compositions'])
     for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, ADAM_UPDATE]) tf.unregisterKernel(name, 'webgpu');
   const counted = countTraffic(tf.backend());

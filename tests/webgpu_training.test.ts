@@ -69,6 +69,8 @@ beforeAll(async () => {
   // The software adapter: explicit webgpu takes SwiftShader where no GPU answers.
   const description = await useBackend('webgpu');
   expect(description.adapter?.software).toBe(true);
+  // Every kernel of a step on the GPU: no small tensor computed by tfjs's CPU forwarding.
+  expect(tf.env().getBool('WEBGPU_CPU_FORWARD')).toBe(false);
 });
 
 describe('a training step on webgpu', () => {

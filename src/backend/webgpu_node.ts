@@ -93,6 +93,9 @@ export async function activateWebgpu(allowSoftware: boolean): Promise<AdapterDes
     exposeGpu(adapter.gpu);
     const info = adapter.gpuAdapter.info;
     tf.registerBackend('webgpu', () => new WebGPUBackend(device, info));
+    // tfjs-webgpu computes small tensors whose data sits on the CPU with CPU kernels, then
+    // uploads the result for the next GPU kernel: a training step stays on the GPU instead.
+    tf.env().set('WEBGPU_CPU_FORWARD', false);
     void device.lost.then((lost) => {
       lostReason = `${lost.reason}${lost.message ? `: ${lost.message}` : ''}`;
     });
