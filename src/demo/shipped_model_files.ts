@@ -48,6 +48,7 @@ export function shippedModelsDir(): string {
   return path.join(packageRoot(), 'models');
 }
 
+/** The folder of one shipped model. */
 export function shippedModelDir(name: ShippedName): string {
   return path.join(shippedModelsDir(), name);
 }
@@ -60,6 +61,7 @@ function readBytes(file: string): Uint8Array {
   }
 }
 
+/** models/record.json, parsed. */
 export function readShippedRecord(): ShippedRecord {
   const file = path.join(shippedModelsDir(), RECORD_FILE);
   try {

@@ -13,7 +13,7 @@ import { EnvironmentError, UserError } from '../errors';
 import { fileError, TMP_PREFIX } from '../files/atomic';
 import { latestCheckpointName } from '../training/checkpoint';
 import { packageRoot } from '../version';
-import { shippedModelDir, verifyShippedModel } from './shipped_model_files';
+import { ShippedName, shippedModelDir, verifyShippedModel } from './shipped_model_files';
 import type { Mount } from './static_server';
 
 /** The models and data a demo shows. */
@@ -21,6 +21,8 @@ export interface DemoSources {
   /** Checkpoint directories (a training command's --out); undefined: the model of that name shipped with the package. */
   regular?: string;
   deform?: string;
+  /** Which shipped model shows as the deformable CNN when `deform` is undefined (default 'deform', the seed offsets). */
+  shippedDeform?: Extract<ShippedName, 'deform' | 'dcnv2'>;
   dataDir: string;
 }
 
@@ -49,7 +51,11 @@ function latestCheckpointDir(out: string): string | undefined {
 /** The folder a role's model files are in, or undefined when its checkpoint directory holds none. */
 function modelDir(sources: DemoSources, role: DemoRole): string | undefined {
   const checkpoints = sources[role];
-  return checkpoints === undefined ? shippedModelDir(role) : latestCheckpointDir(checkpoints);
+  return checkpoints === undefined ? shippedModelDir(shippedName(sources, role)) : latestCheckpointDir(checkpoints);
+}
+
+function shippedName(sources: DemoSources, role: DemoRole): ShippedName {
+  return role === 'deform' ? (sources.shippedDeform ?? 'deform') : role;
 }
 
 /**
@@ -64,7 +70,7 @@ export async function checkDemoSources(sources: DemoSources): Promise<void> {
         'minute (`--preset quick` good ones), or point --regular and --deform at checkpoint directories',
     );
   }
-  for (const role of ROLES) if (sources[role] === undefined) await verifyShippedModel(role);
+  for (const role of ROLES) if (sources[role] === undefined) await verifyShippedModel(shippedName(sources, role));
 }
 
 /** The test split's IDX files, by the names the page asks for (absent when not downloaded). */

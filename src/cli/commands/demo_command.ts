@@ -1,5 +1,5 @@
 /** `deformconv demo`: the live web page of both models, served locally or written as static files. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import { buildDemoSite, checkDemoSources, demoMounts, DemoSources } from '../../demo/site';
 import { startStaticServer } from '../../demo/static_server';
@@ -13,6 +13,7 @@ interface DemoFlags {
   port: number;
   host: string;
   build?: string;
+  shippedDeform: 'deform' | 'dcnv2';
   dataDir: string;
 }
 
@@ -25,8 +26,8 @@ function checkpointsOf(flags: DemoFlags, role: 'regular' | 'deform'): string | u
   return flags[role] ?? (fs.existsSync(fallback) ? fallback : undefined);
 }
 
-function describe(sources: DemoSources, role: 'regular' | 'deform'): string {
-  return sources[role] ?? `the shipped ${role} model`;
+function modelLabel(sources: DemoSources, role: 'regular' | 'deform'): string {
+  return sources[role] ?? `the shipped ${role === 'deform' ? sources.shippedDeform : role} model`;
 }
 
 export function demoCommand(): Command {
@@ -45,12 +46,18 @@ export function demoCommand(): Command {
     )
     .option('--port <n>', 'port to listen on (0: any free one)', intInRange(0, 65535), DEFAULT_PORT)
     .option('--host <address>', 'address to listen on; the default serves this machine only', '127.0.0.1')
+    .addOption(
+      new Option('--shipped-deform <model>', 'which shipped deformable CNN shows without --deform: deform (seed offsets) or dcnv2')
+        .choices(['deform', 'dcnv2'])
+        .default('deform'),
+    )
     .option('--build <dir>', 'instead of serving, write the page, both models and the test digits into a new directory for any static host')
     .addOption(dataDirOption())
     .action(async (flags: DemoFlags) => {
       const sources: DemoSources = {
         regular: checkpointsOf(flags, 'regular'),
         deform: checkpointsOf(flags, 'deform'),
+        shippedDeform: flags.shippedDeform,
         dataDir: flags.dataDir,
       };
       if (flags.build !== undefined) {
@@ -73,7 +80,7 @@ export function demoCommand(): Command {
       );
       process.stdout.write(`${server.url}\n`);
       process.stderr.write(
-        `serving the demo of ${describe(sources, 'regular')} and ${describe(sources, 'deform')}; ` +
+        `serving the demo of ${modelLabel(sources, 'regular')} and ${modelLabel(sources, 'deform')}; ` +
           'open the address above in a browser (Ctrl-C stops)\n',
       );
       await new Promise<void>((resolve) => ['SIGINT', 'SIGTERM'].forEach((signal) => process.once(signal, () => resolve())));
