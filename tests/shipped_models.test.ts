@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../src/backend/select';
 import { loadMnistSplit } from '../src/data/mnist';
 import {
   loadShippedModelFrom,
@@ -53,7 +53,7 @@ describe('the shipped models', () => {
   });
 
   it('predict, loaded as the demo loads them, the recorded digits of the first test images: test digit #0 (a 7) as 7', async () => {
-    await tf.setBackend('cpu');
+    await useBackend('wasm');
     const test = await loadMnistSplit('test', { dataDir: dataDirWith(path.join(tmp, 'data')) });
     expect(test.labels[0]).toBe(7);
     for (const name of shippedNames) {
