@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -13,6 +14,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zoomShift, ZoomShiftParams } from '../src/augment/zoom_shift';
 import { loadMnistSplit } from '../src/data/mnist';
+import { shippedModelDir } from '../src/demo/shipped_model_files';
 import { demoMounts, DemoSources } from '../src/demo/site';
 import { Mount, startStaticServer, StaticServer } from '../src/demo/static_server';
 import { evalImages, evalSet } from '../src/evaluation/evaluate';
@@ -24,11 +26,11 @@ import { expectOneLineError, LiveCli, runCli } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deformconv-demo-'));
 const dataDir = path.join(tmp, 'data');
-const sources: DemoSources = {
+const sources = {
   regular: path.join(tmp, 'checkpoints', 'regular'),
   deform: path.join(tmp, 'checkpoints', 'deform'),
   dataDir,
-};
+} satisfies DemoSources;
 const dcnv2 = path.join(tmp, 'checkpoints', 'dcnv2');
 const SAME_DIGITS = 20;
 
@@ -457,6 +459,103 @@ describe('the demo page in headless Chromium', () => {
       expect(await opened.page.$eval('#bars-regular', (e) => e.children.length)).toBe(10);
       await opened.page.close();
       await other.close();
+    }
+  });
+});
+
+/** A plain static file server, not the demo's: the files under `root`, with the cross-origin isolation headers only if `isolate`. */
+async function plainStaticServer(root: string, isolate: boolean): Promise<StaticServer> {
+  const types: Record<string, string> = {
+    '.html': 'text/html',
+    '.js': 'text/javascript',
+    '.wasm': 'application/wasm',
+    '.json': 'application/json',
+  };
+  const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+  const server = http.createServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+    const file = path.join(root, name.endsWith('/') ? `${name}index.html` : name);
+    fs.readFile(file, (err, data) => {
+      if (err !== null) res.writeHead(404).end();
+      else
+        res
+          .writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream', ...(isolate ? isolation : {}) })
+          .end(data);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('deformconv demo --build with no checkpoints anywhere: the shipped models, on a plain static server', () => {
+  const site = path.join(tmp, 'shipped-site');
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const fresh = fs.mkdtempSync(path.join(tmp, 'fresh-'));
+    const run = await runCli(['demo', '--build', site, '--data-dir', dataDir], { cwd: fresh });
+    expect(run.code, run.stderr).toBe(0);
+    browser = await launchBrowser();
+  }, 120_000);
+
+  afterAll(() => browser?.close());
+
+  it('writes the shipped models, byte for byte', () => {
+    for (const role of ['regular', 'deform'] as const) {
+      for (const file of ['state.json', 'model.json', 'weights.bin']) {
+        expect(
+          fs.readFileSync(path.join(site, 'models', role, file)).equals(fs.readFileSync(path.join(shippedModelDir(role), file))),
+          file,
+        ).toBe(true);
+      }
+    }
+  });
+
+  for (const isolated of [true, false]) {
+    it(`opens on them ${isolated ? 'with' : 'without'} cross-origin isolation: test digit #0 reads as 7 for both, wasm on ${isolated ? 'its threads' : 'one thread'}`, async () => {
+      const server = await plainStaticServer(site, isolated);
+      const { page, errors } = await openDemo(browser, server.url);
+      try {
+        expect(await page.evaluate(() => crossOriginIsolated)).toBe(isolated);
+        expect(await page.$eval('#models-info', (e) => e.textContent)).toMatch(
+          /regular: regular CNN, \d epochs? \(regular stage\), shipped with the package .*deform: seed, \d epochs? \(deform stage\), shipped with the package/,
+        );
+        for (const backend of ['webgl', 'wasm']) {
+          await page.evaluate((b) => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.useBackend(b), backend);
+          await page.evaluate(() => (window as unknown as { deformDemo: DemoHandle }).deformDemo.page.showTestDigit(0, false));
+          const update = await settled(page);
+          for (const role of ['regular', 'deform']) expect(argmax(update.probabilities[role]), `${backend} ${role}`).toBe(7);
+        }
+        const status = await page.$eval('#backend-status', (e) => e.textContent);
+        if (isolated) expect(status).toMatch(/^running on wasm \(\d+ threads?\)$/);
+        else expect(status).toBe('running on wasm (1 thread)');
+        expect(await page.$eval('#message', (e) => e.className)).toBe('');
+        expect(errors).toEqual([]);
+      } finally {
+        await page.close();
+        await server.close();
+      }
+    });
+  }
+
+  it('says which file is damaged when a shipped model file is truncated or altered, instead of a blank page', async () => {
+    const damaged = path.join(tmp, 'damaged-site');
+    fs.cpSync(site, damaged, { recursive: true });
+    const weights = path.join(damaged, 'models', 'regular', 'weights.bin');
+    fs.truncateSync(weights, fs.statSync(weights).size - 100);
+    const modelJson = path.join(damaged, 'models', 'deform', 'model.json');
+    fs.writeFileSync(modelJson, fs.readFileSync(modelJson, 'utf8').replace('"conv11"', '"conv1X"'));
+    const server = await plainStaticServer(damaged, false);
+    const { page } = await openDemo(browser, server.url);
+    try {
+      const message = await page.$eval('#message', (e) => e.textContent);
+      expect(message).toMatch(/models\/regular\/weights\.bin is damaged: \d+ bytes, the shipped file has \d+; reinstall deformconv/);
+      expect(message).toMatch(/models\/deform\/model\.json is damaged: its sha256 is not the shipped file's/);
+      expect(await page.$eval('#models-info', (e) => e.textContent)).toMatch(/^Models: regular: none; deform: none\./);
+    } finally {
+      await page.close();
+      await server.close();
     }
   });
 });

@@ -5,7 +5,7 @@
  * browser bundle of it (esbuild), its inputs and its size against a tfjs-only model.
  * How the apps' node_modules are made, and why so: tests/helpers/package_apps.ts.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -83,6 +83,18 @@ describe('the npm pack tarball', () => {
     // Every CommonJS module has its declarations (the "types" of every export condition live in dist/src).
     const missingTypes = tarball.files.filter((f) => /^dist\/src\/.*\.js$/.test(f) && !files.has(f.replace(/\.js$/, '.d.ts')));
     expect(missingTypes).toEqual([]);
+  });
+
+  test('holds the shipped models and their record, and stays under 6 MB packed', () => {
+    const files = new Set(tarball.files);
+    const record = JSON.parse(readFileSync(path.join(REPO, 'models', 'record.json'), 'utf8')) as {
+      models: Record<string, { files: Record<string, unknown> }>;
+    };
+    const shipped = Object.entries(record.models).flatMap(([name, model]) =>
+      Object.keys(model.files).map((file) => `models/${name}/${file}`),
+    );
+    expect(['models/record.json', ...shipped].filter((file) => !files.has(file))).toEqual([]);
+    expect(statSync(tarball.file).size).toBeLessThan(6_000_000);
   });
 
   test('holds nothing of scripts, tests or build info', () => {
@@ -213,6 +225,17 @@ describe.each([TFJS, TFJS_OLDER])('an app with @tensorflow/tfjs %s, deformconv f
       .split('\n')
       .filter((line) => /error TS\d+/.test(line) && !line.startsWith('node_modules/@tensorflow/'));
     expect(errors).toEqual([]);
+  });
+
+  test.runIf(version === TFJS)('deformconv demo --build, with no checkpoints anywhere, writes the site on the shipped models', async () => {
+    const { dir } = app();
+    const cli = path.join(dir, 'node_modules', 'deformconv', tarball.manifest.bin!.deformconv);
+    const out = await run(process.execPath, [cli, 'demo', '--build', 'site'], dir);
+    expect(out.code, out.stderr).toBe(0);
+    for (const role of ['regular', 'deform']) {
+      const state = JSON.parse(readFileSync(path.join(dir, 'site', 'models', role, 'state.json'), 'utf8')) as { format: string };
+      expect(state.format, role).toBe('deformconv-shipped-model');
+    }
   });
 
   test.runIf(version === TFJS)('deformconv/wasm: the wasm backend runs a DeformConv2D forward pass', async () => {

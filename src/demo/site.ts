@@ -1,8 +1,9 @@
 /**
  * What `deformconv demo` serves, and `deformconv demo --build` writes as static files:
- * the page (built into dist/web by `npm run build`), the latest checkpoint of each of
- * the two models under models/regular/ and models/deform/, and the MNIST test split's two
- * IDX files under data/ (for the test digits; the page works without them).
+ * the page (built into dist/web by `npm run build`), each of the two models under
+ * models/regular/ and models/deform/ (a checkpoint's latest epoch, or the model shipped
+ * with the package), and the MNIST test split's two IDX files under data/ (for the test
+ * digits; the page works without them).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,19 +13,23 @@ import { EnvironmentError, UserError } from '../errors';
 import { fileError, TMP_PREFIX } from '../files/atomic';
 import { latestCheckpointName } from '../training/checkpoint';
 import { packageRoot } from '../version';
+import { ShippedName, shippedModelDir, verifyShippedModel } from './shipped_model_files';
 import type { Mount } from './static_server';
 
-/** The checkpoints and data a demo shows. */
+/** The models and data a demo shows. */
 export interface DemoSources {
-  /** Checkpoint directories (a training command's --out). */
-  regular: string;
-  deform: string;
+  /** Checkpoint directories (a training command's --out); undefined: the model of that name shipped with the package. */
+  regular?: string;
+  deform?: string;
+  /** Which shipped model shows as the deformable CNN when `deform` is undefined (default 'deform', the seed offsets). */
+  shippedDeform?: Extract<ShippedName, 'deform' | 'dcnv2'>;
   dataDir: string;
 }
 
 /** A checkpoint's files the page loads. */
 const MODEL_FILES = ['model.json', 'weights.bin', 'state.json'];
 const ROLES = ['regular', 'deform'] as const;
+type DemoRole = (typeof ROLES)[number];
 
 /** The built page: dist/web of this package. */
 export function pageDir(): string {
@@ -43,15 +48,29 @@ function latestCheckpointDir(out: string): string | undefined {
   }
 }
 
-/** Refuses, in one line naming the command that makes them, to show checkpoints that do not exist. */
-export function checkDemoSources(sources: DemoSources): void {
-  const missing = ROLES.filter((role) => latestCheckpointDir(sources[role]) === undefined).map((role) => sources[role]);
+/** The folder a role's model files are in, or undefined when its checkpoint directory holds none. */
+function modelDir(sources: DemoSources, role: DemoRole): string | undefined {
+  const checkpoints = sources[role];
+  return checkpoints === undefined ? shippedModelDir(shippedName(sources, role)) : latestCheckpointDir(checkpoints);
+}
+
+function shippedName(sources: DemoSources, role: DemoRole): ShippedName {
+  return role === 'deform' ? (sources.shippedDeform ?? 'deform') : role;
+}
+
+/**
+ * Refuses, in one line naming the command that makes them, to show checkpoints that do
+ * not exist, and in one line naming the file, a shipped model that is damaged.
+ */
+export async function checkDemoSources(sources: DemoSources): Promise<void> {
+  const missing = ROLES.filter((role) => sources[role] !== undefined && modelDir(sources, role) === undefined).map((role) => sources[role]);
   if (missing.length > 0) {
     throw new UserError(
       `no trained checkpoint in ${missing.join(' and ')}: \`deformconv reproduce --preset smoke\` makes demo models in about a ` +
         'minute (`--preset quick` good ones), or point --regular and --deform at checkpoint directories',
     );
   }
+  for (const role of ROLES) if (sources[role] === undefined) await verifyShippedModel(shippedName(sources, role));
 }
 
 /** The test split's IDX files, by the names the page asks for (absent when not downloaded). */
@@ -60,11 +79,11 @@ function testDigitFiles(dataDir: string): Record<string, string> {
   return files.every((file) => fs.existsSync(file)) ? Object.fromEntries(files.map((file) => [path.basename(file), file])) : {};
 }
 
-/** The server's mounts: the page, each model's latest checkpoint (looked up per request), the test digits. */
+/** The server's mounts: the page, each model (a checkpoint's latest, looked up per request), the test digits. */
 export function demoMounts(sources: DemoSources): Mount[] {
   return [
     { prefix: '/', dir: pageDir() },
-    ...ROLES.map((role) => ({ prefix: `/models/${role}/`, dir: () => latestCheckpointDir(sources[role]) })),
+    ...ROLES.map((role) => ({ prefix: `/models/${role}/`, dir: () => modelDir(sources, role) })),
     { prefix: '/data/', files: testDigitFiles(sources.dataDir) },
   ];
 }
@@ -74,8 +93,8 @@ export function demoMounts(sources: DemoSources): Mount[] {
  * into a temporary sibling, renamed into place at the end, so a failure leaves nothing
  * half-written. `target` must not exist yet.
  */
-export function buildDemoSite(sources: DemoSources, target: string): void {
-  checkDemoSources(sources);
+export async function buildDemoSite(sources: DemoSources, target: string): Promise<void> {
+  await checkDemoSources(sources);
   if (fs.existsSync(target)) throw new UserError(`${target} already exists; choose a new directory for the demo, or delete it first`);
   const tmp = path.join(path.dirname(path.resolve(target)), `${TMP_PREFIX}${path.basename(target)}-${process.pid}`);
   try {
@@ -83,7 +102,7 @@ export function buildDemoSite(sources: DemoSources, target: string): void {
     for (const role of ROLES) {
       const dir = path.join(tmp, 'models', role);
       fs.mkdirSync(dir, { recursive: true });
-      for (const name of MODEL_FILES) fs.copyFileSync(path.join(latestCheckpointDir(sources[role]) as string, name), path.join(dir, name));
+      for (const name of MODEL_FILES) fs.copyFileSync(path.join(modelDir(sources, role) as string, name), path.join(dir, name));
     }
     const data = testDigitFiles(sources.dataDir);
     fs.mkdirSync(path.join(tmp, 'data'));

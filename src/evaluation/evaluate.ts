@@ -108,6 +108,17 @@ export async function evaluate(model: tf.LayersModel, set: EvalSet, batchSize = 
   return { loss: lossSum / set.count, accuracy: correct / set.count, count: set.count };
 }
 
+/** The class `model` predicts for each image of `set`, as one digit character per image (in inference mode). */
+export async function predictedDigits(model: tf.LayersModel, set: EvalSet, batchSize = 500): Promise<string> {
+  let digits = '';
+  for (let start = 0; start < set.count; start += batchSize) {
+    const classes = tf.tidy(() => tf.argMax(forward(model, evalImages(set, start, Math.min(start + batchSize, set.count)), false), -1));
+    digits += Array.from(await classes.data()).join('');
+    classes.dispose();
+  }
+  return digits;
+}
+
 /** How many rows of `probs` have their maximum at the one-hot label. */
 export function countCorrect(probs: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
   return tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(oneHot, -1)), 'float32'));

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parseIdxImages, parseIdxLabels } from '../data/idx';
 import { mnistSplit, MnistSplit } from '../data/mnist_split';
 import type { DeformType } from '../models/cnn';
+import { isShippedState, loadShippedModel, SHIPPED_FILES, ShippedOrigin, ShippedState } from '../models/shipped_model';
 import { modelDeformType } from '../tracing/offsets';
 
 /** Where the server puts each model, relative to the page. */
@@ -29,6 +30,8 @@ export interface DemoModel {
   /** Epochs trained, and the training stage's name. */
   epochs: number;
   stage: string;
+  /** Set for a model shipped with the package: how it was trained and what it scores. */
+  shipped?: ShippedOrigin;
 }
 
 /** The part of a checkpoint's state.json the page reads. */
@@ -49,10 +52,13 @@ export async function loadDemoModel(role: ModelRole): Promise<DemoModel> {
     throw new Error(`${base}state.json is not a checkpoint's state (not JSON); retrain the ${role} model (${TRAIN_HINT})`);
   }
   let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(`${base}model.json`);
-  } catch (err) {
-    throw new Error(`the ${role} model in ${base} does not load (${(err as Error).message}); retrain it (${TRAIN_HINT})`, { cause: err });
+  if (isShippedState(state)) model = await fetchShippedModel(state, base);
+  else {
+    try {
+      model = await tf.loadLayersModel(`${base}model.json`);
+    } catch (err) {
+      throw new Error(`the ${role} model in ${base} does not load (${(err as Error).message}); retrain it (${TRAIN_HINT})`, { cause: err });
+    }
   }
   const deformType = modelDeformType(model);
   if ((role === 'regular') !== (deformType === null)) {
@@ -61,7 +67,20 @@ export async function loadDemoModel(role: ModelRole): Promise<DemoModel> {
       `the model served as ${role} is ${deformType === null ? 'a regular CNN' : `a deformable one (${deformType})`}; check --regular and --deform`,
     );
   }
-  return { role, model, deformType, epochs: state.state?.epoch ?? 0, stage: state.state?.config?.stage ?? 'unknown' };
+  const shipped = isShippedState(state) ? state.shipped : undefined;
+  return { role, model, deformType, epochs: state.state?.epoch ?? 0, stage: state.state?.config?.stage ?? 'unknown', shipped };
+}
+
+/** A shipped model from `base`, each file checked against its state.json before it loads. */
+async function fetchShippedModel(state: ShippedState, base: string): Promise<tf.LayersModel> {
+  const [modelJson, weights] = await Promise.all(
+    [SHIPPED_FILES.model, SHIPPED_FILES.weights].map(async (name) => {
+      const response = await fetch(`${base}${name}`);
+      if (!response.ok) throw new Error(`${base}${name}: HTTP ${response.status}`);
+      return new Uint8Array(await response.arrayBuffer());
+    }),
+  );
+  return loadShippedModel(state, modelJson, weights, base);
 }
 
 /** The MNIST test split, or undefined when the server has no data (drawing still works). */

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // The wasm backend, with this package's training kernels (tfjs's wasm has no filter gradient): for the in-page fine-tune.
 import '../kernels/wasm/replace_tfjs_kernels';
 import { Rng } from '../augment/random';
@@ -324,18 +324,25 @@ class DemoPage {
     const ok = await tf.setBackend(name).catch(() => false);
     await tf.ready();
     element<HTMLSelectElement>('backend').value = tf.getBackend();
-    element('backend-status').textContent = ok ? `running on ${tf.getBackend()}` : `${name} did not start; running on ${tf.getBackend()}`;
+    const running = `running on ${tf.getBackend()}${tf.getBackend() === 'wasm' ? ` (${threads(getThreadsCount())})` : ''}`;
+    element('backend-status').textContent = ok ? running : `${name} did not start; ${running}`;
   }
 
   private describeModels(): void {
     const parts = (['regular', 'deform'] as const).map((role) => {
       const m = this.models[role];
-      return m === undefined
-        ? `${role}: none`
-        : `${role}: ${m.deformType ?? 'regular CNN'}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} (${m.stage} stage)`;
+      if (m === undefined) return `${role}: none`;
+      const trained = `${role}: ${m.deformType ?? 'regular CNN'}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} (${m.stage} stage)`;
+      if (m.shipped === undefined) return trained;
+      const { trainedBy, accuracy } = m.shipped;
+      const percent = (fraction: number) => `${(fraction * 100).toFixed(2)}%`;
+      return `${trained}, shipped with the package (trained by \`${trainedBy}\`; ${percent(accuracy.plain)} plain, ${percent(accuracy.scaled)} scaled test accuracy)`;
     });
+    const yours = Object.values(this.models).some((m) => m?.shipped !== undefined)
+      ? ' To show your own: `deformconv demo --regular <dir> --deform <dir>` (checkpoints/ is used when it exists).'
+      : '';
     element('models-info').textContent =
-      `Models: ${parts.join('; ')}. Nothing leaves this page: the models and digits come from the demo's server.`;
+      `Models: ${parts.join('; ')}. Nothing leaves this page: the models and digits come from the demo's server.${yours}`;
     const deform = this.models.deform;
     if (deform?.deformType === 'dcn' || deform?.deformType === 'dcnv2') {
       element('deform-title').textContent = `Deformable CNN (${deform.deformType.toUpperCase()})`;
@@ -371,6 +378,11 @@ async function predict(model: tf.LayersModel, image: Float32Array): Promise<Floa
   const values = (await probabilities.data()) as Float32Array;
   probabilities.dispose();
   return values;
+}
+
+/** wasm's threads: one unless the page is cross-origin isolated (SharedArrayBuffer). */
+function threads(count: number): string {
+  return `${count} thread${count === 1 ? '' : 's'}`;
 }
 
 function verdict(probabilities: Float32Array, milliseconds: number): string {

@@ -21,6 +21,8 @@ export interface CliRun {
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Another copy of the compiled CLI's main.js (default: this checkout's). */
+  cli?: string;
 }
 
 /** A running CLI process: what it printed so far, a wait for a pattern, and its end. */
@@ -34,7 +36,7 @@ export class LiveCli {
   constructor(args: string[], options: CliOptions = {}) {
     // DEBUG would add stack traces, and an inherited backend choice would change what runs.
     const { DEBUG: _debug, DEFORMCONV_BACKEND: _backend, ...base } = process.env;
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...base, ...options.env } });
+    this.child = spawn(process.execPath, [options.cli ?? CLI, ...args], { cwd: options.cwd, env: { ...base, ...options.env } });
     this.child.stdout?.on('data', (chunk: Buffer) => {
       this.stdout += chunk.toString();
       this.wake();
