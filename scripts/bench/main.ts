@@ -348,20 +348,24 @@ function tableRows(
     return theirs === undefined ? '' : `; PyTorch ${theirs} ms: ${ratio(ms, theirs)} x`;
   };
   const n = result.threads;
-  const rows: [string, string][] = [
+  // With one thread (a GPU backend, or --threads 1) the n-thread rows would repeat the one-thread ones.
+  const threaded = (rows: [string, string][]): [string, string][] => (n > 1 ? rows : []);
+  return [
     ['regular CNN forward', `${result.regular_forward_ms} ms${vs(regular.forward, 1, 'regular_forward_ms')}`],
     [
       'regular CNN train step, 1 thread',
       `${result.regular_train_ms_1thread} ms (${result.regular_train_to_forward_1thread} x forward)${vs(regular.train1, 1, 'regular_train_ms')}`,
     ],
-    [
-      `regular CNN train step, ${n} threads`,
-      `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads})${vs(regular.train, n, 'regular_train_ms')}`,
-    ],
-    [
-      '  with per-shard BatchNorm (not the recipe)',
-      `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`,
-    ],
+    ...threaded([
+      [
+        `regular CNN train step, ${n} threads`,
+        `${result.regular_train_ms} ms (speedup ${result.regular_speedup_threads})${vs(regular.train, n, 'regular_train_ms')}`,
+      ],
+      [
+        '  with per-shard BatchNorm (not the recipe)',
+        `${result.regular_train_ms_per_shard_bn} ms (speedup ${result.regular_speedup_threads_per_shard_bn})`,
+      ],
+    ]),
     ['  epoch of 60,000 images', `${result.regular_epoch_s} s`],
     [
       'deformable CNN forward',
@@ -369,14 +373,16 @@ function tableRows(
     ],
     ['deformable CNN forward, batch 1', `${result.deform_forward_batch1_ms} ms${vs(deform.forward1, 1, 'deform_forward_batch1_ms')}`],
     ['deformable fine-tune step, 1 thread', `${result.deform_finetune_ms_1thread} ms${vs(deform.train1, 1, 'deform_finetune_ms')}`],
-    [
-      `deformable fine-tune step, ${n} threads`,
-      `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`,
-    ],
-    [
-      '  with per-shard BatchNorm (not the recipe)',
-      `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`,
-    ],
+    ...threaded([
+      [
+        `deformable fine-tune step, ${n} threads`,
+        `${result.deform_finetune_ms} ms (speedup ${result.deform_speedup_threads})${vs(deform.train, n, 'deform_finetune_ms')}`,
+      ],
+      [
+        '  with per-shard BatchNorm (not the recipe)',
+        `${result.deform_finetune_ms_per_shard_bn} ms (speedup ${result.deform_speedup_threads_per_shard_bn})`,
+      ],
+    ]),
     ['  epoch of 60,000 images', `${result.deform_epoch_s} s (augmentation not included)`],
     [
       'design target (GPU)',
@@ -396,8 +402,6 @@ function tableRows(
       `${result.dcn_train_ms} ms vs ${result.dcn_conv_train_ms} ms (${result.dcn_train_ratio} x; target <= ${dcnTarget})`,
     ],
   ];
-  // One thread (a GPU backend, or --threads 1): the n-thread rows would repeat the one-thread ones.
-  return n === 1 ? rows.filter(([name]) => !name.endsWith(', 1 threads') && !name.includes('per-shard')) : rows;
 }
 
 async function main(): Promise<void> {

@@ -17,26 +17,12 @@ import { parseArgs } from 'node:util';
 import { parseBackendChoice, useBackend, formatBackend } from '../../src/backend/select';
 import { loadMnistSplit } from '../../src/data/mnist';
 import { MnistSplit } from '../../src/data/mnist_split';
-import {
-  loadShippedModelFrom,
-  RECORD_FILE,
-  ShippedModelRecord,
-  ShippedName,
-  ShippedRecord,
-  shippedModelsDir,
-} from '../../src/demo/shipped_model_files';
+import type * as tf from '@tensorflow/tfjs';
+import { RECORD_FILE, ShippedModelRecord, ShippedName, ShippedRecord, shippedModelsDir } from '../../src/demo/shipped_model_files';
 import { evalSet, evaluateModel, predictedDigits, TEST_VARIANTS } from '../../src/evaluation/evaluate';
 import type { Accuracies } from '../../src/evaluation/table';
 import { TMP_PREFIX } from '../../src/files/atomic';
-import {
-  FileDigest,
-  fileDigest,
-  loadShippedModel,
-  SHIPPED_FILES,
-  SHIPPED_FORMAT,
-  SHIPPED_VERSION,
-  ShippedState,
-} from '../../src/models/shipped_model';
+import { fileDigest, loadShippedModel, SHIPPED_FILES, SHIPPED_FORMAT, SHIPPED_VERSION, ShippedState } from '../../src/models/shipped_model';
 import { latestCheckpointName } from '../../src/training/checkpoint';
 import { loadTrainedModel } from '../../src/training/train';
 import { ModelJson, quantiseModel } from './quantize';
@@ -76,17 +62,12 @@ function accuracyMoved(float32: Accuracies, shipped: Accuracies): boolean {
   return TEST_VARIANTS.some((variant) => Math.abs(shipped[variant] - float32[variant]) > MAX_ACCURACY_CHANGE);
 }
 
-/** Predictions on the first test images, as the demo loads the model (on the script's backend: wasm, as the tests run it). */
-async function subsetPredictions(dir: string, test: MnistSplit): Promise<ShippedModelRecord['subset']> {
-  const { model } = await loadShippedModelFrom(dir);
-  try {
-    return {
-      plain: await predictedDigits(model, evalSet(test, 'plain', SUBSET_COUNT)),
-      scaled: await predictedDigits(model, evalSet(test, 'scaled', SUBSET_COUNT)),
-    };
-  } finally {
-    model.dispose();
-  }
+/** Predictions on the first test images (on the script's backend: wasm, as the tests run it). */
+async function subsetPredictions(model: tf.LayersModel, test: MnistSplit): Promise<ShippedModelRecord['subset']> {
+  return {
+    plain: await predictedDigits(model, evalSet(test, 'plain', SUBSET_COUNT)),
+    scaled: await predictedDigits(model, evalSet(test, 'scaled', SUBSET_COUNT)),
+  };
 }
 
 /** Writes one shipped model into `target` and returns its record; throws if its accuracy moved too much. */
@@ -106,8 +87,10 @@ async function shipModel(name: ShippedName, checkpoints: string, target: string,
     state: { epoch, config: { stage: config.stage, deformType: config.deformType, seed: config.seed } },
     shipped: { trainedBy: trainedBy(name, config.seed), weights: WEIGHTS, accuracy: float32 },
   };
+  // Loaded from the very bytes written below, as the demo loads them.
   const shippedModel = await loadShippedModel(state, modelBytes, quantised.weights, `${name}/`);
   const shipped = await evaluateModel(shippedModel, test);
+  const subset = await subsetPredictions(shippedModel, test);
   shippedModel.dispose();
   console.log(`${name}: float32 ${JSON.stringify(float32)}, shipped (${WEIGHTS}) ${JSON.stringify(shipped)}`);
   if (accuracyMoved(float32, shipped)) {
@@ -117,10 +100,10 @@ async function shipModel(name: ShippedName, checkpoints: string, target: string,
   fs.mkdirSync(target, { recursive: true });
   fs.writeFileSync(path.join(target, SHIPPED_FILES.model), modelBytes);
   fs.writeFileSync(path.join(target, SHIPPED_FILES.weights), quantised.weights);
-  fs.writeFileSync(path.join(target, SHIPPED_FILES.state), `${JSON.stringify(state, null, 1)}\n`);
-  const files: Record<string, FileDigest> = {};
-  for (const file of Object.values(SHIPPED_FILES)) files[file] = await fileDigest(fs.readFileSync(path.join(target, file)));
-  return { checkpoint, float32, shipped, subset: await subsetPredictions(target, test), files };
+  const stateBytes = new TextEncoder().encode(`${JSON.stringify(state, null, 1)}\n`);
+  fs.writeFileSync(path.join(target, SHIPPED_FILES.state), stateBytes);
+  const files = { [SHIPPED_FILES.state]: await fileDigest(stateBytes), ...state.files };
+  return { checkpoint, float32, shipped, subset, files };
 }
 
 /** The command that trained a shipped model: the quick preset's reproduce, and for DCNv2 its fine-tune of that regular CNN. */
